@@ -1,0 +1,34 @@
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from .models import AuditEvent, Stage
+
+
+@admin.register(Stage)
+class StageAdmin(SimpleHistoryAdmin):
+    list_display = ["order", "key", "name", "kind", "owner_group", "escalation_group", "sla_hours", "blocking", "active"]
+    list_display_links = ["key", "name"]
+    list_filter = ["kind", "blocking", "active"]
+    list_select_related = ["owner_group", "escalation_group"]
+    ordering = ["order", "key"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # stages with reviews are history; deactivate instead
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["seq", "created_at", "actor_username", "action", "object_repr", "from_state", "to_state", "request_id"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["object_repr", "actor_username", "request_id", "reason"]
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in AuditEvent._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,131 @@
+"""Service-backed transitions in the admin: object buttons and list actions from one list.
+
+A ``ServiceAction`` names a service call and whether it needs a reason. The mixin turns
+each into a button on the change page (shown when the object's state allows it) and an
+action on the changelist; both ask for a reason when needed, call the service, and say
+what happened. Nothing here changes a status by itself.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django_fsm import can_proceed
+
+from .errors import WardenError
+
+
+@dataclass(frozen=True)
+class ServiceAction:
+    name: str
+    label: str
+    call: Callable  # (obj, user, reason) -> object
+    reason: str = "none"  # "none", "optional" or "required"
+    transition: str | None = None  # model method whose availability shows the button
+    available: Callable | None = None  # or a predicate on the object
+
+    def is_available(self, obj) -> bool:
+        if self.available is not None:
+            return self.available(obj)
+        return can_proceed(getattr(obj, self.transition or self.name))
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "cols": 60}), required=False)
+
+    def __init__(self, *args, required: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].required = required
+
+
+class ServiceActionsAdmin(admin.ModelAdmin):
+    service_actions: list[ServiceAction] = []
+    change_form_template = "admin/warden/change_form.html"
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("<path:object_id>/act/<str:action>/", self.admin_site.admin_view(self.service_action_view),
+                 name="%s_%s_act" % info),
+            *super().get_urls(),
+        ]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        for action in self.service_actions:
+            actions[f"act_{action.name}"] = (self._bulk(action), f"act_{action.name}", f"{action.label} selected")
+        return actions
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        buttons = []
+        if obj is not None:
+            buttons = [
+                {"label": a.label, "url": reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_act",
+                                                  args=[obj.pk, a.name])}
+                for a in self.service_actions if a.is_available(obj)
+            ]
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "service_buttons": buttons})
+
+    def service_action_view(self, request, object_id, action):
+        obj = self.get_object(request, object_id)
+        if obj is None or not self.has_view_permission(request, obj):
+            raise PermissionDenied
+        chosen = get_object_or_404_action(self.service_actions, action)
+        form = ReasonForm(request.POST or None, required=chosen.reason == "required")
+        if request.method == "POST" and form.is_valid():
+            if self._run(request, chosen, obj, form.cleaned_data["reason"]):
+                self.message_user(request, f"{chosen.label}: done for {obj}.", messages.SUCCESS)
+            return HttpResponseRedirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
+                                                args=[obj.pk]))
+        return self._confirm(request, chosen, [obj], form)
+
+    def _bulk(self, chosen: ServiceAction):
+        def run(modeladmin, request, queryset):
+            form = ReasonForm(request.POST if "confirm" in request.POST else None,
+                              required=chosen.reason == "required")
+            if chosen.reason != "none" and not form.is_valid():
+                return self._confirm(request, chosen, list(queryset), form, bulk=True)
+            reason = form.cleaned_data.get("reason", "") if form.is_bound else ""
+            done = sum(self._run(request, chosen, obj, reason) for obj in queryset)
+            level = messages.SUCCESS if done == len(queryset) else messages.WARNING
+            self.message_user(request, f"{chosen.label}: {done} of {len(queryset)} done.", level)
+            return None
+
+        run.__name__ = f"act_{chosen.name}"
+        return run
+
+    def _run(self, request, chosen: ServiceAction, obj, reason: str) -> bool:
+        try:
+            chosen.call(obj, request.user, reason)
+        except WardenError as exc:
+            self.message_user(request, f"{chosen.label} refused for {obj}: {exc.detail}", messages.ERROR)
+            return False
+        return True
+
+    def _confirm(self, request, chosen: ServiceAction, objects, form, bulk: bool = False):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{chosen.label}: confirm",
+            "opts": self.opts,
+            "objects": objects,
+            "action": chosen,
+            "form": form,
+            "bulk": bulk,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/warden/confirm_action.html", context)
+
+
+def get_object_or_404_action(actions: list[ServiceAction], name: str) -> ServiceAction:
+    for action in actions:
+        if action.name == name:
+            return action
+    raise Http404(f"No action {name!r}.")

@@ -1,0 +1,40 @@
+"""Errors that services raise; the admin and the API turn them into messages and JSON."""
+
+
+class WardenError(Exception):
+    """A refused request: nothing was changed. ``code`` is stable for API clients."""
+
+    code = "error"
+    status = 400
+
+    def __init__(self, detail: str, *, code: str | None = None, errors: list[dict] | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        if code:
+            self.code = code
+        self.errors = errors or []
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "detail": self.detail, "errors": self.errors}
+
+
+class PermissionRefused(WardenError):
+    code = "permission_denied"
+    status = 403
+
+
+class NotFound(WardenError):
+    code = "not_found"
+    status = 404
+
+
+class TransitionRefused(WardenError):
+    """The object is not in a state that allows the action (often: someone else acted first)."""
+
+    code = "invalid_transition"
+    status = 409
+
+
+class ValidationFailed(WardenError):
+    code = "invalid"
+    status = 400

@@ -1,0 +1,135 @@
+"""Load demo data: one user per role, two vendors, the default pipeline, and plugin
+versions in every lifecycle state, all made through the services (so the audit log and
+history are real). Running it again changes nothing and prints the logins.
+"""
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from governance import roles
+from governance.services import pipeline_install_defaults
+from reviews import services as review
+from reviews.models import ReviewStatus
+from submissions import services as sub
+from submissions.models import Organisation
+from submissions.samples import plugin_archive
+
+PASSWORD = "warden-demo"
+USERS = [
+    # username, role, organisation
+    ("admin", None, None),
+    ("platform", roles.PLATFORM_ADMINS, None),
+    ("security", roles.SECURITY_REVIEWERS, None),
+    ("performance", roles.PERFORMANCE_REVIEWERS, None),
+    ("compliance", roles.COMPLIANCE_OFFICERS, None),
+    ("board", roles.APPROVAL_BOARD, None),
+    ("acme-author", roles.AUTHORS, "acme"),
+    ("globex-author", roles.AUTHORS, "globex"),
+]
+
+# plugin, version, the state to leave it in; listed oldest first, since deploying a
+# version supersedes the plugin's previously deployed one.
+VERSIONS = [
+    ("acme", "acme-exporter", "1.2.0", "superseded"),
+    ("acme", "acme-exporter", "1.3.0", "deployed"),
+    ("acme", "acme-exporter", "1.4.0", "in_review"),
+    ("acme", "acme-exporter", "1.5.0", "draft"),
+    ("acme", "acme-notifier", "1.8.0", "rolled_back"),
+    ("acme", "acme-notifier", "1.9.0", "approved"),
+    ("acme", "acme-notifier", "2.0.0", "awaiting_decision"),
+    ("globex", "globex-sync", "0.7.0", "revoked"),
+    ("globex", "globex-sync", "0.8.0", "changes_requested"),
+    ("globex", "globex-sync", "0.9.0", "submitted"),
+    ("globex", "globex-reporter", "0.9.0", "withdrawn"),
+    ("globex", "globex-reporter", "1.0.0", "rejected"),
+]
+
+
+class Command(BaseCommand):
+    help = __doc__
+
+    def handle(self, *args, verbosity=1, **options):
+        if Organisation.objects.filter(slug="acme").exists():
+            self._print_logins("Demo data is already loaded.")
+            return
+        with transaction.atomic():
+            users = self._users()
+            pipeline_install_defaults(actor=users["platform"])
+            orgs = {
+                slug: sub.organisation_create(name=name, slug=slug, actor=users["platform"])
+                for slug, name in [("acme", "Acme Corp"), ("globex", "Globex")]
+            }
+            for username, _role, org in USERS:
+                if org:
+                    sub.organisation_add_member(organisation=orgs[org], user=users[username], actor=users["platform"])
+            plugins = {}
+            for org, name, number, state in VERSIONS:
+                if name not in plugins:
+                    plugins[name] = sub.plugin_create(organisation=orgs[org], name=name, category="data-connector",
+                                                      actor=users[f"{org}-author"])
+                self._drive(plugins[name], number, state, users, users[f"{org}-author"])
+        if verbosity:
+            self._print_logins("Demo data loaded.")
+
+    def _users(self) -> dict:
+        User = get_user_model()
+        users = {}
+        for username, role, _org in USERS:
+            user = User.objects.create_user(username, f"{username}@warden.example", PASSWORD, is_staff=True,
+                                            is_superuser=role is None and username == "admin")
+            if role and role != roles.AUTHORS:
+                user.groups.add(Group.objects.get(name=role))
+            users[username] = user
+        return users
+
+    def _drive(self, plugin, number: str, state: str, users: dict, author) -> None:
+        """Take one new version through the services to ``state``."""
+        version = sub.version_create(plugin=plugin, artifact=plugin_archive(plugin.name, number), actor=author)
+        if state == "draft":
+            return
+        sub.version_submit(version=version, actor=author)
+        if state == "submitted":
+            return  # the worker starts its review
+        review.review_start(version=version)
+        if state == "withdrawn":
+            sub.version_withdraw(version=version, actor=author, reason="Superseded by a rewrite before review.")
+            return
+        self._pass(version, "eligibility", users["platform"])
+        if state == "in_review":
+            review.stage_claim(review=self._review(version, "security"), actor=users["security"])
+            return
+        if state == "rejected":
+            review.stage_fail(review=self._review(version, "security"), actor=users["security"],
+                              reason="Sends telemetry to an undeclared host.")
+            return
+        if state == "changes_requested":
+            review.stage_request_changes(review=self._review(version, "compliance"), actor=users["compliance"],
+                                         reason="The data-flow diagram is missing.")
+            return
+        for stage, who in [("security", "security"), ("performance", "performance"), ("compliance", "compliance")]:
+            self._pass(version, stage, users[who])
+        if state == "awaiting_decision":
+            return
+        review.version_approve(version=version, actor=users["board"], reason="Low risk; all stages passed.")
+        if state == "revoked":
+            sub.version_revoke(version=version, actor=users["board"], reason="A critical advisory affects it.")
+        elif state in {"deployed", "superseded", "rolled_back"}:
+            sub.version_deploy(version=version, actor=users["platform"])
+            if state == "rolled_back":
+                sub.version_roll_back(version=version, actor=users["platform"], reason="Error rate doubled after release.")
+
+    def _review(self, version, key: str):
+        version.refresh_from_db()
+        return version.stage_reviews.get(stage__key=key, round=version.review_round, status=ReviewStatus.IN_PROGRESS)
+
+    def _pass(self, version, key: str, actor) -> None:
+        review.stage_pass(review=self._review(version, key), actor=actor, reason="Demo: checks reviewed.")
+
+    def _print_logins(self, headline: str) -> None:
+        self.stdout.write(headline)
+        self.stdout.write(f"Logins (password for all: {PASSWORD}):")
+        for username, role, org in USERS:
+            what = role or "superuser"
+            self.stdout.write(f"  {username:<15} {what}{f' ({org})' if org else ''}")

@@ -1,0 +1,58 @@
+"""Create the portal's roles as groups with their model permissions.
+
+Permissions are normally created after all migrations (post_migrate); they are created
+here first so that a fresh database gets complete roles in one `migrate`.
+"""
+
+from django.contrib.auth.management import create_permissions
+from django.db import migrations
+
+ROLE_PERMISSIONS = {
+    "Plugin authors": [],
+    "Security reviewers": ["governance.view_stage"],
+    "Performance reviewers": ["governance.view_stage"],
+    "Compliance officers": ["governance.view_stage"],
+    "Approval board": [
+        "submissions.view_organisation", "submissions.view_plugin", "submissions.view_pluginversion",
+        "reviews.view_stagereview", "governance.view_stage",
+        "submissions.decide_pluginversion", "governance.view_auditevent",
+    ],
+    "Platform admins": [
+        "submissions.view_organisation", "submissions.view_plugin", "submissions.view_pluginversion",
+        "reviews.view_stagereview", "governance.view_stage",
+        "submissions.add_organisation", "submissions.change_organisation",
+        "submissions.deploy_pluginversion", "reviews.waive_stagereview",
+        "governance.add_stage", "governance.change_stage", "governance.view_auditevent",
+        "auth.view_user", "auth.view_group",
+    ],
+}
+
+
+def create_roles(apps, schema_editor):
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, verbosity=0)
+        app_config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for name, perms in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+
+
+def remove_roles(apps, schema_editor):
+    apps.get_model("auth", "Group").objects.filter(name__in=ROLE_PERMISSIONS).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("governance", "0001_initial"),
+        ("submissions", "0001_initial"),
+        ("reviews", "0002_initial"),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("contenttypes", "0002_remove_content_type_name"),
+    ]
+
+    operations = [migrations.RunPython(create_roles, remove_roles)]

@@ -1,0 +1,122 @@
+"""Platform-wide configuration (the stage pipeline) and the tamper-evident audit log."""
+
+import hashlib
+import json
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+GENESIS_HASH = "0" * 64
+
+
+class StageKind(models.TextChoices):
+    ELIGIBILITY = "eligibility", "Eligibility"
+    SECURITY = "security", "Security"
+    PERFORMANCE = "performance", "Performance"
+    COMPLIANCE = "compliance", "Compliance"
+    DECISION = "decision", "Decision"
+
+
+class Stage(models.Model):
+    """One row of the review pipeline. Stages with the same order run in parallel.
+
+    A stage of kind *decision* is the approval board's: when every blocking stage before
+    it has passed, the version awaits a decision and the decision stage starts.
+    """
+
+    key = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20, choices=StageKind.choices)
+    order = models.PositiveSmallIntegerField(help_text="Stages with the same order run in parallel.")
+    owner_group = models.ForeignKey(
+        Group, on_delete=models.PROTECT, related_name="owned_stages",
+        help_text="Members of this group review the stage.",
+    )
+    escalation_group = models.ForeignKey(
+        Group, on_delete=models.PROTECT, related_name="escalated_stages", null=True, blank=True,
+        help_text="Told when a review of this stage breaches its SLA.",
+    )
+    sla_hours = models.PositiveIntegerField(default=48, help_text="Time allowed from start to decision.")
+    blocking = models.BooleanField(
+        default=True, help_text="A blocking stage must pass (or be waived) before the next order starts."
+    )
+    active = models.BooleanField(default=True, help_text="Inactive stages are left out of new rounds.")
+    description = models.TextField(blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("order", "key")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AuditChainHead(models.Model):
+    """The single row every audit write locks: it serialises writers and anchors the tail,
+    so that deleting the newest rows is detected as well."""
+
+    seq = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default=GENESIS_HASH)
+
+    def __str__(self) -> str:
+        return f"audit head #{self.seq}"
+
+
+class AuditEvent(models.Model):
+    """An append-only, hash-chained record of one action. Never updated, never deleted."""
+
+    seq = models.PositiveBigIntegerField(unique=True, editable=False)
+    created_at = models.DateTimeField(editable=False, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor_username = models.CharField(max_length=150)
+    action = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=200)
+    from_state = models.CharField(max_length=40, blank=True)
+    to_state = models.CharField(max_length=40, blank=True)
+    reason = models.TextField(blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ("-seq",)
+        indexes = [models.Index(fields=["object_type", "object_id", "seq"])]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.object_repr}"
+
+    def compute_hash(self) -> str:
+        payload = [
+            self.seq,
+            self.created_at.isoformat(),
+            self.actor_id,
+            self.actor_username,
+            self.action,
+            self.object_type,
+            str(self.object_id),
+            self.object_repr,
+            self.from_state,
+            self.to_state,
+            self.reason,
+            self.request_id,
+            self.data,
+            self.prev_hash,
+        ]
+        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def save(self, *args, **kwargs):
+        # An integrity guard, not business logic: the ORM can only ever append.
+        if not self._state.adding:
+            raise ValueError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Audit events are append-only.")

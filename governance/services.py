@@ -1,0 +1,32 @@
+"""Writes on platform configuration."""
+
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from . import roles
+from .models import Stage, StageKind
+from .transitions import save_with_audit
+
+# key, name, kind, order, owner role, SLA hours
+DEFAULT_PIPELINE = [
+    ("eligibility", "Eligibility", StageKind.ELIGIBILITY, 1, roles.PLATFORM_ADMINS, 24),
+    ("security", "Security review", StageKind.SECURITY, 2, roles.SECURITY_REVIEWERS, 72),
+    ("performance", "Performance assessment", StageKind.PERFORMANCE, 2, roles.PERFORMANCE_REVIEWERS, 72),
+    ("compliance", "Compliance validation", StageKind.COMPLIANCE, 2, roles.COMPLIANCE_OFFICERS, 96),
+    ("decision", "Approval decision", StageKind.DECISION, 3, roles.APPROVAL_BOARD, 48),
+]
+
+
+def pipeline_install_defaults(*, actor=None) -> list[Stage]:
+    """Create the default five stages that do not exist yet (by key); leave the rest alone."""
+    created = []
+    with transaction.atomic():
+        escalation = Group.objects.get(name=roles.PLATFORM_ADMINS)
+        for key, name, kind, order, owner, sla_hours in DEFAULT_PIPELINE:
+            if Stage.objects.filter(key=key).exists():
+                continue
+            stage = Stage(key=key, name=name, kind=kind, order=order, owner_group=Group.objects.get(name=owner),
+                          escalation_group=escalation, sla_hours=sla_hours, blocking=True)
+            save_with_audit(stage, actor=actor, action="stage.create")
+            created.append(stage)
+    return created

@@ -1,0 +1,13 @@
+"""Production settings: secrets from the environment, secure cookies, no debug."""
+
+from .base import *  # noqa: F403
+from .env import env_bool, env_int, env_str
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+DEBUG = False
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0, minimum=0)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"

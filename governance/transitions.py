@@ -1,0 +1,56 @@
+"""The one way a service moves a state machine: transition, save with history, audit."""
+
+from django.db import models
+from django_fsm import TransitionNotAllowed
+
+from .audit import audit_record
+from .errors import TransitionRefused, ValidationFailed
+
+
+def require_reason(reason: str, *, action: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed(
+            f"A reason is required to {action}.", code="reason_required", errors=[{"field": "reason", "message": "Required."}]
+        )
+    return reason
+
+
+def apply_transition(
+    obj: models.Model,
+    transition: str,
+    *,
+    actor,
+    action: str,
+    reason: str = "",
+    changes: dict | None = None,
+    data: dict | None = None,
+):
+    """Call ``obj.<transition>()``, set ``changes``, save (history row) and audit.
+
+    Runs inside the caller's transaction, on a row the caller has locked. An illegal
+    transition raises TransitionRefused and leaves ``obj`` as it was.
+    """
+    from_state = obj.status
+    try:
+        getattr(obj, transition)()
+    except TransitionNotAllowed:
+        raise TransitionRefused(
+            f"Cannot {action.split('.')[-1].replace('_', ' ')} {obj}: it is {obj.get_status_display().lower()}."
+        ) from None
+    for field, value in (changes or {}).items():
+        setattr(obj, field, value)
+    obj._history_user = actor if getattr(actor, "pk", None) else None
+    obj._change_reason = f"{action}: {reason}" if reason else action
+    obj.save()
+    return audit_record(
+        actor=actor, action=action, target=obj, from_state=from_state, to_state=obj.status, reason=reason, data=data
+    )
+
+
+def save_with_audit(obj: models.Model, *, actor, action: str, reason: str = "", data: dict | None = None):
+    """Save a change that is not a transition (a claim, a new row) with history and audit."""
+    obj._history_user = actor if getattr(actor, "pk", None) else None
+    obj._change_reason = f"{action}: {reason}" if reason else action
+    obj.save()
+    return audit_record(actor=actor, action=action, target=obj, reason=reason, data=data)

@@ -1,0 +1,80 @@
+from datetime import timedelta
+
+from django.contrib import admin
+from django.utils import timezone
+
+from governance.admin_actions import ServiceAction
+from governance.admin_base import ScopedAdmin
+
+from . import services
+from .models import OPEN, StageReview
+from .selectors import stage_reviews_visible_to
+
+
+class AssigneeFilter(admin.SimpleListFilter):
+    title = "assignee"
+    parameter_name = "assigned"
+
+    def lookups(self, request, model_admin):
+        return [("me", "Assigned to me"), ("none", "Unassigned"), ("others", "Assigned to others")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "me":
+            return queryset.filter(assignee=request.user)
+        if self.value() == "none":
+            return queryset.filter(assignee__isnull=True)
+        if self.value() == "others":
+            return queryset.filter(assignee__isnull=False).exclude(assignee=request.user)
+        return queryset
+
+
+class DueFilter(admin.SimpleListFilter):
+    title = "due"
+    parameter_name = "due"
+
+    def lookups(self, request, model_admin):
+        return [("overdue", "Overdue"), ("24h", "Due within 24 hours"), ("7d", "Due within 7 days")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        horizon = {"overdue": now, "24h": now + timedelta(hours=24), "7d": now + timedelta(days=7)}.get(self.value())
+        if horizon is None:
+            return queryset
+        return queryset.filter(status__in=OPEN, due_at__lt=horizon)
+
+
+def _reviewer(call):
+    return lambda obj, user, reason: call(review=obj, actor=user, reason=reason)
+
+
+@admin.register(StageReview)
+class StageReviewAdmin(ScopedAdmin):
+    """The reviewers' queue: filter by stage, status, assignee and due time; soonest due first."""
+
+    list_display = ["version", "stage", "round", "status", "assignee", "due_at", "overdue"]
+    list_filter = ["stage", "status", AssigneeFilter, DueFilter]
+    list_select_related = ["version__plugin__organisation", "stage", "assignee"]
+    search_fields = ["version__plugin__name", "version__version"]
+    ordering = ["due_at", "pk"]
+    readonly_fields = [
+        "version", "stage", "round", "status", "assignee", "started_at", "due_at",
+        "decided_by", "decided_at", "decision_reason",
+    ]
+    service_actions = [
+        ServiceAction("claim", "Claim", lambda obj, user, reason: services.stage_claim(review=obj, actor=user),
+                      available=lambda obj: obj.is_open),
+        ServiceAction("pass", "Pass", _reviewer(services.stage_pass), reason="optional", transition="pass_review"),
+        ServiceAction("fail", "Fail", _reviewer(services.stage_fail), reason="required"),
+        ServiceAction("request_changes", "Request changes", _reviewer(services.stage_request_changes), reason="required"),
+        ServiceAction("waive", "Waive", _reviewer(services.stage_waive), reason="required"),
+    ]
+
+    def scoped_queryset(self, request):
+        return stage_reviews_visible_to(user=request.user)
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="Overdue", boolean=True)
+    def overdue(self, obj):
+        return obj.is_overdue

@@ -1,0 +1,78 @@
+"""Moving a version through the configured stages. Internal to services.
+
+Every function here runs inside the caller's transaction, after the caller has locked
+the version row (lock order: version, then its stage reviews, then the audit head).
+"""
+
+from datetime import timedelta
+from itertools import groupby
+
+from django.utils import timezone
+from guardian.shortcuts import assign_perm
+
+from governance.models import Stage, StageKind
+from governance.transitions import apply_transition, save_with_audit
+from submissions.models import PluginVersion, VersionStatus
+
+from .models import CLEARED, ReviewStatus, StageReview
+
+
+def current_reviews(version: PluginVersion) -> list[StageReview]:
+    return list(
+        StageReview.objects.select_for_update(of=("self",))
+        .filter(version=version, round=version.review_round)
+        .select_related("stage")
+        .order_by("stage__order", "stage__key")
+    )
+
+
+def open_round(*, version: PluginVersion) -> list[StageReview]:
+    """Create a pending review for every active stage and give each stage's group the
+    object permission to act on it."""
+    reviews = []
+    for stage in Stage.objects.filter(active=True).order_by("order", "key"):
+        review = StageReview(version=version, stage=stage, round=version.review_round)
+        save_with_audit(review, actor=None, action="stage.open", data={"round": version.review_round})
+        assign_perm("reviews.review_stagereview", stage.owner_group, review)
+        reviews.append(review)
+    return reviews
+
+
+def advance(*, version: PluginVersion) -> None:
+    """Start what may start now; move the version on when its blocking stages are done.
+
+    Orders run one after another; within an order every pending review starts together.
+    Decision stages start only when every blocking review stage has cleared, at which
+    point the version awaits the board's decision.
+    """
+    if version.status != VersionStatus.IN_REVIEW:
+        return
+    reviews = current_reviews(version)
+    work = [r for r in reviews if r.stage.kind != StageKind.DECISION]
+    for _order, group in groupby(work, key=lambda r: r.stage.order):
+        group = list(group)
+        for review in group:
+            if review.status == ReviewStatus.PENDING:
+                _start(review)
+        if any(r.stage.blocking and r.status not in CLEARED for r in group):
+            return
+    apply_transition(version, "await_decision", actor=None, action="version.await_decision",
+                     reason="Every blocking stage has passed.")
+    for review in reviews:
+        if review.stage.kind == StageKind.DECISION and review.status == ReviewStatus.PENDING:
+            _start(review)
+
+
+def close_round(*, version: PluginVersion, reason: str, keep: StageReview | None = None) -> None:
+    """Cancel every review of the round still open (the round ended some other way)."""
+    for review in current_reviews(version):
+        if review.is_open and review != keep:
+            apply_transition(review, "cancel", actor=None, action="stage.cancel", reason=reason)
+
+
+def _start(review: StageReview) -> None:
+    now = timezone.now()
+    apply_transition(
+        review, "start", actor=None, action="stage.start",
+        changes={"started_at": now, "due_at": now + timedelta(hours=review.stage.sla_hours)},
+    )

@@ -1,0 +1,171 @@
+"""Writes on the review pipeline: starting a round, reviewers' decisions, the board's.
+
+Each service runs in one transaction: lock the version, then the stage review, check
+permission, transition, save with history, audit; anything slow happens after commit.
+"""
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from governance.errors import PermissionRefused, TransitionRefused
+from governance.models import StageKind
+from governance.permissions import refuse_own_submission, require_perm
+from governance.transitions import apply_transition, require_reason, save_with_audit
+from submissions.models import PluginVersion
+
+from . import pipeline
+from .models import ReviewStatus, StageReview
+
+
+def review_start(*, version: PluginVersion) -> PluginVersion:
+    """System: a submitted version whose intake succeeded enters a new review round."""
+    with transaction.atomic():
+        version = PluginVersion.objects.select_for_update().get(pk=version.pk)
+        apply_transition(version, "start", actor=None, action="version.start")
+        pipeline.open_round(version=version)
+        pipeline.advance(version=version)
+    return version
+
+
+def stage_claim(*, review: StageReview, actor) -> StageReview:
+    with transaction.atomic():
+        _version, review = _lock(review)
+        _check_reviewer(review, actor)
+        if not review.is_open:
+            raise TransitionRefused(f"Cannot claim {review}: it is {review.get_status_display().lower()}.")
+        if review.assignee_id == actor.pk:
+            return review
+        review.assignee = actor
+        save_with_audit(review, actor=actor, action="stage.claim")
+    return review
+
+
+def stage_pass(*, review: StageReview, actor, reason: str = "") -> StageReview:
+    with transaction.atomic():
+        version, review = _decide(review, actor, "pass_review", "stage.pass", reason)
+        pipeline.advance(version=version)
+    return review
+
+
+def stage_fail(*, review: StageReview, actor, reason: str) -> StageReview:
+    reason = require_reason(reason, action="fail a stage")
+    with transaction.atomic():
+        version, review = _decide(review, actor, "fail", "stage.fail", reason)
+        if review.stage.blocking:
+            pipeline.close_round(version=version, reason=f"{review.stage.name} failed.")
+            apply_transition(version, "reject", actor=None, action="version.reject",
+                             reason=f"Blocking stage {review.stage.name} failed: {reason}",
+                             changes={"decided_at": timezone.now(), "decision_reason": reason})
+        else:
+            pipeline.advance(version=version)
+    return review
+
+
+def stage_request_changes(*, review: StageReview, actor, reason: str) -> StageReview:
+    reason = require_reason(reason, action="request changes")
+    with transaction.atomic():
+        version, review = _decide(review, actor, "request_changes", "stage.request_changes", reason)
+        pipeline.close_round(version=version, reason=f"{review.stage.name} requested changes.")
+        apply_transition(version, "request_changes", actor=actor, action="version.request_changes", reason=reason)
+    return review
+
+
+def stage_waive(*, review: StageReview, actor, reason: str) -> StageReview:
+    """A platform admin lets the pipeline go on without this stage's verdict."""
+    reason = require_reason(reason, action="waive a stage")
+    with transaction.atomic():
+        version, review = _lock(review)
+        require_perm(actor, "reviews.waive_stagereview", detail=f"{actor} may not waive stages.")
+        refuse_own_submission(actor, version)
+        _refuse_decision_stage(review)
+        apply_transition(review, "waive", actor=actor, action="stage.waive", reason=reason,
+                         changes=_decided(actor, reason))
+        pipeline.advance(version=version)
+    return review
+
+
+def version_approve(*, version: PluginVersion, actor, reason: str = "") -> PluginVersion:
+    with transaction.atomic():
+        version = _lock_version_for_decision(version, actor)
+        decision_reviews = [r for r in pipeline.current_reviews(version) if r.stage.kind == StageKind.DECISION]
+        _refuse_second_signoff(version, actor, exclude=decision_reviews)
+        apply_transition(version, "approve", actor=actor, action="version.approve", reason=reason,
+                         changes={"decided_at": timezone.now(), "decision_reason": reason})
+        for review in decision_reviews:
+            if review.status == ReviewStatus.IN_PROGRESS:
+                apply_transition(review, "pass_review", actor=actor, action="stage.pass", reason=reason,
+                                 changes=_decided(actor, reason))
+    return version
+
+
+def version_reject(*, version: PluginVersion, actor, reason: str) -> PluginVersion:
+    reason = require_reason(reason, action="reject a version")
+    with transaction.atomic():
+        version = _lock_version_for_decision(version, actor)
+        apply_transition(version, "reject", actor=actor, action="version.reject", reason=reason,
+                         changes={"decided_at": timezone.now(), "decision_reason": reason})
+        for review in pipeline.current_reviews(version):
+            if review.stage.kind == StageKind.DECISION and review.status == ReviewStatus.IN_PROGRESS:
+                apply_transition(review, "fail", actor=actor, action="stage.fail", reason=reason,
+                                 changes=_decided(actor, reason))
+        pipeline.close_round(version=version, reason="The version was rejected.")
+    return version
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _lock(review: StageReview) -> tuple[PluginVersion, StageReview]:
+    version = PluginVersion.objects.select_for_update().get(pk=review.version_id)
+    review = StageReview.objects.select_for_update(of=("self",)).select_related("stage").get(pk=review.pk)
+    review.version = version
+    return version, review
+
+
+def _decide(review: StageReview, actor, transition: str, action: str, reason: str):
+    version, review = _lock(review)
+    _check_reviewer(review, actor)
+    _refuse_decision_stage(review)
+    if review.assignee_id and review.assignee_id != actor.pk:
+        raise PermissionRefused(f"{review} is assigned to {review.assignee}; claim it first or ask a lead to reassign it.")
+    if transition == "pass_review":
+        _refuse_second_signoff(version, actor, exclude=[review])
+    changes = {**_decided(actor, reason), "assignee": review.assignee or actor}
+    apply_transition(review, transition, actor=actor, action=action, reason=reason, changes=changes)
+    return version, review
+
+
+def _check_reviewer(review: StageReview, actor) -> None:
+    require_perm(actor, "reviews.review_stagereview", review,
+                 detail=f"{actor} is not a reviewer of the {review.stage.name} stage.")
+    refuse_own_submission(actor, review.version)
+
+
+def _refuse_decision_stage(review: StageReview) -> None:
+    if review.stage.kind == StageKind.DECISION:
+        raise TransitionRefused(f"{review} is decided by approving or rejecting the version.")
+
+
+def _refuse_second_signoff(version: PluginVersion, actor, *, exclude) -> None:
+    if not settings.WARDEN_SEPARATE_SIGNOFFS:
+        return
+    signed = (
+        StageReview.objects.filter(version=version, round=version.review_round, decided_by=actor,
+                                   status__in=[ReviewStatus.PASSED, ReviewStatus.WAIVED])
+        .exclude(pk__in=[r.pk for r in exclude])
+        .select_related("stage").first()
+    )
+    if signed:
+        raise PermissionRefused(f"{actor} already signed off {signed.stage.name} of {version}; another person must sign this one.")
+
+
+def _lock_version_for_decision(version: PluginVersion, actor) -> PluginVersion:
+    version = PluginVersion.objects.select_for_update(of=("self",)).select_related("plugin__organisation").get(pk=version.pk)
+    require_perm(actor, "submissions.decide_pluginversion", detail=f"{actor} is not on the approval board.")
+    refuse_own_submission(actor, version)
+    return version
+
+
+def _decided(actor, reason: str) -> dict:
+    return {"decided_by": actor, "decided_at": timezone.now(), "decision_reason": reason}

@@ -1,0 +1,21 @@
+"""django-q2 tasks of the review pipeline: thin, by id, safe to run twice."""
+
+import logging
+
+from governance.errors import TransitionRefused
+from submissions.models import PluginVersion, VersionStatus
+
+from .services import review_start
+
+logger = logging.getLogger(__name__)
+
+
+def start_review(version_id: int) -> None:
+    version = PluginVersion.objects.filter(pk=version_id, status=VersionStatus.SUBMITTED).first()
+    if version is None:
+        logger.info("Version %s is no longer waiting to start; nothing to do.", version_id)
+        return
+    try:
+        review_start(version=version)
+    except TransitionRefused as exc:  # a concurrent run started it first
+        logger.info("Version %s: %s", version_id, exc.detail)

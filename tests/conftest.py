@@ -1,0 +1,116 @@
+import pytest
+from django.contrib.auth.models import Group
+
+from governance import roles
+from governance.models import AuditEvent
+from governance.services import pipeline_install_defaults
+from reviews.models import ReviewStatus
+from submissions import services as sub
+from submissions.samples import plugin_archive
+
+
+def make_user(django_user_model, username: str, role: str | None = None):
+    user = django_user_model.objects.create_user(username, f"{username}@example.com", "pw", is_staff=True)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def platform_admin(django_user_model):
+    return make_user(django_user_model, "platform", roles.PLATFORM_ADMINS)
+
+
+@pytest.fixture
+def security(django_user_model):
+    return make_user(django_user_model, "security", roles.SECURITY_REVIEWERS)
+
+
+@pytest.fixture
+def security2(django_user_model):
+    return make_user(django_user_model, "security2", roles.SECURITY_REVIEWERS)
+
+
+@pytest.fixture
+def performance(django_user_model):
+    return make_user(django_user_model, "performance", roles.PERFORMANCE_REVIEWERS)
+
+
+@pytest.fixture
+def compliance(django_user_model):
+    return make_user(django_user_model, "compliance", roles.COMPLIANCE_OFFICERS)
+
+
+@pytest.fixture
+def board(django_user_model):
+    return make_user(django_user_model, "board", roles.APPROVAL_BOARD)
+
+
+@pytest.fixture
+def outsider(django_user_model):
+    """Staff, but in no role and no organisation."""
+    return make_user(django_user_model, "outsider")
+
+
+@pytest.fixture
+def pipeline(platform_admin):
+    return {stage.key: stage for stage in pipeline_install_defaults(actor=platform_admin)}
+
+
+@pytest.fixture
+def acme(platform_admin):
+    return sub.organisation_create(name="Acme Corp", slug="acme", actor=platform_admin)
+
+
+@pytest.fixture
+def globex(platform_admin):
+    return sub.organisation_create(name="Globex", slug="globex", actor=platform_admin)
+
+
+@pytest.fixture
+def author(django_user_model, acme, platform_admin):
+    user = make_user(django_user_model, "acme-author")
+    sub.organisation_add_member(organisation=acme, user=user, actor=platform_admin)
+    return user
+
+
+@pytest.fixture
+def other_author(django_user_model, globex, platform_admin):
+    user = make_user(django_user_model, "globex-author")
+    sub.organisation_add_member(organisation=globex, user=user, actor=platform_admin)
+    return user
+
+
+@pytest.fixture
+def plugin(acme, author):
+    return sub.plugin_create(organisation=acme, name="acme-exporter", category="data-connector", actor=author)
+
+
+@pytest.fixture
+def draft(plugin, author):
+    return sub.version_create(plugin=plugin, artifact=plugin_archive("acme-exporter", "1.4.0"), actor=author)
+
+
+@pytest.fixture
+def in_review(draft, author, pipeline, django_capture_on_commit_callbacks):
+    """A submitted version whose review round has started (the task ran on commit)."""
+    with django_capture_on_commit_callbacks(execute=True):
+        sub.version_submit(version=draft, actor=author)
+    draft.refresh_from_db()
+    assert draft.status == "in_review"
+    return draft
+
+
+def current_review(version, key: str):
+    version.refresh_from_db()
+    return version.stage_reviews.select_related("stage").get(stage__key=key, round=version.review_round)
+
+
+def open_review(version, key: str):
+    review = current_review(version, key)
+    assert review.status == ReviewStatus.IN_PROGRESS, f"{key} is {review.status}"
+    return review
+
+
+def last_audit(obj) -> AuditEvent:
+    return AuditEvent.objects.filter(object_type=obj._meta.label_lower, object_id=str(obj.pk)).order_by("-seq").first()

@@ -1,0 +1,169 @@
+"""One version from draft to approved through the services, checked at every step."""
+
+import pytest
+
+from governance.models import AuditEvent
+from reviews import services as review
+from reviews.models import ReviewStatus
+from submissions import services as sub
+from submissions.models import VersionStatus
+
+from .conftest import current_review, last_audit, open_review
+
+pytestmark = pytest.mark.django_db
+
+
+def assert_step(obj, *, status: str, action: str, actor, reason: str = "") -> None:
+    """State, then the newest history row, then the newest audit row."""
+    obj.refresh_from_db()
+    assert obj.status == status
+    history = obj.history.first()
+    assert history.status == status
+    assert history.history_user == actor
+    event = last_audit(obj)
+    assert (event.action, event.to_state, event.actor, event.reason) == (action, status, actor, reason)
+
+
+def test_draft_to_approved(
+    draft, author, pipeline, security, performance, compliance, board, platform_admin,
+    django_capture_on_commit_callbacks,
+):
+    assert draft.status == VersionStatus.DRAFT
+    assert draft.history.get().history_user == author
+    assert (last_audit(draft).action, last_audit(draft).actor) == ("version.create", author)
+
+    # submit: the start task runs on commit and opens round 1 with eligibility in progress
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        sub.version_submit(version=draft, actor=author)
+    assert len(callbacks) == 1
+    draft.refresh_from_db()
+    assert draft.status == VersionStatus.IN_REVIEW and draft.review_round == 1
+    assert list(draft.history.order_by("history_id").values_list("status", flat=True)) == [
+        "draft", "submitted", "in_review"
+    ]
+    assert AuditEvent.objects.filter(object_id=str(draft.pk), action="version.submit").get().actor == author
+    assert_step(draft, status=VersionStatus.IN_REVIEW, action="version.start", actor=None)
+
+    eligibility = open_review(draft, "eligibility")
+    assert eligibility.due_at is not None
+    for key in ("security", "performance", "compliance", "decision"):
+        assert current_review(draft, key).status == ReviewStatus.PENDING
+
+    # eligibility passes: the three order-2 stages start together
+    review.stage_pass(review=eligibility, actor=platform_admin, reason="Manifest and licence fine.")
+    assert_step(eligibility, status=ReviewStatus.PASSED, action="stage.pass", actor=platform_admin,
+                reason="Manifest and licence fine.")
+    assert eligibility.decided_by == platform_admin
+    for key in ("security", "performance", "compliance"):
+        assert_step(open_review(draft, key), status=ReviewStatus.IN_PROGRESS, action="stage.start", actor=None)
+
+    # a reviewer claims, then the parallel stages pass in any order
+    sec = open_review(draft, "security")
+    review.stage_claim(review=sec, actor=security)
+    sec.refresh_from_db()
+    assert sec.assignee == security and last_audit(sec).action == "stage.claim"
+    review.stage_pass(review=sec, actor=security)
+    review.stage_pass(review=open_review(draft, "compliance"), actor=compliance)
+    draft.refresh_from_db()
+    assert draft.status == VersionStatus.IN_REVIEW, "performance is still open"
+    assert current_review(draft, "decision").status == ReviewStatus.PENDING
+
+    review.stage_pass(review=open_review(draft, "performance"), actor=performance)
+    assert_step(draft, status=VersionStatus.AWAITING_DECISION, action="version.await_decision", actor=None,
+                reason="Every blocking stage has passed.")
+    decision = open_review(draft, "decision")
+
+    review.version_approve(version=draft, actor=board, reason="Low risk.")
+    assert_step(draft, status=VersionStatus.APPROVED, action="version.approve", actor=board, reason="Low risk.")
+    assert_step(decision, status=ReviewStatus.PASSED, action="stage.pass", actor=board, reason="Low risk.")
+    assert draft.decided_at is not None
+
+
+def test_changes_requested_then_resubmitted_starts_a_new_round(
+    in_review, author, platform_admin, compliance, django_capture_on_commit_callbacks
+):
+    review.stage_pass(review=open_review(in_review, "eligibility"), actor=platform_admin)
+    review.stage_request_changes(review=open_review(in_review, "compliance"), actor=compliance,
+                                 reason="Add the data-flow diagram.")
+    assert_step(in_review, status=VersionStatus.CHANGES_REQUESTED, action="version.request_changes",
+                actor=compliance, reason="Add the data-flow diagram.")
+    # the round's other open reviews were closed, so nobody works on a stale round
+    statuses = dict(in_review.stage_reviews.filter(round=1).values_list("stage__key", "status"))
+    assert statuses == {"eligibility": "passed", "compliance": "changes_requested", "security": "cancelled",
+                        "performance": "cancelled", "decision": "cancelled"}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        sub.version_resubmit(version=in_review, actor=author, reason="Diagram added.")
+    in_review.refresh_from_db()
+    assert in_review.status == VersionStatus.IN_REVIEW and in_review.review_round == 2
+    assert open_review(in_review, "eligibility").round == 2
+    assert in_review.stage_reviews.count() == 10
+
+
+def test_failed_blocking_stage_rejects(in_review, platform_admin, security):
+    review.stage_pass(review=open_review(in_review, "eligibility"), actor=platform_admin)
+    review.stage_fail(review=open_review(in_review, "security"), actor=security, reason="Exfiltrates tokens.")
+    assert_step(in_review, status=VersionStatus.REJECTED, action="version.reject", actor=None,
+                reason="Blocking stage Security review failed: Exfiltrates tokens.")
+    assert current_review(in_review, "performance").status == ReviewStatus.CANCELLED
+
+
+def test_failed_non_blocking_stage_lets_the_pipeline_go_on(in_review, pipeline, platform_admin, performance):
+    stage = pipeline["performance"]
+    stage.blocking = False
+    stage.save()
+    review.stage_pass(review=open_review(in_review, "eligibility"), actor=platform_admin)
+    review.stage_fail(review=open_review(in_review, "performance"), actor=performance, reason="Slow, advisory only.")
+    in_review.refresh_from_db()
+    assert in_review.status == VersionStatus.IN_REVIEW
+
+
+def test_non_blocking_stage_does_not_hold_up_the_next_order(in_review, pipeline, platform_admin, security,
+                                                            compliance):
+    pipeline["performance"].blocking = False
+    pipeline["performance"].save()
+    review.stage_pass(review=open_review(in_review, "eligibility"), actor=platform_admin)
+    review.stage_pass(review=open_review(in_review, "security"), actor=security)
+    review.stage_pass(review=open_review(in_review, "compliance"), actor=compliance)
+    in_review.refresh_from_db()
+    assert in_review.status == VersionStatus.AWAITING_DECISION
+    assert current_review(in_review, "performance").status == ReviewStatus.IN_PROGRESS
+
+
+def test_waive_lets_the_pipeline_go_on(in_review, platform_admin):
+    review.stage_waive(review=current_review(in_review, "eligibility"), actor=platform_admin,
+                       reason="Eligibility checked by hand.")
+    assert_step(current_review(in_review, "eligibility"), status=ReviewStatus.WAIVED, action="stage.waive",
+                actor=platform_admin, reason="Eligibility checked by hand.")
+    assert current_review(in_review, "security").status == ReviewStatus.IN_PROGRESS
+
+
+def test_withdraw_closes_open_reviews(in_review, author):
+    sub.version_withdraw(version=in_review, actor=author, reason="Found a bug.")
+    assert_step(in_review, status=VersionStatus.WITHDRAWN, action="version.withdraw", actor=author,
+                reason="Found a bug.")
+    assert not in_review.stage_reviews.filter(status__in=["pending", "in_progress"]).exists()
+
+
+def test_deploy_supersedes_the_previous_deployment_and_roll_back(plugin, author, pipeline, platform_admin,
+                                                               security, performance, compliance, board,
+                                                               django_capture_on_commit_callbacks):
+    from submissions.samples import plugin_archive
+
+    versions = []
+    for number in ("1.0.0", "1.1.0"):
+        version = sub.version_create(plugin=plugin, artifact=plugin_archive(plugin.name, number), actor=author)
+        with django_capture_on_commit_callbacks(execute=True):
+            sub.version_submit(version=version, actor=author)
+        review.stage_pass(review=open_review(version, "eligibility"), actor=platform_admin)
+        for key, who in (("security", security), ("performance", performance), ("compliance", compliance)):
+            review.stage_pass(review=open_review(version, key), actor=who)
+        review.version_approve(version=version, actor=board)
+        sub.version_deploy(version=version, actor=platform_admin)
+        versions.append(version)
+    old, new = versions
+    assert_step(old, status=VersionStatus.SUPERSEDED, action="version.supersede", actor=None,
+                reason=f"{new} was deployed.")
+    sub.version_roll_back(version=new, actor=platform_admin, reason="Errors after release.")
+    assert_step(new, status=VersionStatus.ROLLED_BACK, action="version.roll_back", actor=platform_admin,
+                reason="Errors after release.")
