@@ -6,7 +6,17 @@ from .models import AuditEvent, Stage
 
 @admin.register(Stage)
 class StageAdmin(SimpleHistoryAdmin):
-    list_display = ["order", "key", "name", "kind", "owner_group", "escalation_group", "sla_hours", "blocking", "active"]
+    list_display = [
+        "order",
+        "key",
+        "name",
+        "kind",
+        "owner_group",
+        "escalation_group",
+        "sla_hours",
+        "blocking",
+        "active",
+    ]
     list_display_links = ["key", "name"]
     list_filter = ["kind", "blocking", "active"]
     list_select_related = ["owner_group", "escalation_group"]
@@ -18,7 +28,16 @@ class StageAdmin(SimpleHistoryAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["seq", "created_at", "actor_username", "action", "object_repr", "from_state", "to_state", "request_id"]
+    list_display = [
+        "seq",
+        "created_at",
+        "actor_username",
+        "action",
+        "object_repr",
+        "from_state",
+        "to_state",
+        "request_id",
+    ]
     list_filter = ["action", "object_type"]
     search_fields = ["object_repr", "actor_username", "request_id", "reason"]
     date_hierarchy = "created_at"

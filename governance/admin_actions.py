@@ -51,8 +51,11 @@ class ServiceActionsAdmin(admin.ModelAdmin):
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name
         return [
-            path("<path:object_id>/act/<str:action>/", self.admin_site.admin_view(self.service_action_view),
-                 name="%s_%s_act" % info),
+            path(
+                "<path:object_id>/act/<str:action>/",
+                self.admin_site.admin_view(self.service_action_view),
+                name="{}_{}_act".format(*info),
+            ),
             *super().get_urls(),
         ]
 
@@ -68,9 +71,12 @@ class ServiceActionsAdmin(admin.ModelAdmin):
         buttons = []
         if obj is not None:
             buttons = [
-                {"label": a.label, "url": reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_act",
-                                                  args=[obj.pk, a.name])}
-                for a in self.service_actions if a.is_available(obj)
+                {
+                    "label": a.label,
+                    "url": reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_act", args=[obj.pk, a.name]),
+                }
+                for a in self.service_actions
+                if a.is_available(obj)
             ]
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), "service_buttons": buttons})
 
@@ -79,18 +85,18 @@ class ServiceActionsAdmin(admin.ModelAdmin):
         if obj is None or not self.has_view_permission(request, obj):
             raise PermissionDenied
         chosen = get_object_or_404_action(self.service_actions, action)
-        form = ReasonForm(request.POST or None, required=chosen.reason == "required")
+        form = ReasonForm(request.POST if request.method == "POST" else None, required=chosen.reason == "required")
         if request.method == "POST" and form.is_valid():
             if self._run(request, chosen, obj, form.cleaned_data["reason"]):
                 self.message_user(request, f"{chosen.label}: done for {obj}.", messages.SUCCESS)
-            return HttpResponseRedirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
-                                                args=[obj.pk]))
+            return HttpResponseRedirect(
+                reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[obj.pk])
+            )
         return self._confirm(request, chosen, [obj], form)
 
     def _bulk(self, chosen: ServiceAction):
         def run(modeladmin, request, queryset):
-            form = ReasonForm(request.POST if "confirm" in request.POST else None,
-                              required=chosen.reason == "required")
+            form = ReasonForm(request.POST if "confirm" in request.POST else None, required=chosen.reason == "required")
             if chosen.reason != "none" and not form.is_valid():
                 return self._confirm(request, chosen, list(queryset), form, bulk=True)
             reason = form.cleaned_data.get("reason", "") if form.is_bound else ""

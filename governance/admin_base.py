@@ -8,6 +8,14 @@ from .admin_actions import ServiceActionsAdmin
 from .errors import WardenError
 
 
+def per_request(request, key: str, compute):
+    """Compute a permission answer once per request (the sidebar asks for every model)."""
+    cache = request.__dict__.setdefault("_warden_permission_cache", {})
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
+
+
 class ScopedAdmin(ServiceActionsAdmin, SimpleHistoryAdmin):
     """Lists only what the selector lets the user see; an object outside it is a 404.
 

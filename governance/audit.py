@@ -87,7 +87,9 @@ def audit_verify(*, progress=None) -> AuditVerification:
     head = AuditChainHead.objects.filter(pk=1).first()
     head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
     if (head_seq, head_hash) != (expected_seq - 1, expected_prev):
-        return _broken(checked, expected_prev, expected_seq, f"rows after #{expected_seq - 1} up to #{head_seq} are missing")
+        return _broken(
+            checked, expected_prev, expected_seq, f"rows after #{expected_seq - 1} up to #{head_seq} are missing"
+        )
     return AuditVerification(ok=True, checked=checked, head_hash=expected_prev)
 
 

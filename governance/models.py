@@ -31,11 +31,17 @@ class Stage(models.Model):
     kind = models.CharField(max_length=20, choices=StageKind.choices)
     order = models.PositiveSmallIntegerField(help_text="Stages with the same order run in parallel.")
     owner_group = models.ForeignKey(
-        Group, on_delete=models.PROTECT, related_name="owned_stages",
+        Group,
+        on_delete=models.PROTECT,
+        related_name="owned_stages",
         help_text="Members of this group review the stage.",
     )
     escalation_group = models.ForeignKey(
-        Group, on_delete=models.PROTECT, related_name="escalated_stages", null=True, blank=True,
+        Group,
+        on_delete=models.PROTECT,
+        related_name="escalated_stages",
+        null=True,
+        blank=True,
         help_text="Told when a review of this stage breaches its SLA.",
     )
     sla_hours = models.PositiveIntegerField(default=48, help_text="Time allowed from start to decision.")
@@ -92,6 +98,15 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.object_repr}"
 
+    def save(self, *args, **kwargs):
+        # An integrity guard, not business logic: the ORM can only ever append.
+        if not self._state.adding:
+            raise ValueError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Audit events are append-only.")
+
     def compute_hash(self) -> str:
         payload = [
             self.seq,
@@ -111,12 +126,3 @@ class AuditEvent(models.Model):
         ]
         canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode()).hexdigest()
-
-    def save(self, *args, **kwargs):
-        # An integrity guard, not business logic: the ORM can only ever append.
-        if not self._state.adding:
-            raise ValueError("Audit events are append-only.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ValueError("Audit events are append-only.")

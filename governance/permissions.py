@@ -19,4 +19,6 @@ def is_org_member(user: AbstractBaseUser | None, organisation) -> bool:
 def refuse_own_submission(user: AbstractBaseUser, version) -> None:
     """Separation of duties: nobody from the submitting organisation reviews its version."""
     if version.submitted_by_id == user.pk or is_org_member(user, version.plugin.organisation):
-        raise PermissionRefused(f"{user} belongs to the organisation that submitted {version}; someone else must review it.")
+        raise PermissionRefused(
+            f"{user} belongs to the organisation that submitted {version}; someone else must review it."
+        )

@@ -25,8 +25,16 @@ def pipeline_install_defaults(*, actor=None) -> list[Stage]:
         for key, name, kind, order, owner, sla_hours in DEFAULT_PIPELINE:
             if Stage.objects.filter(key=key).exists():
                 continue
-            stage = Stage(key=key, name=name, kind=kind, order=order, owner_group=Group.objects.get(name=owner),
-                          escalation_group=escalation, sla_hours=sla_hours, blocking=True)
+            stage = Stage(
+                key=key,
+                name=name,
+                kind=kind,
+                order=order,
+                owner_group=Group.objects.get(name=owner),
+                escalation_group=escalation,
+                sla_hours=sla_hours,
+                blocking=True,
+            )
             save_with_audit(stage, actor=actor, action="stage.create")
             created.append(stage)
     return created

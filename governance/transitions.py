@@ -11,7 +11,9 @@ def require_reason(reason: str, *, action: str) -> str:
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed(
-            f"A reason is required to {action}.", code="reason_required", errors=[{"field": "reason", "message": "Required."}]
+            f"A reason is required to {action}.",
+            code="reason_required",
+            errors=[{"field": "reason", "message": "Required."}],
         )
     return reason
 

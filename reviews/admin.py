@@ -51,21 +51,36 @@ def _reviewer(call):
 class StageReviewAdmin(ScopedAdmin):
     """The reviewers' queue: filter by stage, status, assignee and due time; soonest due first."""
 
+    show_full_result_count = False
     list_display = ["version", "stage", "round", "status", "assignee", "due_at", "overdue"]
     list_filter = ["stage", "status", AssigneeFilter, DueFilter]
     list_select_related = ["version__plugin__organisation", "stage", "assignee"]
     search_fields = ["version__plugin__name", "version__version"]
     ordering = ["due_at", "pk"]
     readonly_fields = [
-        "version", "stage", "round", "status", "assignee", "started_at", "due_at",
-        "decided_by", "decided_at", "decision_reason",
+        "version",
+        "stage",
+        "round",
+        "status",
+        "assignee",
+        "started_at",
+        "due_at",
+        "decided_by",
+        "decided_at",
+        "decision_reason",
     ]
     service_actions = [
-        ServiceAction("claim", "Claim", lambda obj, user, reason: services.stage_claim(review=obj, actor=user),
-                      available=lambda obj: obj.is_open),
+        ServiceAction(
+            "claim",
+            "Claim",
+            lambda obj, user, reason: services.stage_claim(review=obj, actor=user),
+            available=lambda obj: obj.is_open,
+        ),
         ServiceAction("pass", "Pass", _reviewer(services.stage_pass), reason="optional", transition="pass_review"),
         ServiceAction("fail", "Fail", _reviewer(services.stage_fail), reason="required"),
-        ServiceAction("request_changes", "Request changes", _reviewer(services.stage_request_changes), reason="required"),
+        ServiceAction(
+            "request_changes", "Request changes", _reviewer(services.stage_request_changes), reason="required"
+        ),
         ServiceAction("waive", "Waive", _reviewer(services.stage_waive), reason="required"),
     ]
 

@@ -56,8 +56,13 @@ def advance(*, version: PluginVersion) -> None:
                 _start(review)
         if any(r.stage.blocking and r.status not in CLEARED for r in group):
             return
-    apply_transition(version, "await_decision", actor=None, action="version.await_decision",
-                     reason="Every blocking stage has passed.")
+    apply_transition(
+        version,
+        "await_decision",
+        actor=None,
+        action="version.await_decision",
+        reason="Every blocking stage has passed.",
+    )
     for review in reviews:
         if review.stage.kind == StageKind.DECISION and review.status == ReviewStatus.PENDING:
             _start(review)
@@ -73,6 +78,9 @@ def close_round(*, version: PluginVersion, reason: str, keep: StageReview | None
 def _start(review: StageReview) -> None:
     now = timezone.now()
     apply_transition(
-        review, "start", actor=None, action="stage.start",
+        review,
+        "start",
+        actor=None,
+        action="stage.start",
         changes={"started_at": now, "due_at": now + timedelta(hours=review.stage.sla_hours)},
     )

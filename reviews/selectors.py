@@ -24,12 +24,17 @@ def stage_reviews_visible_to(*, user) -> QuerySet[StageReview]:
 
 
 def open_reviews_assigned_to(*, user) -> QuerySet[StageReview]:
-    return StageReview.objects.filter(assignee=user, status__in=OPEN).select_related(
-        "stage", "version__plugin__organisation"
-    ).order_by("due_at")
+    return (
+        StageReview.objects.filter(assignee=user, status__in=OPEN)
+        .select_related("stage", "version__plugin__organisation")
+        .order_by("due_at")
+    )
 
 
 def overdue_reviews_visible_to(*, user) -> QuerySet[StageReview]:
-    return stage_reviews_visible_to(user=user).filter(status__in=OPEN, due_at__lt=timezone.now()).select_related(
-        "stage", "assignee", "version__plugin__organisation"
-    ).order_by("due_at")
+    return (
+        stage_reviews_visible_to(user=user)
+        .filter(status__in=OPEN, due_at__lt=timezone.now())
+        .select_related("stage", "assignee", "version__plugin__organisation")
+        .order_by("due_at")
+    )

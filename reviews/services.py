@@ -36,6 +36,8 @@ def stage_claim(*, review: StageReview, actor) -> StageReview:
             raise TransitionRefused(f"Cannot claim {review}: it is {review.get_status_display().lower()}.")
         if review.assignee_id == actor.pk:
             return review
+        if review.assignee_id:
+            raise TransitionRefused(f"{review} is already claimed by {review.assignee}.")
         review.assignee = actor
         save_with_audit(review, actor=actor, action="stage.claim")
     return review
@@ -54,9 +56,14 @@ def stage_fail(*, review: StageReview, actor, reason: str) -> StageReview:
         version, review = _decide(review, actor, "fail", "stage.fail", reason)
         if review.stage.blocking:
             pipeline.close_round(version=version, reason=f"{review.stage.name} failed.")
-            apply_transition(version, "reject", actor=None, action="version.reject",
-                             reason=f"Blocking stage {review.stage.name} failed: {reason}",
-                             changes={"decided_at": timezone.now(), "decision_reason": reason})
+            apply_transition(
+                version,
+                "reject",
+                actor=None,
+                action="version.reject",
+                reason=f"Blocking stage {review.stage.name} failed: {reason}",
+                changes={"decided_at": timezone.now(), "decision_reason": reason},
+            )
         else:
             pipeline.advance(version=version)
     return review
@@ -79,8 +86,9 @@ def stage_waive(*, review: StageReview, actor, reason: str) -> StageReview:
         require_perm(actor, "reviews.waive_stagereview", detail=f"{actor} may not waive stages.")
         refuse_own_submission(actor, version)
         _refuse_decision_stage(review)
-        apply_transition(review, "waive", actor=actor, action="stage.waive", reason=reason,
-                         changes=_decided(actor, reason))
+        apply_transition(
+            review, "waive", actor=actor, action="stage.waive", reason=reason, changes=_decided(actor, reason)
+        )
         pipeline.advance(version=version)
     return review
 
@@ -90,12 +98,24 @@ def version_approve(*, version: PluginVersion, actor, reason: str = "") -> Plugi
         version = _lock_version_for_decision(version, actor)
         decision_reviews = [r for r in pipeline.current_reviews(version) if r.stage.kind == StageKind.DECISION]
         _refuse_second_signoff(version, actor, exclude=decision_reviews)
-        apply_transition(version, "approve", actor=actor, action="version.approve", reason=reason,
-                         changes={"decided_at": timezone.now(), "decision_reason": reason})
+        apply_transition(
+            version,
+            "approve",
+            actor=actor,
+            action="version.approve",
+            reason=reason,
+            changes={"decided_at": timezone.now(), "decision_reason": reason},
+        )
         for review in decision_reviews:
             if review.status == ReviewStatus.IN_PROGRESS:
-                apply_transition(review, "pass_review", actor=actor, action="stage.pass", reason=reason,
-                                 changes=_decided(actor, reason))
+                apply_transition(
+                    review,
+                    "pass_review",
+                    actor=actor,
+                    action="stage.pass",
+                    reason=reason,
+                    changes=_decided(actor, reason),
+                )
     return version
 
 
@@ -103,12 +123,19 @@ def version_reject(*, version: PluginVersion, actor, reason: str) -> PluginVersi
     reason = require_reason(reason, action="reject a version")
     with transaction.atomic():
         version = _lock_version_for_decision(version, actor)
-        apply_transition(version, "reject", actor=actor, action="version.reject", reason=reason,
-                         changes={"decided_at": timezone.now(), "decision_reason": reason})
+        apply_transition(
+            version,
+            "reject",
+            actor=actor,
+            action="version.reject",
+            reason=reason,
+            changes={"decided_at": timezone.now(), "decision_reason": reason},
+        )
         for review in pipeline.current_reviews(version):
             if review.stage.kind == StageKind.DECISION and review.status == ReviewStatus.IN_PROGRESS:
-                apply_transition(review, "fail", actor=actor, action="stage.fail", reason=reason,
-                                 changes=_decided(actor, reason))
+                apply_transition(
+                    review, "fail", actor=actor, action="stage.fail", reason=reason, changes=_decided(actor, reason)
+                )
         pipeline.close_round(version=version, reason="The version was rejected.")
     return version
 
@@ -128,7 +155,9 @@ def _decide(review: StageReview, actor, transition: str, action: str, reason: st
     _check_reviewer(review, actor)
     _refuse_decision_stage(review)
     if review.assignee_id and review.assignee_id != actor.pk:
-        raise PermissionRefused(f"{review} is assigned to {review.assignee}; claim it first or ask a lead to reassign it.")
+        raise PermissionRefused(
+            f"{review} is assigned to {review.assignee}; claim it first or ask a lead to reassign it."
+        )
     if transition == "pass_review":
         _refuse_second_signoff(version, actor, exclude=[review])
     changes = {**_decided(actor, reason), "assignee": review.assignee or actor}
@@ -137,8 +166,12 @@ def _decide(review: StageReview, actor, transition: str, action: str, reason: st
 
 
 def _check_reviewer(review: StageReview, actor) -> None:
-    require_perm(actor, "reviews.review_stagereview", review,
-                 detail=f"{actor} is not a reviewer of the {review.stage.name} stage.")
+    require_perm(
+        actor,
+        "reviews.review_stagereview",
+        review,
+        detail=f"{actor} is not a reviewer of the {review.stage.name} stage.",
+    )
     refuse_own_submission(actor, review.version)
 
 
@@ -151,17 +184,26 @@ def _refuse_second_signoff(version: PluginVersion, actor, *, exclude) -> None:
     if not settings.WARDEN_SEPARATE_SIGNOFFS:
         return
     signed = (
-        StageReview.objects.filter(version=version, round=version.review_round, decided_by=actor,
-                                   status__in=[ReviewStatus.PASSED, ReviewStatus.WAIVED])
+        StageReview.objects.filter(
+            version=version,
+            round=version.review_round,
+            decided_by=actor,
+            status__in=[ReviewStatus.PASSED, ReviewStatus.WAIVED],
+        )
         .exclude(pk__in=[r.pk for r in exclude])
-        .select_related("stage").first()
+        .select_related("stage")
+        .first()
     )
     if signed:
-        raise PermissionRefused(f"{actor} already signed off {signed.stage.name} of {version}; another person must sign this one.")
+        raise PermissionRefused(
+            f"{actor} already signed off {signed.stage.name} of {version}; another person must sign this one."
+        )
 
 
 def _lock_version_for_decision(version: PluginVersion, actor) -> PluginVersion:
-    version = PluginVersion.objects.select_for_update(of=("self",)).select_related("plugin__organisation").get(pk=version.pk)
+    version = (
+        PluginVersion.objects.select_for_update(of=("self",)).select_related("plugin__organisation").get(pk=version.pk)
+    )
     require_perm(actor, "submissions.decide_pluginversion", detail=f"{actor} is not on the approval board.")
     refuse_own_submission(actor, version)
     return version

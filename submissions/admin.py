@@ -4,7 +4,7 @@ from django.db.models import Count, Q
 from django.template.loader import render_to_string
 
 from governance.admin_actions import ServiceAction
-from governance.admin_base import ScopedAdmin, ServiceCreateAdminMixin, ServiceCreateForm
+from governance.admin_base import ScopedAdmin, ServiceCreateAdminMixin, ServiceCreateForm, per_request
 from governance.selectors import audit_events_for
 from reviews import services as review_services
 from reviews.models import OPEN, StageReview
@@ -69,7 +69,7 @@ class PluginAdmin(ServiceCreateAdminMixin, ScopedAdmin):
         return plugins_visible_to(user=request.user).annotate(version_total=Count("versions"))
 
     def has_add_permission(self, request):
-        return organisations_of(user=request.user).exists()
+        return per_request(request, "is_member", lambda: organisations_of(user=request.user).exists())
 
     @admin.display(description="Versions", ordering="version_total")
     def version_count(self, obj):
@@ -117,15 +117,28 @@ def _author(call):
 @admin.register(PluginVersion)
 class PluginVersionAdmin(ServiceCreateAdminMixin, ScopedAdmin):
     add_form = VersionUploadForm
+    show_full_result_count = False
     list_display = ["__str__", "organisation", "status", "review_round", "open_reviews", "submitted_by", "submitted_at"]
-    list_filter = ["status", "plugin__category", "plugin__organisation"]
+    list_filter = ["status", "plugin__category", "plugin__organisation", "created_at"]
     list_select_related = ["plugin__organisation", "submitted_by"]
     search_fields = ["plugin__name", "version", "sha256"]
-    date_hierarchy = "created_at"
     inlines = [StageReviewInline]
     readonly_fields = [
-        "plugin", "version", "status", "review_round", "artifact", "artifact_name", "sha256", "size",
-        "manifest", "created_by", "created_at", "submitted_by", "submitted_at", "decided_at", "decision_reason",
+        "plugin",
+        "version",
+        "status",
+        "review_round",
+        "artifact",
+        "artifact_name",
+        "sha256",
+        "size",
+        "manifest",
+        "created_by",
+        "created_at",
+        "submitted_by",
+        "submitted_at",
+        "decided_at",
+        "decision_reason",
         "audit_trail",
     ]
     service_actions = [
@@ -145,7 +158,7 @@ class PluginVersionAdmin(ServiceCreateAdminMixin, ScopedAdmin):
         )
 
     def has_add_permission(self, request):
-        return plugins_submittable_by(user=request.user).exists()
+        return per_request(request, "can_submit", lambda: plugins_submittable_by(user=request.user).exists())
 
     @admin.display(description="Organisation", ordering="plugin__organisation__name")
     def organisation(self, obj):

@@ -59,12 +59,18 @@ def _read_manifest_bytes(fileobj: IO[bytes], *, zip_like: bool) -> bytes:
             with zipfile.ZipFile(fileobj) as archive:
                 info = archive.getinfo(MANIFEST_NAME)
                 if info.file_size > MANIFEST_MAX_BYTES:
-                    raise _invalid("manifest_too_large", f"{MANIFEST_NAME} is over {MANIFEST_MAX_BYTES} bytes.", MANIFEST_NAME)
+                    raise _invalid(
+                        "manifest_too_large", f"{MANIFEST_NAME} is over {MANIFEST_MAX_BYTES} bytes.", MANIFEST_NAME
+                    )
                 return archive.read(info)
         with tarfile.open(fileobj=fileobj, mode="r:gz") as archive:
             member = archive.getmember(MANIFEST_NAME)
             if not member.isfile() or member.size > MANIFEST_MAX_BYTES:
-                raise _invalid("manifest_too_large", f"{MANIFEST_NAME} must be a regular file under {MANIFEST_MAX_BYTES} bytes.", MANIFEST_NAME)
+                raise _invalid(
+                    "manifest_too_large",
+                    f"{MANIFEST_NAME} must be a regular file under {MANIFEST_MAX_BYTES} bytes.",
+                    MANIFEST_NAME,
+                )
             return archive.extractfile(member).read()  # type: ignore[union-attr]
     except KeyError:
         raise _invalid("manifest_missing", f"The archive has no {MANIFEST_NAME} at its root.", MANIFEST_NAME) from None

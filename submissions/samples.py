@@ -46,13 +46,20 @@ class Plugin:
 '''
 
 
-def plugin_archive(name: str, version: str, *, category: str = "data-connector", manifest: str | None = None,
-                   files: dict[str, bytes] | None = None) -> SimpleUploadedFile:
+def plugin_archive(
+    name: str,
+    version: str,
+    *,
+    category: str = "data-connector",
+    manifest: str | None = None,
+    files: dict[str, bytes] | None = None,
+) -> SimpleUploadedFile:
     """A .zip upload with plugin.toml, the plugin's module and its usage document."""
     module = name.replace("-", "_")
     contents = {
-        "plugin.toml": (manifest or MANIFEST_TEMPLATE.format(name=name, version=version, module=module,
-                                                              category=category)).encode(),
+        "plugin.toml": (
+            manifest or MANIFEST_TEMPLATE.format(name=name, version=version, module=module, category=category)
+        ).encode(),
         f"{module}/__init__.py": b"",
         f"{module}/plugin.py": PLUGIN_SOURCE.encode(),
         "docs/USAGE.md": f"# {name}\n\nInstall it, configure it, run it.\n".encode(),

@@ -27,5 +27,6 @@ def versions_visible_to(*, user) -> QuerySet[PluginVersion]:
     if user.has_perm("submissions.view_pluginversion"):
         return PluginVersion.objects.all()
     return PluginVersion.objects.filter(
-        Q(plugin__in=plugins_visible_to(user=user)) | Q(pk__in=reviews_assigned_to_groups_of(user=user).values("version_id"))
+        Q(plugin__in=plugins_visible_to(user=user))
+        | Q(pk__in=reviews_assigned_to_groups_of(user=user).values("version_id"))
     )

@@ -44,8 +44,11 @@ def plugin_create(*, organisation: Organisation, name: str, category: str, actor
         raise PermissionRefused(f"{actor} is not a member of {organisation}.")
     with transaction.atomic():
         if Plugin.objects.filter(organisation=organisation, name=name).exists():
-            raise ValidationFailed(f"{organisation} already has a plugin named {name!r}.", code="duplicate_plugin",
-                                   errors=[{"field": "name", "message": "Already taken."}])
+            raise ValidationFailed(
+                f"{organisation} already has a plugin named {name!r}.",
+                code="duplicate_plugin",
+                errors=[{"field": "name", "message": "Already taken."}],
+            )
         plugin = Plugin(organisation=organisation, name=name, category=category, description=description)
         save_with_audit(plugin, actor=actor, action="plugin.create")
         for perm in ("submissions.view_plugin", "submissions.submit_plugin"):
@@ -63,7 +66,8 @@ def version_create(*, plugin: Plugin, artifact: UploadedFile, actor) -> PluginVe
     facts = inspect_artifact(artifact, artifact.name)
     if facts.name != plugin.name:
         raise ValidationFailed(
-            f"The manifest names plugin {facts.name!r}, not {plugin.name!r}.", code="plugin_mismatch",
+            f"The manifest names plugin {facts.name!r}, not {plugin.name!r}.",
+            code="plugin_mismatch",
             errors=[{"field": "plugin.name", "message": f"Expected {plugin.name!r}."}],
         )
     stored = default_storage.save(artifact_path(None, artifact.name), artifact)
@@ -71,8 +75,14 @@ def version_create(*, plugin: Plugin, artifact: UploadedFile, actor) -> PluginVe
         with transaction.atomic():
             _refuse_duplicate(plugin, facts.version)
             version = PluginVersion(
-                plugin=plugin, version=facts.version, artifact=stored, artifact_name=artifact.name[:255],
-                sha256=facts.sha256, size=facts.size, manifest=facts.manifest, created_by=actor,
+                plugin=plugin,
+                version=facts.version,
+                artifact=stored,
+                artifact_name=artifact.name[:255],
+                sha256=facts.sha256,
+                size=facts.size,
+                manifest=facts.manifest,
+                created_by=actor,
             )
             save_with_audit(version, actor=actor, action="version.create", data={"sha256": facts.sha256})
     except IntegrityError:
@@ -87,8 +97,13 @@ def version_create(*, plugin: Plugin, artifact: UploadedFile, actor) -> PluginVe
 def version_submit(*, version: PluginVersion, actor) -> PluginVersion:
     with transaction.atomic():
         version = _lock_as_author(version, actor)
-        apply_transition(version, "submit", actor=actor, action="version.submit",
-                         changes={"submitted_by": actor, "submitted_at": timezone.now()})
+        apply_transition(
+            version,
+            "submit",
+            actor=actor,
+            action="version.submit",
+            changes={"submitted_by": actor, "submitted_at": timezone.now()},
+        )
         _start_review_after_commit(version)
     return version
 
@@ -98,8 +113,14 @@ def version_resubmit(*, version: PluginVersion, actor, reason: str) -> PluginVer
     reason = require_reason(reason, action="resubmit")
     with transaction.atomic():
         version = _lock_as_author(version, actor)
-        apply_transition(version, "resubmit", actor=actor, action="version.resubmit", reason=reason,
-                         changes={"submitted_by": actor, "submitted_at": timezone.now()})
+        apply_transition(
+            version,
+            "resubmit",
+            actor=actor,
+            action="version.resubmit",
+            reason=reason,
+            changes={"submitted_by": actor, "submitted_at": timezone.now()},
+        )
         _start_review_after_commit(version)
     return version
 
@@ -118,12 +139,15 @@ def version_deploy(*, version: PluginVersion, actor, reason: str = "") -> Plugin
     with transaction.atomic():
         version = _lock_with_perm(version, actor, "submissions.deploy_pluginversion", "deploy versions")
         apply_transition(version, "deploy", actor=actor, action="version.deploy", reason=reason)
-        older = PluginVersion.objects.select_for_update().filter(
-            plugin_id=version.plugin_id, status=VersionStatus.DEPLOYED
-        ).exclude(pk=version.pk)
+        older = (
+            PluginVersion.objects.select_for_update()
+            .filter(plugin_id=version.plugin_id, status=VersionStatus.DEPLOYED)
+            .exclude(pk=version.pk)
+        )
         for previous in older:
-            apply_transition(previous, "supersede", actor=None, action="version.supersede",
-                             reason=f"{version} was deployed.")
+            apply_transition(
+                previous, "supersede", actor=None, action="version.supersede", reason=f"{version} was deployed."
+            )
     return version
 
 
@@ -139,8 +163,14 @@ def version_revoke(*, version: PluginVersion, actor, reason: str) -> PluginVersi
     reason = require_reason(reason, action="revoke")
     with transaction.atomic():
         version = _lock_with_perm(version, actor, "submissions.decide_pluginversion", "revoke approvals")
-        apply_transition(version, "revoke", actor=actor, action="version.revoke", reason=reason,
-                         changes={"decided_at": timezone.now(), "decision_reason": reason})
+        apply_transition(
+            version,
+            "revoke",
+            actor=actor,
+            action="version.revoke",
+            reason=reason,
+            changes={"decided_at": timezone.now(), "decision_reason": reason},
+        )
     return version
 
 
@@ -149,8 +179,9 @@ def version_revoke(*, version: PluginVersion, actor, reason: str) -> PluginVersi
 
 def _lock_as_author(version: PluginVersion, actor) -> PluginVersion:
     version = PluginVersion.objects.select_for_update(of=("self",)).select_related("plugin").get(pk=version.pk)
-    require_perm(actor, "submissions.submit_plugin", version.plugin,
-                 detail=f"{actor} is not an author of {version.plugin}.")
+    require_perm(
+        actor, "submissions.submit_plugin", version.plugin, detail=f"{actor} is not an author of {version.plugin}."
+    )
     return version
 
 
@@ -162,7 +193,9 @@ def _lock_with_perm(version: PluginVersion, actor, perm: str, what: str) -> Plug
 
 def _start_review_after_commit(version: PluginVersion) -> None:
     version_id = version.pk
-    transaction.on_commit(lambda: async_task("reviews.tasks.start_review", version_id, task_name=f"start-review-{version_id}"))
+    transaction.on_commit(
+        lambda: async_task("reviews.tasks.start_review", version_id, task_name=f"start-review-{version_id}")
+    )
 
 
 def _refuse_duplicate(plugin: Plugin, number: str) -> None:
@@ -171,5 +204,8 @@ def _refuse_duplicate(plugin: Plugin, number: str) -> None:
 
 
 def _duplicate(plugin: Plugin, number: str) -> ValidationFailed:
-    return ValidationFailed(f"{plugin} {number} was already submitted.", code="duplicate_version",
-                            errors=[{"field": "plugin.version", "message": "This version number is taken."}])
+    return ValidationFailed(
+        f"{plugin} {number} was already submitted.",
+        code="duplicate_version",
+        errors=[{"field": "plugin.version", "message": "This version number is taken."}],
+    )

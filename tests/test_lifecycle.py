@@ -25,7 +25,14 @@ def assert_step(obj, *, status: str, action: str, actor, reason: str = "") -> No
 
 
 def test_draft_to_approved(
-    draft, author, pipeline, security, performance, compliance, board, platform_admin,
+    draft,
+    author,
+    pipeline,
+    security,
+    performance,
+    compliance,
+    board,
+    platform_admin,
     django_capture_on_commit_callbacks,
 ):
     assert draft.status == VersionStatus.DRAFT
@@ -39,7 +46,9 @@ def test_draft_to_approved(
     draft.refresh_from_db()
     assert draft.status == VersionStatus.IN_REVIEW and draft.review_round == 1
     assert list(draft.history.order_by("history_id").values_list("status", flat=True)) == [
-        "draft", "submitted", "in_review"
+        "draft",
+        "submitted",
+        "in_review",
     ]
     assert AuditEvent.objects.filter(object_id=str(draft.pk), action="version.submit").get().actor == author
     assert_step(draft, status=VersionStatus.IN_REVIEW, action="version.start", actor=None)
@@ -51,8 +60,13 @@ def test_draft_to_approved(
 
     # eligibility passes: the three order-2 stages start together
     review.stage_pass(review=eligibility, actor=platform_admin, reason="Manifest and licence fine.")
-    assert_step(eligibility, status=ReviewStatus.PASSED, action="stage.pass", actor=platform_admin,
-                reason="Manifest and licence fine.")
+    assert_step(
+        eligibility,
+        status=ReviewStatus.PASSED,
+        action="stage.pass",
+        actor=platform_admin,
+        reason="Manifest and licence fine.",
+    )
     assert eligibility.decided_by == platform_admin
     for key in ("security", "performance", "compliance"):
         assert_step(open_review(draft, key), status=ReviewStatus.IN_PROGRESS, action="stage.start", actor=None)
@@ -69,8 +83,13 @@ def test_draft_to_approved(
     assert current_review(draft, "decision").status == ReviewStatus.PENDING
 
     review.stage_pass(review=open_review(draft, "performance"), actor=performance)
-    assert_step(draft, status=VersionStatus.AWAITING_DECISION, action="version.await_decision", actor=None,
-                reason="Every blocking stage has passed.")
+    assert_step(
+        draft,
+        status=VersionStatus.AWAITING_DECISION,
+        action="version.await_decision",
+        actor=None,
+        reason="Every blocking stage has passed.",
+    )
     decision = open_review(draft, "decision")
 
     review.version_approve(version=draft, actor=board, reason="Low risk.")
@@ -83,14 +102,25 @@ def test_changes_requested_then_resubmitted_starts_a_new_round(
     in_review, author, platform_admin, compliance, django_capture_on_commit_callbacks
 ):
     review.stage_pass(review=open_review(in_review, "eligibility"), actor=platform_admin)
-    review.stage_request_changes(review=open_review(in_review, "compliance"), actor=compliance,
-                                 reason="Add the data-flow diagram.")
-    assert_step(in_review, status=VersionStatus.CHANGES_REQUESTED, action="version.request_changes",
-                actor=compliance, reason="Add the data-flow diagram.")
+    review.stage_request_changes(
+        review=open_review(in_review, "compliance"), actor=compliance, reason="Add the data-flow diagram."
+    )
+    assert_step(
+        in_review,
+        status=VersionStatus.CHANGES_REQUESTED,
+        action="version.request_changes",
+        actor=compliance,
+        reason="Add the data-flow diagram.",
+    )
     # the round's other open reviews were closed, so nobody works on a stale round
     statuses = dict(in_review.stage_reviews.filter(round=1).values_list("stage__key", "status"))
-    assert statuses == {"eligibility": "passed", "compliance": "changes_requested", "security": "cancelled",
-                        "performance": "cancelled", "decision": "cancelled"}
+    assert statuses == {
+        "eligibility": "passed",
+        "compliance": "changes_requested",
+        "security": "cancelled",
+        "performance": "cancelled",
+        "decision": "cancelled",
+    }
 
     with django_capture_on_commit_callbacks(execute=True):
         sub.version_resubmit(version=in_review, actor=author, reason="Diagram added.")
@@ -103,8 +133,13 @@ def test_changes_requested_then_resubmitted_starts_a_new_round(
 def test_failed_blocking_stage_rejects(in_review, platform_admin, security):
     review.stage_pass(review=open_review(in_review, "eligibility"), actor=platform_admin)
     review.stage_fail(review=open_review(in_review, "security"), actor=security, reason="Exfiltrates tokens.")
-    assert_step(in_review, status=VersionStatus.REJECTED, action="version.reject", actor=None,
-                reason="Blocking stage Security review failed: Exfiltrates tokens.")
+    assert_step(
+        in_review,
+        status=VersionStatus.REJECTED,
+        action="version.reject",
+        actor=None,
+        reason="Blocking stage Security review failed: Exfiltrates tokens.",
+    )
     assert current_review(in_review, "performance").status == ReviewStatus.CANCELLED
 
 
@@ -118,8 +153,7 @@ def test_failed_non_blocking_stage_lets_the_pipeline_go_on(in_review, pipeline, 
     assert in_review.status == VersionStatus.IN_REVIEW
 
 
-def test_non_blocking_stage_does_not_hold_up_the_next_order(in_review, pipeline, platform_admin, security,
-                                                            compliance):
+def test_non_blocking_stage_does_not_hold_up_the_next_order(in_review, pipeline, platform_admin, security, compliance):
     pipeline["performance"].blocking = False
     pipeline["performance"].save()
     review.stage_pass(review=open_review(in_review, "eligibility"), actor=platform_admin)
@@ -131,23 +165,38 @@ def test_non_blocking_stage_does_not_hold_up_the_next_order(in_review, pipeline,
 
 
 def test_waive_lets_the_pipeline_go_on(in_review, platform_admin):
-    review.stage_waive(review=current_review(in_review, "eligibility"), actor=platform_admin,
-                       reason="Eligibility checked by hand.")
-    assert_step(current_review(in_review, "eligibility"), status=ReviewStatus.WAIVED, action="stage.waive",
-                actor=platform_admin, reason="Eligibility checked by hand.")
+    review.stage_waive(
+        review=current_review(in_review, "eligibility"), actor=platform_admin, reason="Eligibility checked by hand."
+    )
+    assert_step(
+        current_review(in_review, "eligibility"),
+        status=ReviewStatus.WAIVED,
+        action="stage.waive",
+        actor=platform_admin,
+        reason="Eligibility checked by hand.",
+    )
     assert current_review(in_review, "security").status == ReviewStatus.IN_PROGRESS
 
 
 def test_withdraw_closes_open_reviews(in_review, author):
     sub.version_withdraw(version=in_review, actor=author, reason="Found a bug.")
-    assert_step(in_review, status=VersionStatus.WITHDRAWN, action="version.withdraw", actor=author,
-                reason="Found a bug.")
+    assert_step(
+        in_review, status=VersionStatus.WITHDRAWN, action="version.withdraw", actor=author, reason="Found a bug."
+    )
     assert not in_review.stage_reviews.filter(status__in=["pending", "in_progress"]).exists()
 
 
-def test_deploy_supersedes_the_previous_deployment_and_roll_back(plugin, author, pipeline, platform_admin,
-                                                               security, performance, compliance, board,
-                                                               django_capture_on_commit_callbacks):
+def test_deploy_supersedes_the_previous_deployment_and_roll_back(
+    plugin,
+    author,
+    pipeline,
+    platform_admin,
+    security,
+    performance,
+    compliance,
+    board,
+    django_capture_on_commit_callbacks,
+):
     from submissions.samples import plugin_archive
 
     versions = []
@@ -162,8 +211,14 @@ def test_deploy_supersedes_the_previous_deployment_and_roll_back(plugin, author,
         sub.version_deploy(version=version, actor=platform_admin)
         versions.append(version)
     old, new = versions
-    assert_step(old, status=VersionStatus.SUPERSEDED, action="version.supersede", actor=None,
-                reason=f"{new} was deployed.")
+    assert_step(
+        old, status=VersionStatus.SUPERSEDED, action="version.supersede", actor=None, reason=f"{new} was deployed."
+    )
     sub.version_roll_back(version=new, actor=platform_admin, reason="Errors after release.")
-    assert_step(new, status=VersionStatus.ROLLED_BACK, action="version.roll_back", actor=platform_admin,
-                reason="Errors after release.")
+    assert_step(
+        new,
+        status=VersionStatus.ROLLED_BACK,
+        action="version.roll_back",
+        actor=platform_admin,
+        reason="Errors after release.",
+    )

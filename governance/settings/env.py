@@ -37,8 +37,7 @@ def env_bool(name: str, default: object = _UNSET) -> bool:
     if lowered in _FALSE:
         return False
     raise ImproperlyConfigured(
-        f"Environment variable {name}={value!r} is not a boolean "
-        f"(use one of {sorted(_TRUE | _FALSE)})."
+        f"Environment variable {name}={value!r} is not a boolean (use one of {sorted(_TRUE | _FALSE)})."
     )
 
 

@@ -16,7 +16,7 @@ from submissions import services as sub
 from submissions.models import Organisation
 from submissions.samples import plugin_archive
 
-PASSWORD = "warden-demo"
+PASSWORD = "warden-demo"  # noqa: S105 - demo logins, printed on purpose
 USERS = [
     # username, role, organisation
     ("admin", None, None),
@@ -67,8 +67,9 @@ class Command(BaseCommand):
             plugins = {}
             for org, name, number, state in VERSIONS:
                 if name not in plugins:
-                    plugins[name] = sub.plugin_create(organisation=orgs[org], name=name, category="data-connector",
-                                                      actor=users[f"{org}-author"])
+                    plugins[name] = sub.plugin_create(
+                        organisation=orgs[org], name=name, category="data-connector", actor=users[f"{org}-author"]
+                    )
                 self._drive(plugins[name], number, state, users, users[f"{org}-author"])
         if verbosity:
             self._print_logins("Demo data loaded.")
@@ -77,8 +78,13 @@ class Command(BaseCommand):
         User = get_user_model()
         users = {}
         for username, role, _org in USERS:
-            user = User.objects.create_user(username, f"{username}@warden.example", PASSWORD, is_staff=True,
-                                            is_superuser=role is None and username == "admin")
+            user = User.objects.create_user(
+                username,
+                f"{username}@warden.example",
+                PASSWORD,
+                is_staff=True,
+                is_superuser=role is None and username == "admin",
+            )
             if role and role != roles.AUTHORS:
                 user.groups.add(Group.objects.get(name=role))
             users[username] = user
@@ -101,12 +107,18 @@ class Command(BaseCommand):
             review.stage_claim(review=self._review(version, "security"), actor=users["security"])
             return
         if state == "rejected":
-            review.stage_fail(review=self._review(version, "security"), actor=users["security"],
-                              reason="Sends telemetry to an undeclared host.")
+            review.stage_fail(
+                review=self._review(version, "security"),
+                actor=users["security"],
+                reason="Sends telemetry to an undeclared host.",
+            )
             return
         if state == "changes_requested":
-            review.stage_request_changes(review=self._review(version, "compliance"), actor=users["compliance"],
-                                         reason="The data-flow diagram is missing.")
+            review.stage_request_changes(
+                review=self._review(version, "compliance"),
+                actor=users["compliance"],
+                reason="The data-flow diagram is missing.",
+            )
             return
         for stage, who in [("security", "security"), ("performance", "performance"), ("compliance", "compliance")]:
             self._pass(version, stage, users[who])
@@ -118,7 +130,9 @@ class Command(BaseCommand):
         elif state in {"deployed", "superseded", "rolled_back"}:
             sub.version_deploy(version=version, actor=users["platform"])
             if state == "rolled_back":
-                sub.version_roll_back(version=version, actor=users["platform"], reason="Error rate doubled after release.")
+                sub.version_roll_back(
+                    version=version, actor=users["platform"], reason="Error rate doubled after release."
+                )
 
     def _review(self, version, key: str):
         version.refresh_from_db()

@@ -31,4 +31,6 @@ class Command(BaseCommand):
         if expect_head and not AuditEvent.objects.filter(hash=expect_head).exists():
             raise CommandError(f"No event has the recorded head hash {expect_head}: the chain was rewritten.")
         if verbosity:
-            self.stdout.write(self.style.SUCCESS(f"Audit log intact: {result.checked} events, head {result.head_hash}."))
+            self.stdout.write(
+                self.style.SUCCESS(f"Audit log intact: {result.checked} events, head {result.head_hash}.")
+            )

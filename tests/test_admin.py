@@ -1,0 +1,236 @@
+"""Reviewers work in the admin: queues, version pages, transition buttons and actions."""
+
+import os
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
+
+from reviews.models import ReviewStatus, StageReview
+from submissions import services as sub
+from submissions.models import PluginVersion, VersionStatus
+from submissions.samples import plugin_archive
+
+from .conftest import current_review, open_review
+
+pytestmark = pytest.mark.django_db
+
+VERSIONS = reverse("admin:submissions_pluginversion_changelist")
+REVIEWS = reverse("admin:reviews_stagereview_changelist")
+
+
+def submit_many(plugin, author, count: int, capture) -> list[PluginVersion]:
+    versions = []
+    for i in range(count):
+        version = sub.version_create(plugin=plugin, artifact=plugin_archive(plugin.name, f"0.{i}.0"), actor=author)
+        with capture(execute=True):
+            sub.version_submit(version=version, actor=author)
+        versions.append(version)
+    return versions
+
+
+def act_url(obj, action: str) -> str:
+    return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_act", args=[obj.pk, action])
+
+
+# -- constant queries ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rows", [5, 50])
+@pytest.mark.parametrize(
+    ("url", "who", "queries"),
+    [
+        (VERSIONS, "board", 10),
+        (VERSIONS, "author", 10),
+        (REVIEWS, "platform_admin", 9),
+        (REVIEWS, "security", 9),
+    ],
+)
+def test_changelists_run_a_constant_number_of_queries(
+    rows,
+    url,
+    who,
+    queries,
+    request,
+    client,
+    plugin,
+    author,
+    pipeline,
+    django_assert_num_queries,
+    django_capture_on_commit_callbacks,
+):
+    submit_many(plugin, author, rows, django_capture_on_commit_callbacks)
+    client.force_login(request.getfixturevalue(who))
+    client.get(url)  # warm the per-process caches (content types), which are not per-row work
+    with django_assert_num_queries(queries):
+        response = client.get(url)
+    assert response.status_code == 200
+    listed = response.context["cl"].result_count
+    assert listed == (rows if url == VERSIONS else rows * (5 if who == "platform_admin" else 1))
+
+
+# -- who sees what ---------------------------------------------------------------------
+
+
+def test_author_sees_only_its_organisations_versions(client, in_review, other_author):
+    client.force_login(other_author)
+    assert client.get(VERSIONS).context["cl"].result_count == 0
+    page = reverse("admin:submissions_pluginversion_change", args=[in_review.pk])
+    assert client.get(page).status_code == 302  # the admin redirects a missing object to the index
+    assert client.get(act_url(in_review, "withdraw")).status_code == 403
+
+
+def test_reviewer_sees_only_its_stage_reviews(client, in_review, security, platform_admin):
+    review_ = open_review(in_review, "eligibility")
+    client.force_login(security)
+    listed = client.get(REVIEWS).context["cl"].result_list
+    assert [r.stage.key for r in listed] == ["security"]
+    assert client.get(act_url(review_, "pass")).status_code == 403
+
+
+def test_outsider_sees_nothing(client, in_review, outsider):
+    client.force_login(outsider)
+    assert client.get(VERSIONS).context["cl"].result_count == 0
+    assert client.get(REVIEWS).context["cl"].result_count == 0
+    assert client.post(act_url(in_review, "withdraw"), {"reason": "x"}).status_code == 403
+    in_review.refresh_from_db()
+    assert in_review.status == VersionStatus.IN_REVIEW
+
+
+def test_no_status_is_editable(client, in_review, platform_admin):
+    client.force_login(platform_admin)
+    page = client.get(reverse("admin:reviews_stagereview_change", args=[open_review(in_review, "eligibility").pk]))
+    assert page.status_code == 200
+    assert 'name="status"' not in page.content.decode()
+    assert client.post(page.request["PATH_INFO"], {"status": "passed"}).status_code == 403
+
+
+# -- transitions from the admin --------------------------------------------------------
+
+
+def test_object_button_passes_a_stage_through_the_service(client, in_review, platform_admin):
+    eligibility = open_review(in_review, "eligibility")
+    client.force_login(platform_admin)
+    page = client.get(reverse("admin:reviews_stagereview_change", args=[eligibility.pk])).content.decode()
+    assert act_url(eligibility, "pass") in page and act_url(eligibility, "waive") in page
+    response = client.post(act_url(eligibility, "pass"), {"reason": "Looks fine."}, follow=True)
+    assert "Pass: done" in response.content.decode()
+    eligibility.refresh_from_db()
+    assert eligibility.status == ReviewStatus.PASSED and eligibility.decision_reason == "Looks fine."
+    assert eligibility.history.first().history_user == platform_admin
+
+
+def test_refused_button_reports_why_and_changes_nothing(client, in_review, platform_admin):
+    eligibility = open_review(in_review, "eligibility")
+    client.force_login(platform_admin)
+    response = client.post(act_url(eligibility, "fail"), {"reason": ""})
+    assert response.status_code == 200 and "This field is required" in response.content.decode()
+    response = client.post(act_url(current_review(in_review, "security"), "pass"), {}, follow=True)
+    assert "Pass refused for" in response.content.decode()
+    assert "platform is not a reviewer of the Security review stage" in response.content.decode()
+    eligibility.refresh_from_db()
+    assert eligibility.status == ReviewStatus.IN_PROGRESS
+
+
+def test_service_refusal_becomes_an_error_message(client, in_review, platform_admin):
+    eligibility = open_review(in_review, "eligibility")
+    sub_review = current_review(in_review, "decision")
+    client.force_login(platform_admin)
+    response = client.post(act_url(sub_review, "waive"), {"reason": "skip it"}, follow=True)
+    assert "Waive refused for" in response.content.decode()
+    assert "decided by approving or rejecting" in response.content.decode()
+    eligibility.refresh_from_db()
+    assert eligibility.status == ReviewStatus.IN_PROGRESS
+
+
+def test_bulk_claim_reports_counts(
+    client, plugin, author, pipeline, platform_admin, django_capture_on_commit_callbacks
+):
+    submit_many(plugin, author, 3, django_capture_on_commit_callbacks)
+    reviews = StageReview.objects.filter(stage__key="eligibility")
+    client.force_login(platform_admin)
+    response = client.post(REVIEWS, {"action": "act_claim", "_selected_action": [r.pk for r in reviews]}, follow=True)
+    assert "Claim: 3 of 3 done." in response.content.decode()
+    assert set(StageReview.objects.filter(stage__key="eligibility").values_list("assignee", flat=True)) == {
+        platform_admin.pk
+    }
+
+
+def test_bulk_action_asks_for_a_reason_first(client, in_review, platform_admin):
+    eligibility = open_review(in_review, "eligibility")
+    client.force_login(platform_admin)
+    form = {"action": "act_fail", "_selected_action": [eligibility.pk]}
+    response = client.post(REVIEWS, form)
+    assert "Fail: confirm" in response.content.decode()
+    response = client.post(REVIEWS, {**form, "confirm": "1", "reason": "Licence not allowed."}, follow=True)
+    assert "Fail: 1 of 1 done." in response.content.decode()
+    in_review.refresh_from_db()
+    assert in_review.status == VersionStatus.REJECTED
+
+
+def test_author_uploads_a_version_in_the_admin(client, plugin, author):
+    client.force_login(author)
+    response = client.post(
+        reverse("admin:submissions_pluginversion_add"),
+        {"plugin": plugin.pk, "artifact": plugin_archive(plugin.name, "2.0.0")},
+    )
+    version = PluginVersion.objects.get()
+    assert response.status_code == 302
+    assert (version.version, version.status, version.created_by) == ("2.0.0", VersionStatus.DRAFT, author)
+    assert version.manifest["plugin"]["name"] == plugin.name
+
+
+def test_refused_upload_leaves_no_row_and_no_file(client, plugin, author):
+    client.force_login(author)
+    files_before = _stored_files()
+    bad = plugin_archive(plugin.name, "2.0.0", manifest='[plugin]\nname = "acme-exporter"\nversion = "not a version"\n')
+    response = client.post(reverse("admin:submissions_pluginversion_add"), {"plugin": plugin.pk, "artifact": bad})
+    assert response.status_code == 200
+    assert "is not a PEP 440 version" in response.content.decode()
+    assert not PluginVersion.objects.exists()
+    assert _stored_files() == files_before
+
+
+def test_duplicate_version_is_refused_and_its_file_removed(plugin, author):
+    sub.version_create(plugin=plugin, artifact=plugin_archive(plugin.name, "1.0.0"), actor=author)
+    files_before = _stored_files()
+    from governance.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed, match="already submitted"):
+        sub.version_create(plugin=plugin, artifact=plugin_archive(plugin.name, "1.0.0"), actor=author)
+    assert PluginVersion.objects.count() == 1
+    assert _stored_files() == files_before
+
+
+def _stored_files() -> set[str]:
+    found = set()
+    for root, _dirs, files in os.walk(settings.MEDIA_ROOT):
+        found.update(os.path.join(root, f) for f in files)
+    return found
+
+
+# -- the index -------------------------------------------------------------------------
+
+
+def test_index_shows_my_reviews_and_what_is_overdue(client, in_review, platform_admin):
+    from reviews import services as review
+
+    eligibility = open_review(in_review, "eligibility")
+    review.stage_claim(review=eligibility, actor=platform_admin)
+    client.force_login(platform_admin)
+    with time_machine.travel(timezone.now() + timedelta(hours=25)):
+        response = client.get(reverse("admin:index"))
+    assert response.context["my_reviews"] == [eligibility]
+    assert response.context["overdue_reviews"] == [eligibility]
+    assert "(overdue)" in response.content.decode()
+
+
+def test_history_and_audit_trail_on_the_version_page(client, in_review, board):
+    client.force_login(board)
+    page = client.get(reverse("admin:submissions_pluginversion_change", args=[in_review.pk])).content.decode()
+    assert "version.start" in page and "stage.start" in page
+    history = client.get(reverse("admin:submissions_pluginversion_history", args=[in_review.pk]))
+    assert history.status_code == 200 and "version.submit" in history.content.decode()
