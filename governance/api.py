@@ -1,5 +1,43 @@
+"""API plumbing shared by the apps: one JSON error shape for every refusal."""
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions
+from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from .errors import WardenError
 
 
 def exception_handler(exc, context):
-    return drf_exception_handler(exc, context)
+    """Errors are ``{"code", "detail", "errors"}``: ``code`` is stable, ``detail`` is for people."""
+    if isinstance(exc, WardenError):
+        return Response(exc.as_dict(), status=exc.status)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        errors = [{"field": field, "message": " ".join(map(str, messages))} for field, messages in _flatten(exc.detail)]
+        response.data = {"code": "invalid", "detail": "The request is invalid.", "errors": errors}
+    else:
+        response.data = {
+            "code": exc.get_codes() if isinstance(exc.get_codes(), str) else "error",
+            "detail": str(exc.detail),
+            "errors": [],
+        }
+    return response
+
+
+def _flatten(detail, prefix: str = ""):
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            yield from _flatten(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(detail, list) and detail and not isinstance(detail[0], (str, exceptions.ErrorDetail)):
+        for index, value in enumerate(detail):
+            yield from _flatten(value, f"{prefix}[{index}]")
+    else:
+        yield prefix or "non_field_errors", detail if isinstance(detail, list) else [detail]
