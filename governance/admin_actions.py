@@ -29,8 +29,12 @@ class ServiceAction:
     reason: str = "none"  # "none", "optional" or "required"
     transition: str | None = None  # model method whose availability shows the button
     available: Callable | None = None  # or a predicate on the object
+    perm: str | None = None  # the permission the service will check, to hide useless buttons
+    perm_on: Callable | None = None  # the object it is checked on (None: a model-level permission)
 
-    def is_available(self, obj) -> bool:
+    def is_available(self, obj, user) -> bool:
+        if self.perm and not user.has_perm(self.perm, self.perm_on(obj) if self.perm_on else None):
+            return False
         if self.available is not None:
             return self.available(obj)
         return can_proceed(getattr(obj, self.transition or self.name))
@@ -76,9 +80,14 @@ class ServiceActionsAdmin(admin.ModelAdmin):
                     "url": reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_act", args=[obj.pk, a.name]),
                 }
                 for a in self.service_actions
-                if a.is_available(obj)
+                if a.is_available(obj, request.user)
             ]
-        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "service_buttons": buttons})
+        context = {**(extra_context or {}), "service_buttons": buttons, **self.change_view_context(obj)}
+        return super().change_view(request, object_id, form_url, context)
+
+    def change_view_context(self, obj) -> dict:
+        """Extra context for the change page; ``below_inlines`` is HTML shown after the inlines."""
+        return {}
 
     def service_action_view(self, request, object_id, action):
         obj = self.get_object(request, object_id)

@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from django.contrib import admin
+from django.db.models import F
 from django.utils import timezone
 
 from governance.admin_actions import ServiceAction
@@ -43,6 +44,20 @@ class DueFilter(admin.SimpleListFilter):
         return queryset.filter(status__in=OPEN, due_at__lt=horizon)
 
 
+REVIEW = "reviews.review_stagereview"
+
+
+def _itself(review):
+    return review
+
+
+REVIEW = "reviews.review_stagereview"
+
+
+def _itself(review):
+    return review
+
+
 def _reviewer(call):
     return lambda obj, user, reason: call(review=obj, actor=user, reason=reason)
 
@@ -56,7 +71,7 @@ class StageReviewAdmin(ScopedAdmin):
     list_filter = ["stage", "status", AssigneeFilter, DueFilter]
     list_select_related = ["version__plugin__organisation", "stage", "assignee"]
     search_fields = ["version__plugin__name", "version__version"]
-    ordering = ["due_at", "pk"]
+    ordering = [F("due_at").asc(nulls_last=True), "pk"]
     readonly_fields = [
         "version",
         "stage",
@@ -74,14 +89,31 @@ class StageReviewAdmin(ScopedAdmin):
             "claim",
             "Claim",
             lambda obj, user, reason: services.stage_claim(review=obj, actor=user),
-            available=lambda obj: obj.is_open,
+            available=lambda obj: obj.is_open and obj.assignee_id is None,
+            perm=REVIEW,
+            perm_on=_itself,
         ),
-        ServiceAction("pass", "Pass", _reviewer(services.stage_pass), reason="optional", transition="pass_review"),
-        ServiceAction("fail", "Fail", _reviewer(services.stage_fail), reason="required"),
         ServiceAction(
-            "request_changes", "Request changes", _reviewer(services.stage_request_changes), reason="required"
+            "pass",
+            "Pass",
+            _reviewer(services.stage_pass),
+            reason="optional",
+            transition="pass_review",
+            perm=REVIEW,
+            perm_on=_itself,
         ),
-        ServiceAction("waive", "Waive", _reviewer(services.stage_waive), reason="required"),
+        ServiceAction("fail", "Fail", _reviewer(services.stage_fail), reason="required", perm=REVIEW, perm_on=_itself),
+        ServiceAction(
+            "request_changes",
+            "Request changes",
+            _reviewer(services.stage_request_changes),
+            reason="required",
+            perm=REVIEW,
+            perm_on=_itself,
+        ),
+        ServiceAction(
+            "waive", "Waive", _reviewer(services.stage_waive), reason="required", perm="reviews.waive_stagereview"
+        ),
     ]
 
     def scoped_queryset(self, request):

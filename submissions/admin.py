@@ -1,7 +1,10 @@
+import json
+
 from django import forms
 from django.contrib import admin
 from django.db.models import Count, Q
 from django.template.loader import render_to_string
+from django.utils.html import format_html
 
 from governance.admin_actions import ServiceAction
 from governance.admin_base import ScopedAdmin, ServiceCreateAdminMixin, ServiceCreateForm, per_request
@@ -114,6 +117,17 @@ def _author(call):
     return lambda obj, user, reason: call(version=obj, actor=user, reason=reason)
 
 
+def _plugin(version):
+    return version.plugin
+
+
+SUBMIT, DECIDE, DEPLOY = (
+    "submissions.submit_plugin",
+    "submissions.decide_pluginversion",
+    "submissions.deploy_pluginversion",
+)
+
+
 @admin.register(PluginVersion)
 class PluginVersionAdmin(ServiceCreateAdminMixin, ScopedAdmin):
     add_form = VersionUploadForm
@@ -123,33 +137,47 @@ class PluginVersionAdmin(ServiceCreateAdminMixin, ScopedAdmin):
     list_select_related = ["plugin__organisation", "submitted_by"]
     search_fields = ["plugin__name", "version", "sha256"]
     inlines = [StageReviewInline]
+    fieldsets = [
+        (None, {"fields": ["plugin", "version", "status", "review_round", "submitted_by", "submitted_at"]}),
+        ("Decision", {"fields": ["decided_at", "decision_reason"]}),
+        ("Artifact", {"fields": ["artifact_name", "sha256", "size", "created_by", "created_at"]}),
+        ("Manifest", {"classes": ["collapse"], "fields": ["manifest_toml"]}),
+    ]
     readonly_fields = [
         "plugin",
         "version",
         "status",
         "review_round",
-        "artifact",
         "artifact_name",
         "sha256",
         "size",
-        "manifest",
+        "manifest_toml",
         "created_by",
         "created_at",
         "submitted_by",
         "submitted_at",
         "decided_at",
         "decision_reason",
-        "audit_trail",
     ]
     service_actions = [
-        ServiceAction("submit", "Submit", lambda obj, user, reason: services.version_submit(version=obj, actor=user)),
-        ServiceAction("resubmit", "Resubmit", _author(services.version_resubmit), reason="required"),
-        ServiceAction("withdraw", "Withdraw", _author(services.version_withdraw), reason="required"),
-        ServiceAction("approve", "Approve", _author(review_services.version_approve), reason="optional"),
-        ServiceAction("reject", "Reject", _author(review_services.version_reject), reason="required"),
-        ServiceAction("deploy", "Deploy", _author(services.version_deploy), reason="optional"),
-        ServiceAction("roll_back", "Roll back", _author(services.version_roll_back), reason="required"),
-        ServiceAction("revoke", "Revoke", _author(services.version_revoke), reason="required"),
+        ServiceAction(
+            "submit",
+            "Submit",
+            lambda obj, user, reason: services.version_submit(version=obj, actor=user),
+            perm=SUBMIT,
+            perm_on=_plugin,
+        ),
+        ServiceAction(
+            "resubmit", "Resubmit", _author(services.version_resubmit), reason="required", perm=SUBMIT, perm_on=_plugin
+        ),
+        ServiceAction(
+            "withdraw", "Withdraw", _author(services.version_withdraw), reason="required", perm=SUBMIT, perm_on=_plugin
+        ),
+        ServiceAction("approve", "Approve", _author(review_services.version_approve), reason="optional", perm=DECIDE),
+        ServiceAction("reject", "Reject", _author(review_services.version_reject), reason="required", perm=DECIDE),
+        ServiceAction("deploy", "Deploy", _author(services.version_deploy), reason="optional", perm=DEPLOY),
+        ServiceAction("roll_back", "Roll back", _author(services.version_roll_back), reason="required", perm=DEPLOY),
+        ServiceAction("revoke", "Revoke", _author(services.version_revoke), reason="required", perm=DECIDE),
     ]
 
     def scoped_queryset(self, request):
@@ -168,7 +196,12 @@ class PluginVersionAdmin(ServiceCreateAdminMixin, ScopedAdmin):
     def open_reviews(self, obj):
         return obj.open_review_total
 
-    @admin.display(description="Audit trail")
-    def audit_trail(self, obj):
+    @admin.display(description="plugin.toml, parsed")
+    def manifest_toml(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.manifest, indent=2, sort_keys=True))
+
+    def change_view_context(self, obj):
+        if obj is None:
+            return {}
         events = audit_events_for(targets=[obj, *obj.stage_reviews.all()])
-        return render_to_string("admin/warden/audit_trail.html", {"events": events})
+        return {"below_inlines": render_to_string("admin/warden/audit_trail.html", {"events": events})}

@@ -11,6 +11,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import IO
 
+from django.conf import settings
 from packaging.version import InvalidVersion, Version
 
 from governance.errors import ValidationFailed
@@ -37,6 +38,9 @@ class ArtifactFacts:
 
 def inspect_artifact(fileobj: IO[bytes], filename: str) -> ArtifactFacts:
     """Digest the upload and parse its manifest; raise ValidationFailed with every reason."""
+    limit = settings.WARDEN_MAX_ARTIFACT_BYTES
+    if getattr(fileobj, "size", 0) > limit:
+        raise _invalid("archive_too_large", f"The archive is larger than {limit} bytes.", "artifact")
     lowered = filename.lower()
     if not lowered.endswith(ARCHIVE_SUFFIXES):
         raise _invalid("unsupported_archive", f"{filename!r} is not a .whl, .zip or .tar.gz archive.", "artifact")

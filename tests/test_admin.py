@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
@@ -234,3 +235,50 @@ def test_history_and_audit_trail_on_the_version_page(client, in_review, board):
     assert "version.start" in page and "stage.start" in page
     history = client.get(reverse("admin:submissions_pluginversion_history", args=[in_review.pk]))
     assert history.status_code == 200 and "version.submit" in history.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("artifact", "code"),
+    [
+        (SimpleUploadedFile("p.zip", b""), "empty_archive"),
+        (SimpleUploadedFile("p.exe", b"MZ"), "unsupported_archive"),
+        (SimpleUploadedFile("p.zip", b"PK\x03\x04 not really"), "corrupt_archive"),
+        (SimpleUploadedFile("p.tar.gz", b"\x1f\x8b garbage"), "corrupt_archive"),
+    ],
+)
+def test_unreadable_uploads_are_refused_with_a_code(plugin, author, artifact, code):
+    from governance.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as refused:
+        sub.version_create(plugin=plugin, artifact=artifact, actor=author)
+    assert refused.value.code == code
+    assert not PluginVersion.objects.exists()
+
+
+def test_oversized_upload_is_refused_before_reading(plugin, author, settings):
+    from governance.errors import ValidationFailed
+
+    settings.WARDEN_MAX_ARTIFACT_BYTES = 100
+    with pytest.raises(ValidationFailed, match="larger than 100 bytes"):
+        sub.version_create(plugin=plugin, artifact=plugin_archive(plugin.name, "1.0.0"), actor=author)
+
+
+def test_tar_gz_archive_is_read(plugin, author):
+    import io
+    import tarfile
+
+    from submissions.samples import MANIFEST_TEMPLATE
+
+    manifest = MANIFEST_TEMPLATE.format(
+        name=plugin.name, version="3.1.0", module="acme_exporter", category="data-connector"
+    ).encode()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        info = tarfile.TarInfo("plugin.toml")
+        info.size = len(manifest)
+        archive.addfile(info, io.BytesIO(manifest))
+    upload = SimpleUploadedFile("acme-exporter-3.1.0.tar.gz", buffer.getvalue())
+    version = sub.version_create(plugin=plugin, artifact=upload, actor=author)
+    assert version.version == "3.1.0"
+    assert version.size == len(buffer.getvalue())
+    assert version.artifact.read() == buffer.getvalue()
