@@ -141,7 +141,6 @@ Q_CLUSTER = {
     "retry": env_int("WARDEN_Q_RETRY", 720, minimum=20),
     "max_attempts": env_int("WARDEN_Q_MAX_ATTEMPTS", 3, minimum=1),
     "catch_up": False,
-    "log_level": env_str("WARDEN_Q_LOG_LEVEL", "WARNING"),
     "label": "Task queue",
 }
 REDIS_URL = env_str("REDIS_URL", "")
@@ -156,4 +155,5 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("WARDEN_LOG_LEVEL", "INFO")},
+    "loggers": {"django-q": {"level": env_str("WARDEN_Q_LOG_LEVEL", "WARNING")}},
 }
