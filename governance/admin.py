@@ -2,6 +2,7 @@ from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
 from .models import AuditEvent, Stage
+from .services import stage_save
 
 
 @admin.register(Stage)
@@ -24,6 +25,9 @@ class StageAdmin(SimpleHistoryAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # stages with reviews are history; deactivate instead
+
+    def save_model(self, request, obj, form, change):
+        stage_save(stage=obj, actor=request.user, changed=form.changed_data)
 
 
 @admin.register(AuditEvent)

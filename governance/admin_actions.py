@@ -70,6 +70,13 @@ class ServiceActionsAdmin(admin.ModelAdmin):
             actions[f"act_{action.name}"] = (self._bulk(action), f"act_{action.name}", f"{action.label} selected")
         return actions
 
+    def response_action(self, request, queryset):
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        if not all(pk.isdigit() for pk in selected):
+            self.message_user(request, "The selection is not valid; nothing was done.", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset)
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, object_id)
         buttons = []

@@ -2,6 +2,8 @@
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from simple_history.admin import SimpleHistoryAdmin
 
 from .admin_actions import ServiceActionsAdmin
@@ -42,6 +44,22 @@ class ScopedAdmin(ServiceActionsAdmin, SimpleHistoryAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def history_view(self, request, object_id, extra_context=None):
+        return super().history_view(request, valid_pk(object_id), extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        """Show an old version; never save it back (a revert would bypass the services)."""
+        if request.method != "GET":
+            raise PermissionDenied
+        return super().history_form_view(request, valid_pk(object_id), valid_pk(version_id), extra_context)
+
+
+def valid_pk(value: str) -> str:
+    """Object ids in admin URLs are integers; anything else is a 404, not a 500."""
+    if not str(value).isdigit():
+        raise Http404("No such object.")
+    return value
 
 
 class ServiceCreateForm(forms.ModelForm):

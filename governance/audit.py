@@ -52,7 +52,7 @@ def audit_record(
         to_state=to_state,
         reason=reason,
         request_id=current_request_id(),
-        data=data or {},
+        data=canonical_data(data or {}),
         prev_hash=head.hash,
     )
     event.hash = event.compute_hash()
@@ -60,6 +60,18 @@ def audit_record(
     head.seq, head.hash = event.seq, event.hash
     head.save(update_fields=["seq", "hash"])
     return event
+
+
+def canonical_data(value):
+    """JSON that reads back from any database exactly as written: PostgreSQL's jsonb
+    rewrites floats (1e16 comes back as 10000000000000000), so floats are stored as text."""
+    if isinstance(value, dict):
+        return {str(k): canonical_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [canonical_data(v) for v in value]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -72,20 +84,24 @@ class AuditVerification:
 
 
 def audit_verify(*, progress=None) -> AuditVerification:
-    """Walk the chain in order and report the first row that does not fit."""
+    """Walk the chain in order and report the first row that does not fit.
+
+    The head is read first and only rows up to it are checked, so events appended while
+    the walk runs are left for the next verification instead of raising a false alarm.
+    """
+    head = AuditChainHead.objects.filter(pk=1).first()
+    head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
     expected_seq, expected_prev, checked = 1, GENESIS_HASH, 0
-    for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=2000):
+    for event in AuditEvent.objects.filter(seq__lte=head_seq).order_by("seq").iterator(chunk_size=2000):
         if event.seq != expected_seq:
             return _broken(checked, expected_prev, expected_seq, f"row #{expected_seq} is missing")
         if event.prev_hash != expected_prev:
-            return _broken(checked, expected_prev, event.seq, "its previous-row hash does not match row before it")
+            return _broken(checked, expected_prev, event.seq, "its previous-row hash does not match the row before it")
         if event.compute_hash() != event.hash:
             return _broken(checked, expected_prev, event.seq, "its content does not match its hash (altered)")
         expected_seq, expected_prev, checked = event.seq + 1, event.hash, checked + 1
         if progress:
             progress(checked)
-    head = AuditChainHead.objects.filter(pk=1).first()
-    head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
     if (head_seq, head_hash) != (expected_seq - 1, expected_prev):
         return _broken(
             checked, expected_prev, expected_seq, f"rows after #{expected_seq - 1} up to #{head_seq} are missing"

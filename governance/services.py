@@ -5,6 +5,7 @@ from django.db import transaction
 
 from . import roles
 from .models import Stage, StageKind
+from .permissions import require_perm
 from .transitions import save_with_audit
 
 # key, name, kind, order, owner role, SLA hours
@@ -15,6 +16,25 @@ DEFAULT_PIPELINE = [
     ("compliance", "Compliance validation", StageKind.COMPLIANCE, 2, roles.COMPLIANCE_OFFICERS, 96),
     ("decision", "Approval decision", StageKind.DECISION, 3, roles.APPROVAL_BOARD, 48),
 ]
+
+
+def stage_save(*, stage: Stage, actor, changed: list[str]) -> Stage:
+    """Create or reconfigure a stage. Changes apply to rounds opened from now on: open
+    reviews keep the owner group and blocking setting they started with."""
+    adding = stage._state.adding
+    require_perm(
+        actor,
+        "governance.add_stage" if adding else "governance.change_stage",
+        detail=f"{actor} may not configure stages.",
+    )
+    with transaction.atomic():
+        save_with_audit(
+            stage,
+            actor=actor,
+            action="stage.create" if adding else "stage.configure",
+            data={"changed": sorted(changed)},
+        )
+    return stage
 
 
 def pipeline_install_defaults(*, actor=None) -> list[Stage]:

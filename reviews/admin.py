@@ -51,13 +51,6 @@ def _itself(review):
     return review
 
 
-REVIEW = "reviews.review_stagereview"
-
-
-def _itself(review):
-    return review
-
-
 def _reviewer(call):
     return lambda obj, user, reason: call(review=obj, actor=user, reason=reason)
 

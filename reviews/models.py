@@ -34,6 +34,7 @@ class StageReview(FSMModelMixin, models.Model):
     version = models.ForeignKey("submissions.PluginVersion", on_delete=models.CASCADE, related_name="stage_reviews")
     stage = models.ForeignKey("governance.Stage", on_delete=models.PROTECT, related_name="reviews")
     round = models.PositiveSmallIntegerField()
+    blocking = models.BooleanField(help_text="The stage's setting when the round opened; later edits do not change it.")
     status = FSMField(default=R.PENDING, choices=R.choices, protected=True, db_index=True)
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="assigned_reviews"

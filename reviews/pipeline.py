@@ -31,7 +31,7 @@ def open_round(*, version: PluginVersion) -> list[StageReview]:
     object permission to act on it."""
     reviews = []
     for stage in Stage.objects.filter(active=True).order_by("order", "key"):
-        review = StageReview(version=version, stage=stage, round=version.review_round)
+        review = StageReview(version=version, stage=stage, round=version.review_round, blocking=stage.blocking)
         save_with_audit(review, actor=None, action="stage.open", data={"round": version.review_round})
         assign_perm("reviews.review_stagereview", stage.owner_group, review)
         reviews.append(review)
@@ -54,7 +54,7 @@ def advance(*, version: PluginVersion) -> None:
         for review in group:
             if review.status == ReviewStatus.PENDING:
                 _start(review)
-        if any(r.stage.blocking and r.status not in CLEARED for r in group):
+        if any(r.blocking and r.status not in CLEARED for r in group):
             return
     apply_transition(
         version,

@@ -54,7 +54,7 @@ def stage_fail(*, review: StageReview, actor, reason: str) -> StageReview:
     reason = require_reason(reason, action="fail a stage")
     with transaction.atomic():
         version, review = _decide(review, actor, "fail", "stage.fail", reason)
-        if review.stage.blocking:
+        if review.blocking:
             pipeline.close_round(version=version, reason=f"{review.stage.name} failed.")
             apply_transition(
                 version,
@@ -86,6 +86,7 @@ def stage_waive(*, review: StageReview, actor, reason: str) -> StageReview:
         require_perm(actor, "reviews.waive_stagereview", detail=f"{actor} may not waive stages.")
         refuse_own_submission(actor, version)
         _refuse_decision_stage(review)
+        _refuse_second_signoff(version, actor, exclude=[review])
         apply_transition(
             review, "waive", actor=actor, action="stage.waive", reason=reason, changes=_decided(actor, reason)
         )
@@ -116,6 +117,7 @@ def version_approve(*, version: PluginVersion, actor, reason: str = "") -> Plugi
                     reason=reason,
                     changes=_decided(actor, reason),
                 )
+        pipeline.close_round(version=version, reason="The version was approved.")
     return version
 
 

@@ -63,7 +63,7 @@ class PluginForm(ServiceCreateForm):
 class PluginAdmin(ServiceCreateAdminMixin, ScopedAdmin):
     add_form = PluginForm
     list_display = ["name", "organisation", "category", "version_count", "created_at"]
-    list_filter = ["category", "organisation"]
+    list_filter = ["category", ("organisation", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["organisation"]
     search_fields = ["name", "organisation__name"]
     readonly_fields = ["organisation", "name", "category", "description", "created_at"]
@@ -104,7 +104,7 @@ class StageReviewInline(admin.TabularInline):
     ordering = ["-round", "stage__order", "stage__key"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("stage", "assignee", "decided_by")
+        return super().get_queryset(request).select_related("version__plugin", "stage", "assignee", "decided_by")
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -133,7 +133,12 @@ class PluginVersionAdmin(ServiceCreateAdminMixin, ScopedAdmin):
     add_form = VersionUploadForm
     show_full_result_count = False
     list_display = ["__str__", "organisation", "status", "review_round", "open_reviews", "submitted_by", "submitted_at"]
-    list_filter = ["status", "plugin__category", "plugin__organisation", "created_at"]
+    list_filter = [
+        "status",
+        "plugin__category",
+        ("plugin__organisation", admin.RelatedOnlyFieldListFilter),
+        "created_at",
+    ]
     list_select_related = ["plugin__organisation", "submitted_by"]
     search_fields = ["plugin__name", "version", "sha256"]
     inlines = [StageReviewInline]

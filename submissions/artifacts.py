@@ -5,9 +5,11 @@ cap. Full, limit-checked extraction for the checks belongs to intake.
 """
 
 import hashlib
+import json
 import tarfile
 import tomllib
 import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import IO
 
@@ -19,6 +21,7 @@ from governance.errors import ValidationFailed
 MANIFEST_NAME = "plugin.toml"
 MANIFEST_MAX_BYTES = 64 * 1024
 ARCHIVE_SUFFIXES = (".whl", ".zip", ".tar.gz", ".tgz")
+TAR_MEMBER_SCAN_LIMIT = 20_000
 
 
 @dataclass(frozen=True)
@@ -59,27 +62,52 @@ def inspect_artifact(fileobj: IO[bytes], filename: str) -> ArtifactFacts:
 
 def _read_manifest_bytes(fileobj: IO[bytes], *, zip_like: bool) -> bytes:
     try:
-        if zip_like:
-            with zipfile.ZipFile(fileobj) as archive:
-                info = archive.getinfo(MANIFEST_NAME)
-                if info.file_size > MANIFEST_MAX_BYTES:
-                    raise _invalid(
-                        "manifest_too_large", f"{MANIFEST_NAME} is over {MANIFEST_MAX_BYTES} bytes.", MANIFEST_NAME
-                    )
-                return archive.read(info)
-        with tarfile.open(fileobj=fileobj, mode="r:gz") as archive:
-            member = archive.getmember(MANIFEST_NAME)
-            if not member.isfile() or member.size > MANIFEST_MAX_BYTES:
-                raise _invalid(
-                    "manifest_too_large",
-                    f"{MANIFEST_NAME} must be a regular file under {MANIFEST_MAX_BYTES} bytes.",
-                    MANIFEST_NAME,
-                )
-            return archive.extractfile(member).read()  # type: ignore[union-attr]
+        return _zip_manifest(fileobj) if zip_like else _tar_manifest(fileobj)
+    except ValidationFailed:
+        raise
     except KeyError:
         raise _invalid("manifest_missing", f"The archive has no {MANIFEST_NAME} at its root.", MANIFEST_NAME) from None
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
+    # zlib.error: corrupt deflate data; RuntimeError: encrypted members; NotImplementedError:
+    # unsupported compression; ValueError: malformed headers. All mean "cannot be read".
+    except (
+        zipfile.BadZipFile,
+        tarfile.TarError,
+        EOFError,
+        OSError,
+        zlib.error,
+        RuntimeError,
+        NotImplementedError,
+        ValueError,
+    ) as exc:
         raise _invalid("corrupt_archive", f"The archive cannot be read: {exc}.", "artifact") from None
+
+
+def _zip_manifest(fileobj: IO[bytes]) -> bytes:
+    with zipfile.ZipFile(fileobj) as archive:
+        info = archive.getinfo(MANIFEST_NAME)
+        if info.file_size > MANIFEST_MAX_BYTES:
+            raise _too_large()
+        return archive.read(info)
+
+
+def _tar_manifest(fileobj: IO[bytes]) -> bytes:
+    # Walk the members one by one (getmember() would load every header first) and give up
+    # after TAR_MEMBER_SCAN_LIMIT: a tar of millions of empty entries is not a plugin.
+    with tarfile.open(fileobj=fileobj, mode="r:gz") as archive:
+        for index, member in enumerate(archive):
+            if index >= TAR_MEMBER_SCAN_LIMIT:
+                break
+            if member.name == MANIFEST_NAME:
+                if not member.isfile() or member.size > MANIFEST_MAX_BYTES:
+                    raise _too_large()
+                return archive.extractfile(member).read()  # type: ignore[union-attr]
+    raise KeyError(MANIFEST_NAME)
+
+
+def _too_large() -> ValidationFailed:
+    return _invalid(
+        "manifest_too_large", f"{MANIFEST_NAME} must be a regular file under {MANIFEST_MAX_BYTES} bytes.", MANIFEST_NAME
+    )
 
 
 def _parse_manifest(raw: bytes) -> dict:
@@ -93,8 +121,11 @@ def _parse_manifest(raw: bytes) -> dict:
         errors.append({"field": "plugin", "message": "The [plugin] table is missing."})
         plugin = {}
     for key in ("name", "version", "entrypoint", "category"):
-        if not isinstance(plugin.get(key), str) or not plugin.get(key):
+        value = plugin.get(key)
+        if not isinstance(value, str) or not value:
             errors.append({"field": f"plugin.{key}", "message": "Required text value is missing."})
+        elif len(value) > 64:
+            errors.append({"field": f"plugin.{key}", "message": "Longer than 64 characters."})
     if isinstance(plugin.get("version"), str):
         try:
             Version(plugin["version"])
@@ -102,7 +133,12 @@ def _parse_manifest(raw: bytes) -> dict:
             errors.append({"field": "plugin.version", "message": f"{plugin['version']!r} is not a PEP 440 version."})
     if errors:
         raise ValidationFailed(f"{MANIFEST_NAME} is invalid.", code="invalid_manifest", errors=errors)
-    return manifest
+    # TOML dates and times have no JSON form: keep them as ISO 8601 text. NUL cannot be
+    # stored in PostgreSQL's jsonb, and no manifest needs it.
+    as_json = json.dumps(manifest, default=lambda value: value.isoformat())
+    if "\\u0000" in as_json:
+        raise _invalid("invalid_manifest", f"{MANIFEST_NAME} contains a NUL character.", MANIFEST_NAME)
+    return json.loads(as_json)
 
 
 def _invalid(code: str, detail: str, where: str) -> ValidationFailed:

@@ -107,10 +107,6 @@ class PluginVersion(FSMModelMixin, models.Model):
     def __str__(self) -> str:
         return f"{self.plugin.name} {self.version}"
 
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in {S.REJECTED, S.WITHDRAWN, S.REVOKED, S.ROLLED_BACK, S.SUPERSEDED}
-
     @transition(field=status, source=S.DRAFT, target=S.SUBMITTED)
     def submit(self) -> None:
         pass
@@ -157,4 +153,8 @@ class PluginVersion(FSMModelMixin, models.Model):
 
     @transition(field=status, source=S.DEPLOYED, target=S.SUPERSEDED)
     def supersede(self) -> None:
+        pass
+
+    @transition(field=status, source=S.SUPERSEDED, target=S.DEPLOYED)
+    def reinstate(self) -> None:
         pass

@@ -4,6 +4,7 @@ from django.contrib.auth.models import Group
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 from guardian.shortcuts import assign_perm
@@ -21,6 +22,13 @@ from .models import Organisation, Plugin, PluginVersion, VersionStatus, artifact
 def organisation_create(*, name: str, slug: str, actor, contact_email: str = "") -> Organisation:
     require_perm(actor, "submissions.add_organisation", detail=f"{actor} may not create organisations.")
     with transaction.atomic():
+        taken = Organisation.objects.filter(Q(name__iexact=name) | Q(slug=slug)).first()
+        if taken or Group.objects.filter(name=f"org:{slug}").exists():
+            raise ValidationFailed(
+                f"An organisation named {name!r} or with slug {slug!r} already exists.",
+                code="duplicate_organisation",
+                errors=[{"field": "slug", "message": "Already taken."}],
+            )
         group = Group.objects.create(name=f"org:{slug}")
         organisation = Organisation(name=name, slug=slug, group=group, contact_email=contact_email)
         save_with_audit(organisation, actor=actor, action="organisation.create")
@@ -137,14 +145,11 @@ def version_withdraw(*, version: PluginVersion, actor, reason: str) -> PluginVer
 def version_deploy(*, version: PluginVersion, actor, reason: str = "") -> PluginVersion:
     """Mark an approved version as running; the plugin's previously deployed version is superseded."""
     with transaction.atomic():
-        version = _lock_with_perm(version, actor, "submissions.deploy_pluginversion", "deploy versions")
+        rows = _lock_plugin_versions(version, also=Q(status=VersionStatus.DEPLOYED))
+        version = rows.pop(version.pk)
+        require_perm(actor, "submissions.deploy_pluginversion", detail=f"{actor} may not deploy versions.")
         apply_transition(version, "deploy", actor=actor, action="version.deploy", reason=reason)
-        older = (
-            PluginVersion.objects.select_for_update()
-            .filter(plugin_id=version.plugin_id, status=VersionStatus.DEPLOYED)
-            .exclude(pk=version.pk)
-        )
-        for previous in older:
+        for previous in rows.values():
             apply_transition(
                 previous, "supersede", actor=None, action="version.supersede", reason=f"{version} was deployed."
             )
@@ -152,10 +157,18 @@ def version_deploy(*, version: PluginVersion, actor, reason: str = "") -> Plugin
 
 
 def version_roll_back(*, version: PluginVersion, actor, reason: str) -> PluginVersion:
+    """Take a deployed version out; the version it superseded most recently runs again."""
     reason = require_reason(reason, action="roll back")
     with transaction.atomic():
-        version = _lock_with_perm(version, actor, "submissions.deploy_pluginversion", "roll back versions")
+        rows = _lock_plugin_versions(version, also=Q(status=VersionStatus.SUPERSEDED))
+        version = rows.pop(version.pk)
+        require_perm(actor, "submissions.deploy_pluginversion", detail=f"{actor} may not roll back versions.")
         apply_transition(version, "roll_back", actor=actor, action="version.roll_back", reason=reason)
+        if rows:
+            previous = rows[max(rows)]
+            apply_transition(
+                previous, "reinstate", actor=actor, action="version.reinstate", reason=f"{version} was rolled back."
+            )
     return version
 
 
@@ -183,6 +196,17 @@ def _lock_as_author(version: PluginVersion, actor) -> PluginVersion:
         actor, "submissions.submit_plugin", version.plugin, detail=f"{actor} is not an author of {version.plugin}."
     )
     return version
+
+
+def _lock_plugin_versions(version: PluginVersion, *, also: Q) -> dict[int, PluginVersion]:
+    """Lock ``version`` and its plugin's versions matching ``also``, in primary-key order,
+    so that concurrent deploys, roll-backs and revocations queue instead of deadlocking."""
+    rows = (
+        PluginVersion.objects.select_for_update()
+        .filter(Q(pk=version.pk) | (Q(plugin_id=version.plugin_id) & also))
+        .order_by("pk")
+    )
+    return {row.pk: row for row in rows}
 
 
 def _lock_with_perm(version: PluginVersion, actor, perm: str, what: str) -> PluginVersion:

@@ -114,3 +114,62 @@ def open_review(version, key: str):
 
 def last_audit(obj) -> AuditEvent:
     return AuditEvent.objects.filter(object_type=obj._meta.label_lower, object_id=str(obj.pk)).order_by("-seq").first()
+
+
+@pytest.fixture
+def make_approved(
+    plugin,
+    author,
+    pipeline,
+    platform_admin,
+    security,
+    performance,
+    compliance,
+    board,
+    django_capture_on_commit_callbacks,
+):
+    """A factory: ``make_approved("1.0.0")`` takes a new version of ``plugin`` to approved."""
+    from reviews import services as review
+
+    def make(number: str):
+        version = sub.version_create(plugin=plugin, artifact=plugin_archive(plugin.name, number), actor=author)
+        with django_capture_on_commit_callbacks(execute=True):
+            sub.version_submit(version=version, actor=author)
+        review.stage_pass(review=open_review(version, "eligibility"), actor=platform_admin)
+        for key, who in (("security", security), ("performance", performance), ("compliance", compliance)):
+            review.stage_pass(review=open_review(version, key), actor=who)
+        review.version_approve(version=version, actor=board)
+        version.refresh_from_db()
+        return version
+
+    return make
+
+
+def run_concurrently(calls: list) -> list:
+    """Start every call at once, each in its own thread and database connection; return
+    what each returned or raised."""
+    import threading
+
+    from django.db import connections
+
+    barrier = threading.Barrier(len(calls))
+    outcomes: list = []
+    lock = threading.Lock()
+
+    def run(call):
+        try:
+            barrier.wait()
+            result = call()
+        except Exception as exc:  # every outcome is returned to the test to assert on
+            result = exc
+        finally:
+            connections.close_all()
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return outcomes

@@ -282,3 +282,107 @@ def test_tar_gz_archive_is_read(plugin, author):
     assert version.version == "3.1.0"
     assert version.size == len(buffer.getvalue())
     assert version.artifact.read() == buffer.getvalue()
+
+
+# -- nothing bypasses the services, nothing is a 500 -----------------------------------
+
+
+def test_history_revert_is_refused(client, in_review, author, platform_admin):
+    eligibility = open_review(in_review, "eligibility")
+    from reviews import services as review
+
+    review.stage_fail(review=eligibility, actor=platform_admin, reason="Licence not allowed.")
+    old = eligibility.history.get(status=ReviewStatus.IN_PROGRESS)
+    client.force_login(author)
+    url = reverse("admin:reviews_stagereview_simple_history", args=[eligibility.pk, old.history_id])
+    assert client.get(url).status_code == 200
+    assert client.post(url, {}).status_code == 403
+    eligibility.refresh_from_db()
+    assert eligibility.status == ReviewStatus.FAILED
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/reviews/stagereview/abc/history/",
+        "/admin/reviews/stagereview/abc/history/1/",
+        "/admin/submissions/pluginversion/abc/act/withdraw/",
+        "/admin/submissions/pluginversion/999999/act/withdraw/",
+        "/admin/reviews/stagereview/1/act/no-such-action/",
+    ],
+)
+def test_bad_ids_and_actions_are_not_500s(client, in_review, board, path):
+    client.force_login(board)
+    assert client.get(path).status_code in (302, 403, 404)
+
+
+def test_bad_selection_in_a_bulk_action_is_refused(client, in_review, platform_admin):
+    client.force_login(platform_admin)
+    response = client.post(REVIEWS, {"action": "act_claim", "_selected_action": ["abc"]}, follow=True)
+    assert "The selection is not valid" in response.content.decode()
+
+
+def test_duplicate_organisation_in_the_admin_is_a_form_error(client, acme, platform_admin):
+    client.force_login(platform_admin)
+    response = client.post(reverse("admin:submissions_organisation_add"), {"name": "Acme Corp", "slug": "acme"})
+    assert response.status_code == 200
+    assert "already exists" in response.content.decode()
+
+
+def test_stage_configuration_is_audited(client, pipeline, platform_admin):
+    from governance.models import AuditEvent
+
+    stage = pipeline["security"]
+    client.force_login(platform_admin)
+    form = {
+        "key": "security",
+        "name": stage.name,
+        "kind": stage.kind,
+        "order": 2,
+        "owner_group": stage.owner_group_id,
+        "escalation_group": stage.escalation_group_id,
+        "sla_hours": 24,
+        "blocking": "on",
+        "active": "on",
+        "description": "",
+    }
+    response = client.post(reverse("admin:governance_stage_change", args=[stage.pk]), form)
+    assert response.status_code == 302
+    stage.refresh_from_db()
+    assert stage.sla_hours == 24
+    event = AuditEvent.objects.filter(action="stage.configure").get()
+    assert (event.actor, event.data) == (platform_admin, {"changed": ["sla_hours"]})
+    assert stage.history.first().history_user == platform_admin
+
+
+def test_author_filters_do_not_name_other_organisations(client, in_review, other_author, globex):
+    from submissions.services import plugin_create
+
+    plugin_create(organisation=globex, name="globex-sync", category="data-connector", actor=other_author)
+    client.force_login(other_author)
+    for url in (VERSIONS, reverse("admin:submissions_plugin_changelist")):
+        assert "Acme Corp" not in client.get(url).content.decode()
+
+
+def test_version_page_runs_a_constant_number_of_queries_across_rounds(
+    client, in_review, author, board, compliance, platform_admin, django_capture_on_commit_callbacks
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from reviews import services as review
+
+    page = reverse("admin:submissions_pluginversion_change", args=[in_review.pk])
+    client.force_login(board)
+    client.get(page)
+    counts = []
+    for round_ in (1, 2, 3):
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(page).status_code == 200
+        counts.append(len(ctx))
+        if round_ < 3:
+            review.stage_pass(review=open_review(in_review, "eligibility"), actor=platform_admin)
+            review.stage_request_changes(review=open_review(in_review, "compliance"), actor=compliance, reason="More.")
+            with django_capture_on_commit_callbacks(execute=True):
+                sub.version_resubmit(version=in_review, actor=author, reason="Done.")
+    assert counts[0] == counts[1] == counts[2], counts

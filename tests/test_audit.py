@@ -93,3 +93,11 @@ def test_events_carry_the_request_id(in_review):
     finally:
         unbind_request_id(token)
     assert event.request_id == "req-123"
+
+
+def test_floats_in_event_data_verify_on_every_database(in_review):
+    with transaction.atomic():
+        audit_record(actor=None, action="test.measure", target=in_review, data={"p95": 1e16, "ratio": 0.1})
+    event = AuditEvent.objects.get(action="test.measure")
+    assert event.data == {"p95": "1e+16", "ratio": "0.1"}
+    assert "intact" in verify()

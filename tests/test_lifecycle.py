@@ -143,25 +143,57 @@ def test_failed_blocking_stage_rejects(in_review, platform_admin, security):
     assert current_review(in_review, "performance").status == ReviewStatus.CANCELLED
 
 
-def test_failed_non_blocking_stage_lets_the_pipeline_go_on(in_review, pipeline, platform_admin, performance):
-    stage = pipeline["performance"]
-    stage.blocking = False
-    stage.save()
-    review.stage_pass(review=open_review(in_review, "eligibility"), actor=platform_admin)
-    review.stage_fail(review=open_review(in_review, "performance"), actor=performance, reason="Slow, advisory only.")
-    in_review.refresh_from_db()
-    assert in_review.status == VersionStatus.IN_REVIEW
-
-
-def test_non_blocking_stage_does_not_hold_up_the_next_order(in_review, pipeline, platform_admin, security, compliance):
+def start_with_advisory_performance(draft, author, pipeline, capture):
+    """Make performance non-blocking, then submit: the round takes the setting with it."""
     pipeline["performance"].blocking = False
     pipeline["performance"].save()
-    review.stage_pass(review=open_review(in_review, "eligibility"), actor=platform_admin)
-    review.stage_pass(review=open_review(in_review, "security"), actor=security)
-    review.stage_pass(review=open_review(in_review, "compliance"), actor=compliance)
-    in_review.refresh_from_db()
-    assert in_review.status == VersionStatus.AWAITING_DECISION
-    assert current_review(in_review, "performance").status == ReviewStatus.IN_PROGRESS
+    with capture(execute=True):
+        sub.version_submit(version=draft, actor=author)
+    return draft
+
+
+def test_failed_non_blocking_stage_lets_the_pipeline_go_on(
+    draft, author, pipeline, platform_admin, security, compliance, performance, django_capture_on_commit_callbacks
+):
+    version = start_with_advisory_performance(draft, author, pipeline, django_capture_on_commit_callbacks)
+    review.stage_pass(review=open_review(version, "eligibility"), actor=platform_admin)
+    review.stage_fail(review=open_review(version, "performance"), actor=performance, reason="Slow, advisory only.")
+    version.refresh_from_db()
+    assert version.status == VersionStatus.IN_REVIEW
+    review.stage_pass(review=open_review(version, "security"), actor=security)
+    review.stage_pass(review=open_review(version, "compliance"), actor=compliance)
+    version.refresh_from_db()
+    assert version.status == VersionStatus.AWAITING_DECISION
+    assert current_review(version, "performance").status == ReviewStatus.FAILED
+
+
+def test_non_blocking_stage_does_not_hold_up_the_next_order(
+    draft, author, pipeline, platform_admin, security, compliance, board, django_capture_on_commit_callbacks
+):
+    version = start_with_advisory_performance(draft, author, pipeline, django_capture_on_commit_callbacks)
+    review.stage_pass(review=open_review(version, "eligibility"), actor=platform_admin)
+    review.stage_pass(review=open_review(version, "security"), actor=security)
+    review.stage_pass(review=open_review(version, "compliance"), actor=compliance)
+    version.refresh_from_db()
+    assert version.status == VersionStatus.AWAITING_DECISION
+    assert current_review(version, "performance").status == ReviewStatus.IN_PROGRESS
+    # approval closes what is still open, so nothing lingers in queues
+    review.version_approve(version=version, actor=board)
+    assert current_review(version, "performance").status == ReviewStatus.CANCELLED
+
+
+def test_a_stage_edited_mid_round_does_not_change_the_round(
+    draft, author, pipeline, platform_admin, security, compliance, performance, django_capture_on_commit_callbacks
+):
+    version = start_with_advisory_performance(draft, author, pipeline, django_capture_on_commit_callbacks)
+    review.stage_pass(review=open_review(version, "eligibility"), actor=platform_admin)
+    review.stage_fail(review=open_review(version, "performance"), actor=performance, reason="Slow.")
+    pipeline["performance"].blocking = True
+    pipeline["performance"].save()
+    review.stage_pass(review=open_review(version, "security"), actor=security)
+    review.stage_pass(review=open_review(version, "compliance"), actor=compliance)
+    version.refresh_from_db()
+    assert version.status == VersionStatus.AWAITING_DECISION
 
 
 def test_waive_lets_the_pipeline_go_on(in_review, platform_admin):
@@ -186,30 +218,11 @@ def test_withdraw_closes_open_reviews(in_review, author):
     assert not in_review.stage_reviews.filter(status__in=["pending", "in_progress"]).exists()
 
 
-def test_deploy_supersedes_the_previous_deployment_and_roll_back(
-    plugin,
-    author,
-    pipeline,
-    platform_admin,
-    security,
-    performance,
-    compliance,
-    board,
-    django_capture_on_commit_callbacks,
-):
-    from submissions.samples import plugin_archive
-
+def test_deploy_supersedes_and_roll_back_reinstates(make_approved, platform_admin):
     versions = []
     for number in ("1.0.0", "1.1.0"):
-        version = sub.version_create(plugin=plugin, artifact=plugin_archive(plugin.name, number), actor=author)
-        with django_capture_on_commit_callbacks(execute=True):
-            sub.version_submit(version=version, actor=author)
-        review.stage_pass(review=open_review(version, "eligibility"), actor=platform_admin)
-        for key, who in (("security", security), ("performance", performance), ("compliance", compliance)):
-            review.stage_pass(review=open_review(version, key), actor=who)
-        review.version_approve(version=version, actor=board)
-        sub.version_deploy(version=version, actor=platform_admin)
-        versions.append(version)
+        versions.append(make_approved(number))
+        sub.version_deploy(version=versions[-1], actor=platform_admin)
     old, new = versions
     assert_step(
         old, status=VersionStatus.SUPERSEDED, action="version.supersede", actor=None, reason=f"{new} was deployed."
@@ -221,4 +234,11 @@ def test_deploy_supersedes_the_previous_deployment_and_roll_back(
         action="version.roll_back",
         actor=platform_admin,
         reason="Errors after release.",
+    )
+    assert_step(
+        old,
+        status=VersionStatus.DEPLOYED,
+        action="version.reinstate",
+        actor=platform_admin,
+        reason=f"{new} was rolled back.",
     )

@@ -168,3 +168,16 @@ def test_superuser_from_the_submitting_organisation_is_refused(in_review, django
     boss.groups.add(in_review.plugin.organisation.group)
     with refused(PermissionRefused, "belongs to the organisation that submitted"):
         review.stage_pass(review=open_review(in_review, "eligibility"), actor=boss)
+
+
+def test_one_person_cannot_waive_after_signing_off(in_review, platform_admin):
+    review.stage_pass(review=open_review(in_review, "eligibility"), actor=platform_admin)
+    with refused(PermissionRefused, "already signed off Eligibility"):
+        review.stage_waive(review=open_review(in_review, "security"), actor=platform_admin, reason="trust me")
+
+
+def test_duplicate_organisation_is_refused(acme, platform_admin):
+    with refused(ValidationFailed, "already exists"):
+        sub.organisation_create(name="ACME CORP", slug="acme-2", actor=platform_admin)
+    with refused(ValidationFailed, "already exists"):
+        sub.organisation_create(name="Other", slug="acme", actor=platform_admin)

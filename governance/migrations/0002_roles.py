@@ -50,7 +50,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("governance", "0001_initial"),
         ("submissions", "0001_initial"),
-        ("reviews", "0002_initial"),
+        ("reviews", "0001_initial"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
     ]
