@@ -2,10 +2,12 @@ from datetime import timedelta
 
 from django.contrib import admin
 from django.db.models import F
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from governance.admin_actions import ServiceAction
 from governance.admin_base import ScopedAdmin
+from governance.selectors import audit_events_for
 
 from . import services
 from .models import OPEN, StageReview
@@ -114,6 +116,12 @@ class StageReviewAdmin(ScopedAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def change_view_context(self, obj):
+        if obj is None:
+            return {}
+        events = audit_events_for(targets=[obj])
+        return {"below_inlines": render_to_string("admin/warden/audit_trail.html", {"events": events})}
 
     @admin.display(description="Overdue", boolean=True)
     def overdue(self, obj):

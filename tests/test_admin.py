@@ -386,3 +386,10 @@ def test_version_page_runs_a_constant_number_of_queries_across_rounds(
             with django_capture_on_commit_callbacks(execute=True):
                 sub.version_resubmit(version=in_review, actor=author, reason="Done.")
     assert counts[0] == counts[1] == counts[2], counts
+
+
+def test_stage_review_page_shows_its_audit_trail(client, in_review, platform_admin):
+    eligibility = open_review(in_review, "eligibility")
+    client.force_login(platform_admin)
+    page = client.get(reverse("admin:reviews_stagereview_change", args=[eligibility.pk])).content.decode()
+    assert "stage.open" in page and "stage.start" in page
