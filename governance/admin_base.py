@@ -77,7 +77,7 @@ class ServiceCreateForm(forms.ModelForm):
         data = super().clean()
         if not self.errors:
             try:
-                self.created = self.create(data)
+                self.created = self.create(self.cleaned_data)
             except WardenError as exc:
                 for error in exc.errors or [{"message": exc.detail}]:
                     self.add_error(None, f"{error.get('field', '')}: {error['message']}".lstrip(": "))
@@ -96,7 +96,7 @@ class ServiceCreateAdminMixin(admin.ModelAdmin):
         if obj is None:
             form = self.add_form
 
-            class BoundForm(form):
+            class BoundForm(form):  # type: ignore[valid-type,misc]
                 def __init__(self, *args, **kw):
                     super().__init__(*args, user=request.user, **kw)
 

@@ -1,6 +1,7 @@
 """The one way a service moves a state machine: transition, save with history, audit."""
 
-from django.db import models
+from typing import Any
+
 from django_fsm import TransitionNotAllowed
 
 from .audit import audit_record
@@ -19,7 +20,7 @@ def require_reason(reason: str, *, action: str) -> str:
 
 
 def apply_transition(
-    obj: models.Model,
+    obj: Any,
     transition: str,
     *,
     actor,
@@ -50,7 +51,7 @@ def apply_transition(
     )
 
 
-def save_with_audit(obj: models.Model, *, actor, action: str, reason: str = "", data: dict | None = None):
+def save_with_audit(obj: Any, *, actor, action: str, reason: str = "", data: dict | None = None):
     """Save a change that is not a transition (a claim, a new row) with history and audit."""
     obj._history_user = actor if getattr(actor, "pk", None) else None
     obj._change_reason = f"{action}: {reason}" if reason else action

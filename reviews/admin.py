@@ -40,7 +40,8 @@ class DueFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         now = timezone.now()
-        horizon = {"overdue": now, "24h": now + timedelta(hours=24), "7d": now + timedelta(days=7)}.get(self.value())
+        horizons = {"overdue": now, "24h": now + timedelta(hours=24), "7d": now + timedelta(days=7)}
+        horizon = horizons.get(self.value() or "")
         if horizon is None:
             return queryset
         return queryset.filter(status__in=OPEN, due_at__lt=horizon)
@@ -66,7 +67,7 @@ class StageReviewAdmin(ScopedAdmin):
     list_filter = ["stage", "status", AssigneeFilter, DueFilter]
     list_select_related = ["version__plugin__organisation", "stage", "assignee"]
     search_fields = ["version__plugin__name", "version__version"]
-    ordering = [F("due_at").asc(nulls_last=True), "pk"]
+    ordering = [F("due_at").asc(nulls_last=True), "pk"]  # type: ignore[list-item]
     readonly_fields = [
         "version",
         "stage",

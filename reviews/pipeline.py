@@ -49,8 +49,8 @@ def advance(*, version: PluginVersion) -> None:
         return
     reviews = current_reviews(version)
     work = [r for r in reviews if r.stage.kind != StageKind.DECISION]
-    for _order, group in groupby(work, key=lambda r: r.stage.order):
-        group = list(group)
+    for _order, same_order in groupby(work, key=lambda r: r.stage.order):
+        group = list(same_order)
         for review in group:
             if review.status == ReviewStatus.PENDING:
                 _start(review)

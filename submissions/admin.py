@@ -53,7 +53,7 @@ class PluginForm(ServiceCreateForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["organisation"].queryset = organisations_of(user=self.user)
+        self.fields["organisation"].queryset = organisations_of(user=self.user)  # type: ignore[attr-defined]
 
     def create(self, data):
         return services.plugin_create(actor=self.user, **data)
@@ -88,7 +88,9 @@ class VersionUploadForm(ServiceCreateForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["plugin"].queryset = plugins_submittable_by(user=self.user).select_related("organisation")
+        self.fields["plugin"].queryset = plugins_submittable_by(  # type: ignore[attr-defined]
+            user=self.user
+        ).select_related("organisation")
 
     def create(self, data):
         return services.version_create(plugin=data["plugin"], artifact=data["artifact"], actor=self.user)
@@ -99,8 +101,16 @@ class StageReviewInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-    fields = ["round", "stage", "status", "assignee", "started_at", "due_at", "decided_by", "decision_reason"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "round",
+        "stage",
+        "status",
+        "assignee",
+        "started_at",
+        "due_at",
+        "decided_by",
+        "decision_reason",
+    )
     ordering = ["-round", "stage__order", "stage__key"]
 
     def get_queryset(self, request):

@@ -62,7 +62,7 @@ S = VersionStatus
 WITHDRAWABLE = [S.DRAFT, S.SUBMITTED, S.IN_REVIEW, S.CHANGES_REQUESTED, S.AWAITING_DECISION]
 
 
-def artifact_path(instance: "PluginVersion", filename: str) -> str:
+def artifact_path(instance: "PluginVersion | None", filename: str) -> str:
     # A random directory keeps the uploader's file name but never lets it collide or traverse.
     safe_name = filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1][:100] or "artifact"
     return f"artifacts/{uuid.uuid4().hex}/{safe_name}"

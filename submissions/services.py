@@ -71,14 +71,15 @@ def version_create(*, plugin: Plugin, artifact: UploadedFile, actor) -> PluginVe
     stored file is removed again, so a refused upload leaves nothing behind.
     """
     require_perm(actor, "submissions.submit_plugin", plugin, detail=f"{actor} may not submit versions of {plugin}.")
-    facts = inspect_artifact(artifact, artifact.name)
+    filename = artifact.name or "artifact"
+    facts = inspect_artifact(artifact, filename)
     if facts.name != plugin.name:
         raise ValidationFailed(
             f"The manifest names plugin {facts.name!r}, not {plugin.name!r}.",
             code="plugin_mismatch",
             errors=[{"field": "plugin.name", "message": f"Expected {plugin.name!r}."}],
         )
-    stored = default_storage.save(artifact_path(None, artifact.name), artifact)
+    stored = default_storage.save(artifact_path(None, filename), artifact)
     try:
         with transaction.atomic():
             _refuse_duplicate(plugin, facts.version)
@@ -86,7 +87,7 @@ def version_create(*, plugin: Plugin, artifact: UploadedFile, actor) -> PluginVe
                 plugin=plugin,
                 version=facts.version,
                 artifact=stored,
-                artifact_name=artifact.name[:255],
+                artifact_name=filename[:255],
                 sha256=facts.sha256,
                 size=facts.size,
                 manifest=facts.manifest,

@@ -1,6 +1,7 @@
 """Settings for the test suite: fast hashing, in-memory cache, tasks run inline."""
 
 import tempfile
+from pathlib import Path
 
 from .base import *  # noqa: F403
 from .base import Q_CLUSTER
@@ -8,6 +9,6 @@ from .base import Q_CLUSTER
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-MEDIA_ROOT = tempfile.mkdtemp(prefix="warden-test-media-")
+MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="warden-test-media-"))
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}
 LOGGING = {"version": 1, "disable_existing_loggers": False}
