@@ -14,7 +14,7 @@ def require_reason(reason: str, *, action: str) -> str:
         raise ValidationFailed(
             f"A reason is required to {action}.",
             code="reason_required",
-            errors=[{"field": "reason", "message": "Required."}],
+            errors=[{"field": "reason", "code": "reason_required", "message": "Required."}],
         )
     return reason
 

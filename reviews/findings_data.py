@@ -55,7 +55,10 @@ _VERSIONED_ROOT = re.compile(r"^[^/]+-\d+(\.\d+)*[^/]*/")
 
 def normalise_path(path: str) -> str:
     """``acme_exporter-1.4.0/acme_exporter/x.py`` and ``./acme_exporter/x.py`` are one place."""
-    path = path.replace("\\", "/").lstrip("./")
+    path = path.replace("\\", "/")
+    while path.startswith("./"):
+        path = path[2:]
+    path = path.lstrip("/")
     return _VERSIONED_ROOT.sub("", path)
 
 

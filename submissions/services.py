@@ -15,7 +15,7 @@ from governance.permissions import is_org_member, require_perm
 from governance.transitions import apply_transition, require_reason, save_with_audit
 from reviews import pipeline
 
-from .artifacts import inspect_artifact
+from .intake import inspect_artifact
 from .models import Organisation, Plugin, PluginVersion, VersionStatus, artifact_path
 
 
@@ -27,7 +27,7 @@ def organisation_create(*, name: str, slug: str, actor, contact_email: str = "")
             raise ValidationFailed(
                 f"An organisation named {name!r} or with slug {slug!r} already exists.",
                 code="duplicate_organisation",
-                errors=[{"field": "slug", "message": "Already taken."}],
+                errors=[{"field": "slug", "code": "duplicate_organisation", "message": "Already taken."}],
             )
         group = Group.objects.create(name=f"org:{slug}")
         organisation = Organisation(name=name, slug=slug, group=group, contact_email=contact_email)
@@ -55,7 +55,7 @@ def plugin_create(*, organisation: Organisation, name: str, category: str, actor
             raise ValidationFailed(
                 f"{organisation} already has a plugin named {name!r}.",
                 code="duplicate_plugin",
-                errors=[{"field": "name", "message": "Already taken."}],
+                errors=[{"field": "name", "code": "duplicate_plugin", "message": "Already taken."}],
             )
         plugin = Plugin(organisation=organisation, name=name, category=category, description=description)
         save_with_audit(plugin, actor=actor, action="plugin.create")
@@ -77,7 +77,7 @@ def version_create(*, plugin: Plugin, artifact: UploadedFile, actor) -> PluginVe
         raise ValidationFailed(
             f"The manifest names plugin {facts.name!r}, not {plugin.name!r}.",
             code="plugin_mismatch",
-            errors=[{"field": "plugin.name", "message": f"Expected {plugin.name!r}."}],
+            errors=[{"field": "plugin.name", "code": "plugin_mismatch", "message": f"Expected {plugin.name!r}."}],
         )
     stored = default_storage.save(artifact_path(None, filename), artifact)
     try:
@@ -232,5 +232,5 @@ def _duplicate(plugin: Plugin, number: str) -> ValidationFailed:
     return ValidationFailed(
         f"{plugin} {number} was already submitted.",
         code="duplicate_version",
-        errors=[{"field": "plugin.version", "message": "This version number is taken."}],
+        errors=[{"field": "plugin.version", "code": "duplicate_version", "message": "This version number is taken."}],
     )

@@ -1,82 +1,261 @@
-"""Uploads the manifest reader must refuse cleanly, or accept, without a 500 anywhere."""
+"""Hostile and broken uploads are refused with every reason, leaving no row and no file."""
 
 import io
+import os
+import stat
+import tarfile
 import zipfile
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from governance.errors import ValidationFailed
 from submissions import services as sub
+from submissions.intake import ArchiveLimits, extract_artifact
 from submissions.models import PluginVersion
 from submissions.samples import MANIFEST_TEMPLATE, plugin_archive
 
 pytestmark = pytest.mark.django_db
 
+GOOD_MANIFEST = MANIFEST_TEMPLATE.format(
+    name="acme-exporter", version="1.0.0", module="acme_exporter", category="data-connector"
+).encode()
 
-def manifest(**plugin) -> str:
-    text = MANIFEST_TEMPLATE.format(
-        name="acme-exporter", version="1.0.0", module="acme_exporter", category="data-connector"
+
+def zip_upload(
+    members: dict[str, bytes],
+    *,
+    name: str = "p.zip",
+    modes: dict[str, int] | None = None,
+    compression: int = zipfile.ZIP_DEFLATED,
+) -> SimpleUploadedFile:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
+        for path, data in members.items():
+            info = zipfile.ZipInfo(path)
+            info.compress_type = compression
+            if modes and path in modes:
+                info.external_attr = modes[path] << 16
+            archive.writestr(info, data)
+    return SimpleUploadedFile(name, buffer.getvalue())
+
+
+def tar_upload(members: list[tarfile.TarInfo | tuple[str, bytes]]) -> SimpleUploadedFile:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for member in members:
+            if isinstance(member, tarfile.TarInfo):
+                archive.addfile(member)
+            else:
+                info = tarfile.TarInfo(member[0])
+                info.size = len(member[1])
+                archive.addfile(info, io.BytesIO(member[1]))
+    return SimpleUploadedFile("p.tar.gz", buffer.getvalue())
+
+
+def stored_files() -> set[str]:
+    return {os.path.join(root, f) for root, _dirs, files in os.walk(settings.MEDIA_ROOT) for f in files}
+
+
+@pytest.fixture
+def refuse(plugin, author):
+    """Upload through the service; assert the refusal's codes and that nothing was left."""
+
+    def check(upload, code: str, *error_codes: str) -> ValidationFailed:
+        before = stored_files()
+        with pytest.raises(ValidationFailed) as refusal:
+            sub.version_create(plugin=plugin, artifact=upload, actor=author)
+        assert refusal.value.code == code
+        assert {e["code"] for e in refusal.value.errors} >= set(error_codes)
+        assert not PluginVersion.objects.exists()
+        assert stored_files() == before
+        return refusal.value
+
+    return check
+
+
+def test_clean_plugin_is_accepted(plugin, author):
+    version = sub.version_create(plugin=plugin, artifact=plugin_archive(plugin.name, "1.0.0"), actor=author)
+    assert version.manifest["permissions"]["subprocess"] is False
+
+
+def test_zip_bomb(refuse):
+    bomb = zip_upload({"plugin.toml": GOOD_MANIFEST, "bomb.bin": b"\0" * (30 * 1024 * 1024)})
+    assert bomb.size < 100 * 1024  # 30 MB of zeros deflates to ~30 KB
+    refuse(bomb, "invalid_archive", "file_too_large")
+
+
+def test_zip_bomb_within_the_per_file_limit_is_refused_by_ratio(refuse, settings):
+    settings.WARDEN_ARCHIVE_LIMITS = {**settings.WARDEN_ARCHIVE_LIMITS, "max_file_bytes": 50 * 1024 * 1024}
+    refuse(
+        zip_upload({"plugin.toml": GOOD_MANIFEST, "bomb.bin": b"\0" * (10 * 1024 * 1024)}),
+        "invalid_archive",
+        "compression_ratio",
     )
-    for key, value in plugin.items():
-        text = text.replace(f'{key} = "', f'{key} = {value}\n_old_{key} = "', 1)
-    return text
 
 
-def refused_with(plugin, author, upload, code: str) -> ValidationFailed:
-    with pytest.raises(ValidationFailed) as refusal:
-        sub.version_create(plugin=plugin, artifact=upload, actor=author)
-    assert refusal.value.code == code
-    assert not PluginVersion.objects.exists()
-    return refusal.value
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [
+        ("../evil.py", "path_traversal"),
+        ("pkg/../../evil.py", "path_traversal"),
+        ("/etc/cron.d/evil", "absolute_path"),
+        ("C:/Windows/evil.dll", "absolute_path"),
+        ("pkg\\..\\evil.py", "path_traversal"),
+        ("/".join(["d"] * 30) + "/deep.py", "too_deep"),
+    ],
+)
+def test_bad_paths(refuse, path, code):
+    refuse(zip_upload({"plugin.toml": GOOD_MANIFEST, path: b"x"}), "invalid_archive", code)
 
 
-def test_corrupt_deflate_data_is_a_corrupt_archive(plugin, author):
-    data = bytearray(plugin_archive(plugin.name, "1.0.0").read())
-    start = data.index(b"plugin.toml") + len(b"plugin.toml")
-    data[start : start + 40] = b"\xff" * 40  # inside the compressed manifest
-    refused_with(plugin, author, SimpleUploadedFile("p.zip", bytes(data)), "corrupt_archive")
+def test_every_reason_is_reported_at_once(refuse):
+    refusal = refuse(zip_upload({"plugin.toml": GOOD_MANIFEST, "../a": b"x", "/b": b"y"}), "invalid_archive")
+    assert [(e["field"], e["code"]) for e in refusal.errors] == [("../a", "path_traversal"), ("/b", "absolute_path")]
 
 
-def test_encrypted_member_is_a_corrupt_archive(plugin, author):
+def test_zip_symlink(refuse):
+    refuse(
+        zip_upload({"plugin.toml": GOOD_MANIFEST, "link": b"/etc/passwd"}, modes={"link": stat.S_IFLNK | 0o777}),
+        "invalid_archive",
+        "symlink_refused",
+    )
+
+
+def test_tar_links_and_devices(refuse):
+    symlink = tarfile.TarInfo("link")
+    symlink.type, symlink.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    hardlink = tarfile.TarInfo("hard")
+    hardlink.type, hardlink.linkname = tarfile.LNKTYPE, "plugin.toml"
+    device = tarfile.TarInfo("dev")
+    device.type = tarfile.CHRTYPE
+    refuse(
+        tar_upload([("plugin.toml", GOOD_MANIFEST), symlink, hardlink, device]),
+        "invalid_archive",
+        "symlink_refused",
+        "hardlink_refused",
+        "device_refused",
+    )
+
+
+def test_ten_thousand_tiny_files(refuse):
+    members = {"plugin.toml": GOOD_MANIFEST, **{f"f/{i}.txt": b"" for i in range(10_000)}}
+    refuse(zip_upload(members, compression=zipfile.ZIP_STORED), "invalid_archive", "too_many_files")
+
+
+def test_duplicate_names(refuse):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("plugin.toml", manifest())
+        archive.writestr("plugin.toml", GOOD_MANIFEST)
+        archive.writestr("a.py", b"1")
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            archive.writestr("a.py", b"2")
+    refuse(SimpleUploadedFile("p.zip", buffer.getvalue()), "invalid_archive", "duplicate_name")
+
+
+def test_non_utf8_name(refuse):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("plugin.toml", GOOD_MANIFEST)
+        archive.writestr("caf\u00e9.py", b"x")
+    # Rewrite the UTF-8 name as Latin-1 bytes (padded to the same length) and clear the
+    # UTF-8 flag (bit 11) in the local and central headers.
+    raw = bytearray(buffer.getvalue().replace("caf\u00e9.py".encode(), b"caf\xe9.py\x20"))
+    for signature, flag_offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        start = raw.find(signature, 0)
+        while start != -1:
+            raw[start + flag_offset + 1] &= ~0x08
+            start = raw.find(signature, start + 4)
+    refuse(SimpleUploadedFile("p.zip", bytes(raw)), "invalid_archive", "non_utf8_name")
+
+
+def test_oversized_upload(refuse, settings):
+    settings.WARDEN_MAX_ARTIFACT_BYTES = 1024
+    refuse(plugin_archive("acme-exporter", "1.0.0", files={"pad.bin": os.urandom(4096)}), "archive_too_large")
+
+
+@pytest.mark.parametrize(
+    ("upload", "code"),
+    [
+        (SimpleUploadedFile("p.zip", b""), "empty_archive"),
+        (SimpleUploadedFile("p.exe", b"MZ"), "unsupported_archive"),
+        (SimpleUploadedFile("p.zip", b"PK\x03\x04 not really"), "corrupt_archive"),
+        (SimpleUploadedFile("p.tar.gz", b"\x1f\x8b garbage"), "corrupt_archive"),
+    ],
+)
+def test_unreadable_uploads(refuse, upload, code):
+    refuse(upload, code)
+
+
+def test_truncated_archive(refuse):
+    data = plugin_archive("acme-exporter", "1.0.0").read()
+    refuse(SimpleUploadedFile("p.zip", data[: len(data) // 2]), "corrupt_archive")
+
+
+def test_empty_zip(refuse):
+    refuse(zip_upload({}), "invalid_archive", "empty_archive")
+
+
+def test_corrupt_deflate_data(refuse):
+    data = bytearray(plugin_archive("acme-exporter", "1.0.0").read())
+    start = data.index(b"plugin.toml") + len(b"plugin.toml")
+    data[start : start + 40] = b"\xff" * 40  # inside the compressed manifest
+    refuse(SimpleUploadedFile("p.zip", bytes(data)), "corrupt_archive")
+
+
+def test_encrypted_member(refuse):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("plugin.toml", GOOD_MANIFEST)
     data = bytearray(buffer.getvalue())
-    # set the "encrypted" flag bit in the local header and the central directory entry
-    for offset in (6, data.rindex(b"PK\x01\x02") + 8):
+    for offset in (6, data.rindex(b"PK\x01\x02") + 8):  # the "encrypted" flag bit in both headers
         data[offset] |= 0x01
-    refused_with(plugin, author, SimpleUploadedFile("p.zip", bytes(data)), "corrupt_archive")
+    refuse(SimpleUploadedFile("p.zip", bytes(data)), "corrupt_archive")
 
 
-def test_toml_dates_are_kept_as_text(plugin, author):
-    text = manifest() + "\n[release]\ndate = 2026-11-29\n"
-    version = sub.version_create(
-        plugin=plugin, artifact=plugin_archive(plugin.name, "1.0.0", manifest=text), actor=author
-    )
-    assert version.manifest["release"]["date"] == "2026-11-29"
+def test_manifest_missing(refuse):
+    refuse(zip_upload({"README.md": b"no manifest"}), "invalid_archive", "manifest_missing")
+
+
+def test_manifest_not_at_the_root(refuse):
+    refuse(zip_upload({"sub/plugin.toml": GOOD_MANIFEST}), "invalid_archive", "manifest_missing")
 
 
 @pytest.mark.parametrize(
     ("text", "field"),
     [
-        (manifest(version='"1.0.0' + ".0" * 40 + '"'), "plugin.version"),
-        (manifest(entrypoint='"a\\u0000b"'), "plugin.toml"),
-        ("[plugin]\nname = 3\n", "plugin.name"),
-        ("not toml at all [", "plugin.toml"),
+        (GOOD_MANIFEST.replace(b'version = "1.0.0"', b'version = "1.0.0' + b".0" * 40 + b'"'), "plugin.version"),
+        (GOOD_MANIFEST.replace(b'version = "1.0.0"', b'version = "not-pep440"'), "plugin.version"),
+        (GOOD_MANIFEST.replace(b'host_api = ">=2.0,<3"', b'host_api = "two"'), "plugin.host_api"),
+        (GOOD_MANIFEST.replace(b"subprocess = false", b'subprocess = "no"'), "permissions.subprocess"),
+        (GOOD_MANIFEST.replace(b"network = []", b'network = ["no port"]'), "permissions.network[0]"),
+        (GOOD_MANIFEST.replace(b"[data]", b"[nodata]"), "data"),
+        (
+            GOOD_MANIFEST.replace(b'entrypoint = "acme_exporter.plugin:Plugin"', b'entrypoint = "a\\u0000b"'),
+            "plugin.toml",
+        ),
+        (GOOD_MANIFEST.replace(b'usage = "docs/USAGE.md"', b'usage = "../../etc/passwd"'), "docs.usage"),
+        (b"not toml at all [", "plugin.toml"),
     ],
 )
-def test_malformed_manifests_name_the_field(plugin, author, text, field):
-    refusal = refused_with(plugin, author, plugin_archive(plugin.name, "1.0.0", manifest=text), "invalid_manifest")
-    assert field in [error["field"] for error in refusal.errors]
+def test_invalid_manifests_name_the_field(refuse, text, field):
+    refusal = refuse(zip_upload({"plugin.toml": text}), "invalid_manifest")
+    assert field in [e["field"] for e in refusal.errors], refusal.errors
 
 
-def test_manifest_naming_another_plugin_is_refused(plugin, author):
-    refused_with(plugin, author, plugin_archive("other-plugin", "1.0.0"), "plugin_mismatch")
+def test_toml_dates_are_kept_as_text(plugin, author):
+    text = GOOD_MANIFEST.decode() + "\n[release]\ndate = 2026-11-29\n"
+    version = sub.version_create(plugin=plugin, artifact=zip_upload({"plugin.toml": text.encode()}), actor=author)
+    assert version.manifest["release"]["date"] == "2026-11-29"
 
 
-def test_missing_manifest(plugin, author):
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("README.md", "no manifest here")
-    refused_with(plugin, author, SimpleUploadedFile("p.zip", buffer.getvalue()), "manifest_missing")
+def test_manifest_naming_another_plugin(refuse):
+    refuse(plugin_archive("other-plugin", "1.0.0"), "plugin_mismatch")
+
+
+def test_extraction_writes_the_tree(tmp_path):
+    upload = plugin_archive("acme-exporter", "1.0.0")
+    extract_artifact(upload, upload.name, tmp_path, limits=ArchiveLimits.from_settings())
+    assert (tmp_path / "plugin.toml").read_bytes() == GOOD_MANIFEST
+    assert (tmp_path / "acme_exporter" / "plugin.py").exists()

@@ -110,6 +110,15 @@ STORAGES = {
 
 # Uploads above this size are refused before they reach a service.
 WARDEN_MAX_ARTIFACT_BYTES = env_int("WARDEN_MAX_ARTIFACT_BYTES", 50 * 1024 * 1024, minimum=1024)
+# Hard limits on what an archive may unpack to (submissions/intake.py); over any of them the
+# upload is refused before anything is stored.
+WARDEN_ARCHIVE_LIMITS = {
+    "max_total_bytes": env_int("WARDEN_ARCHIVE_MAX_TOTAL_BYTES", 200 * 1024 * 1024, minimum=1024),
+    "max_files": env_int("WARDEN_ARCHIVE_MAX_FILES", 5000, minimum=1),
+    "max_file_bytes": env_int("WARDEN_ARCHIVE_MAX_FILE_BYTES", 20 * 1024 * 1024, minimum=1024),
+    "max_ratio": env_int("WARDEN_ARCHIVE_MAX_RATIO", 100, minimum=2),
+    "max_depth": env_int("WARDEN_ARCHIVE_MAX_DEPTH", 20, minimum=1),
+}
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
