@@ -62,6 +62,27 @@ def valid_pk(value: str) -> str:
     return value
 
 
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown on a parent page that its selector already scoped: visible to whoever may
+    see the parent, never editable, never added or deleted here."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_view_permission(self, request, obj=None):
+        return True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class ServiceCreateForm(forms.ModelForm):
     """An add form whose ``create()`` calls a service; service refusals become form errors."""
 
@@ -110,6 +131,9 @@ class ServiceCreateAdminMixin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else super().get_readonly_fields(request, obj)
+
+    def get_inlines(self, request, obj):
+        return [] if obj is None else super().get_inlines(request, obj)
 
     def save_form(self, request, form, change):
         return form.created

@@ -49,6 +49,12 @@ class Stage(models.Model):
         default=True, help_text="A blocking stage must pass (or be waived) before the next order starts."
     )
     active = models.BooleanField(default=True, help_text="Inactive stages are left out of new rounds.")
+    checks = models.JSONField(
+        default=list, blank=True, help_text="Keys of the automated checks the stage runs when it starts."
+    )
+    auto_pass = models.BooleanField(
+        default=False, help_text="The stage passes on its own (as the system) when every check it runs passes."
+    )
     description = models.TextField(blank=True)
     history = HistoricalRecords()
 
@@ -57,6 +63,53 @@ class Stage(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from reviews.checks import REGISTRY
+
+        unknown = [key for key in self.checks if key not in REGISTRY] if isinstance(self.checks, list) else ["?"]
+        if unknown:
+            raise ValidationError(
+                {"checks": f"Unknown checks: {', '.join(map(str, unknown))}. Known: {', '.join(sorted(REGISTRY))}."}
+            )
+
+
+class HostPlatform(models.Model):
+    """A platform that runs plugins: its API version decides ``host_api`` compatibility and
+    its resource limits are the default performance budgets."""
+
+    name = models.CharField(max_length=100, unique=True)
+    api_version = models.CharField(max_length=32, help_text="PEP 440 version of the plugin API it offers.")
+    resource_limits = models.JSONField(
+        default=dict, blank=True, help_text='e.g. {"memory_mb": 256, "cpu_seconds": 10, "startup_ms": 500}'
+    )
+    is_default = models.BooleanField(default=False, help_text="The platform eligibility checks compare against.")
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("name",)
+        constraints = [
+            models.UniqueConstraint(fields=["is_default"], condition=models.Q(is_default=True), name="one_default_host")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (API {self.api_version})"
+
+
+class AllowedLicence(models.Model):
+    """The licence allow list: a plugin whose manifest names another licence is not eligible."""
+
+    spdx_id = models.CharField("SPDX identifier", max_length=100, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("spdx_id",)
+
+    def __str__(self) -> str:
+        return self.spdx_id
 
 
 class AuditChainHead(models.Model):

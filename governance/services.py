@@ -8,13 +8,21 @@ from .models import Stage, StageKind
 from .permissions import require_perm
 from .transitions import save_with_audit
 
-# key, name, kind, order, owner role, SLA hours
+ELIGIBILITY_CHECKS = [
+    "eligibility.manifest",
+    "eligibility.host_api",
+    "eligibility.licence",
+    "eligibility.docs",
+    "eligibility.compile",
+    "eligibility.pinned",
+]
+# key, name, kind, order, owner role, SLA hours, checks, passes on its own
 DEFAULT_PIPELINE = [
-    ("eligibility", "Eligibility", StageKind.ELIGIBILITY, 1, roles.PLATFORM_ADMINS, 24),
-    ("security", "Security review", StageKind.SECURITY, 2, roles.SECURITY_REVIEWERS, 72),
-    ("performance", "Performance assessment", StageKind.PERFORMANCE, 2, roles.PERFORMANCE_REVIEWERS, 72),
-    ("compliance", "Compliance validation", StageKind.COMPLIANCE, 2, roles.COMPLIANCE_OFFICERS, 96),
-    ("decision", "Approval decision", StageKind.DECISION, 3, roles.APPROVAL_BOARD, 48),
+    ("eligibility", "Eligibility", StageKind.ELIGIBILITY, 1, roles.PLATFORM_ADMINS, 24, ELIGIBILITY_CHECKS, True),
+    ("security", "Security review", StageKind.SECURITY, 2, roles.SECURITY_REVIEWERS, 72, [], False),
+    ("performance", "Performance assessment", StageKind.PERFORMANCE, 2, roles.PERFORMANCE_REVIEWERS, 72, [], False),
+    ("compliance", "Compliance validation", StageKind.COMPLIANCE, 2, roles.COMPLIANCE_OFFICERS, 96, [], False),
+    ("decision", "Approval decision", StageKind.DECISION, 3, roles.APPROVAL_BOARD, 48, [], False),
 ]
 
 
@@ -42,7 +50,7 @@ def pipeline_install_defaults(*, actor=None) -> list[Stage]:
     created = []
     with transaction.atomic():
         escalation = Group.objects.get(name=roles.PLATFORM_ADMINS)
-        for key, name, kind, order, owner, sla_hours in DEFAULT_PIPELINE:
+        for key, name, kind, order, owner, sla_hours, checks, auto_pass in DEFAULT_PIPELINE:
             if Stage.objects.filter(key=key).exists():
                 continue
             stage = Stage(
@@ -54,6 +62,8 @@ def pipeline_install_defaults(*, actor=None) -> list[Stage]:
                 escalation_group=escalation,
                 sla_hours=sla_hours,
                 blocking=True,
+                checks=checks,
+                auto_pass=auto_pass,
             )
             save_with_audit(stage, actor=actor, action="stage.create")
             created.append(stage)

@@ -6,12 +6,12 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from governance.admin_actions import ServiceAction
-from governance.admin_base import ScopedAdmin
+from governance.admin_base import ReadOnlyInline, ScopedAdmin
 from governance.selectors import audit_events_for
 
 from . import services
-from .models import OPEN, StageReview
-from .selectors import stage_reviews_visible_to
+from .models import OPEN, SEVERITY_RANK, CheckRun, Finding, StageReview
+from .selectors import check_runs_visible_to, findings_visible_to, stage_reviews_visible_to
 
 
 class AssigneeFilter(admin.SimpleListFilter):
@@ -54,8 +54,35 @@ def _itself(review):
     return review
 
 
+def _triage(state: str):
+    return lambda obj, user, reason: services.finding_triage(finding=obj, actor=user, to_state=state, reason=reason)
+
+
 def _reviewer(call):
     return lambda obj, user, reason: call(review=obj, actor=user, reason=reason)
+
+
+class CheckRunInline(ReadOnlyInline):
+    """The stage's automated checks, with their verdicts, inline on the review page."""
+
+    model = CheckRun
+    fields = readonly_fields = (
+        "check_key",
+        "tool",
+        "tool_version",
+        "status",
+        "progress",
+        "attempts",
+        "started_at",
+        "finished_at",
+        "finding_counts",
+        "error",
+    )
+
+    @admin.display(description="Findings")
+    def finding_counts(self, run):
+        counts = run.summary.get("findings", {})
+        return ", ".join(f"{counts[s]} {s}" for s in SEVERITY_RANK if counts.get(s)) or "none"
 
 
 @admin.register(StageReview)
@@ -112,6 +139,8 @@ class StageReviewAdmin(ScopedAdmin):
         ),
     ]
 
+    inlines = [CheckRunInline]
+
     def scoped_queryset(self, request):
         return stage_reviews_visible_to(user=request.user)
 
@@ -127,3 +156,92 @@ class StageReviewAdmin(ScopedAdmin):
     @admin.display(description="Overdue", boolean=True)
     def overdue(self, obj):
         return obj.is_overdue
+
+
+@admin.register(CheckRun)
+class CheckRunAdmin(ScopedAdmin):
+    list_display = ["check_key", "version", "origin", "tool", "status", "progress", "attempts", "finished_at"]
+    list_filter = ["status", "origin", "check_key"]
+    list_select_related = ["version__plugin"]
+    show_full_result_count = False
+    readonly_fields = [
+        "version",
+        "stage_review",
+        "check_key",
+        "origin",
+        "tool",
+        "tool_version",
+        "status",
+        "progress",
+        "attempts",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "report",
+        "summary",
+        "error",
+    ]
+    service_actions = [
+        ServiceAction(
+            "rerun",
+            "Run again",
+            lambda obj, user, reason: services.check_run_rerun(run=obj, actor=user),
+            transition="requeue",
+        ),
+    ]
+
+    def scoped_queryset(self, request):
+        return check_runs_visible_to(user=request.user)
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Finding)
+class FindingAdmin(ScopedAdmin):
+    list_display = ["severity", "rule_id", "title", "path", "line", "version", "kind", "triage", "carried_over"]
+    list_filter = ["severity", "kind", "triage", "carried_over", "tool", ("version", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["version__plugin"]
+    search_fields = ["rule_id", "title", "path", "fingerprint"]
+    show_full_result_count = False
+    readonly_fields = [
+        "version",
+        "check_run",
+        "kind",
+        "severity",
+        "rule_id",
+        "title",
+        "message",
+        "path",
+        "line",
+        "cwe",
+        "tool",
+        "fingerprint",
+        "snippet",
+        "data",
+        "carried_over",
+        "triage",
+        "plan",
+        "plan_due",
+    ]
+    service_actions = [
+        ServiceAction(state, label, _triage(state), reason="required", available=lambda obj, s=state: obj.triage != s)
+        for state, label in [
+            ("false_positive", "Mark false positive"),
+            ("accepted", "Accept the risk"),
+            ("fixed", "Mark fixed"),
+            ("open", "Re-open"),
+        ]
+    ]
+
+    def scoped_queryset(self, request):
+        return findings_visible_to(user=request.user)
+
+    def has_add_permission(self, request):
+        return False
+
+    def change_view_context(self, obj):
+        if obj is None:
+            return {}
+        trail = obj.triage_trail.select_related("actor")
+        return {"below_inlines": render_to_string("admin/warden/triage_trail.html", {"trail": trail})}

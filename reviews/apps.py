@@ -3,3 +3,6 @@ from django.apps import AppConfig
 
 class ReviewsConfig(AppConfig):
     name = "reviews"
+
+    def ready(self) -> None:
+        from .checks import eligibility  # noqa: F401 - registers the checks

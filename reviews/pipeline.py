@@ -14,6 +14,7 @@ from governance.models import Stage, StageKind
 from governance.transitions import apply_transition, save_with_audit
 from submissions.models import PluginVersion, VersionStatus
 
+from .checks.engine import queue_stage_checks
 from .models import CLEARED, ReviewStatus, StageReview
 
 
@@ -84,3 +85,4 @@ def _start(review: StageReview) -> None:
         action="stage.start",
         changes={"started_at": now, "due_at": now + timedelta(hours=review.stage.sla_hours)},
     )
+    queue_stage_checks(review=review)

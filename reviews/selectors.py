@@ -1,12 +1,12 @@
 """Reads on stage reviews, filtered by what the user may see."""
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
 
 from submissions.selectors import plugins_visible_to
 
-from .models import OPEN, StageReview
+from .models import OPEN, SEVERITY_RANK, CheckRun, Finding, StageReview
 
 
 def reviews_assigned_to_groups_of(*, user) -> QuerySet[StageReview]:
@@ -38,3 +38,28 @@ def overdue_reviews_visible_to(*, user) -> QuerySet[StageReview]:
         .select_related("stage", "assignee", "version__plugin__organisation")
         .order_by("due_at")
     )
+
+
+def check_runs_visible_to(*, user) -> QuerySet[CheckRun]:
+    from submissions.selectors import versions_visible_to
+
+    return CheckRun.objects.filter(version__in=versions_visible_to(user=user))
+
+
+def findings_visible_to(*, user) -> QuerySet[Finding]:
+    from submissions.selectors import versions_visible_to
+
+    return Finding.objects.filter(version__in=versions_visible_to(user=user))
+
+
+def finding_counts(*, version) -> list[dict]:
+    """Open and total findings of the version by severity, most severe first (one query)."""
+    rows = {
+        row["severity"]: row
+        for row in Finding.objects.filter(version=version)
+        .values("severity")
+        .annotate(
+            total=Count("pk"), open=Count("pk", filter=Q(triage="open")), new=Count("pk", filter=Q(carried_over=False))
+        )
+    }
+    return [{"severity": s, **rows.get(s, {"total": 0, "open": 0, "new": 0})} for s in SEVERITY_RANK]

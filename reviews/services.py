@@ -4,18 +4,23 @@ Each service runs in one transaction: lock the version, then the stage review, c
 permission, transition, save with history, audit; anything slow happens after commit.
 """
 
+from datetime import date
+
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from governance.errors import PermissionRefused, TransitionRefused
+from governance.audit import audit_record
+from governance.errors import PermissionRefused, TransitionRefused, ValidationFailed
 from governance.models import StageKind
 from governance.permissions import refuse_own_submission, require_perm
 from governance.transitions import apply_transition, require_reason, save_with_audit
 from submissions.models import PluginVersion
 
 from . import pipeline
-from .models import ReviewStatus, StageReview
+from .checks.engine import enqueue_after_commit
+from .models import RUN_ACTIVE, CheckRun, Finding, FindingTriage, ReviewStatus, RunStatus, StageReview, Triage
+from .selectors import reviews_assigned_to_groups_of
 
 
 def review_start(*, version: PluginVersion) -> PluginVersion:
@@ -142,6 +147,87 @@ def version_reject(*, version: PluginVersion, actor, reason: str) -> PluginVersi
     return version
 
 
+def stage_auto_pass(*, review: StageReview) -> StageReview | None:
+    """System: an auto-pass stage passes once every check it ran has succeeded."""
+    with transaction.atomic():
+        version, review = _lock(review)
+        statuses = list(review.check_runs.values_list("status", flat=True))
+        if review.status != ReviewStatus.IN_PROGRESS or not statuses:
+            return None
+        if any(status != RunStatus.SUCCEEDED for status in statuses):
+            return None
+        reason = f"All {len(statuses)} automated checks passed."
+        apply_transition(
+            review,
+            "pass_review",
+            actor=None,
+            action="stage.pass",
+            reason=reason,
+            changes={"decided_at": timezone.now(), "decision_reason": reason},
+        )
+        pipeline.advance(version=version)
+    return review
+
+
+def check_run_rerun(*, run: CheckRun, actor) -> CheckRun:
+    """A reviewer of the stage runs a finished check again (its findings are replaced)."""
+    with transaction.atomic():
+        run = CheckRun.objects.select_for_update().select_related("stage_review__stage").get(pk=run.pk)
+        review = run.stage_review
+        if review is None:
+            raise TransitionRefused(f"{run} came from an external tool; post a new report instead.")
+        if not (actor.has_perm("reviews.waive_stagereview") or actor.has_perm("reviews.review_stagereview", review)):
+            raise PermissionRefused(f"{actor} is not a reviewer of the {review.stage.name} stage.")
+        refuse_own_submission(actor, review.version)
+        if not review.is_open:
+            raise TransitionRefused(f"{review} is {review.get_status_display().lower()}; its checks are final.")
+        apply_transition(run, "requeue", actor=actor, action="check.rerun", changes={"attempts": 0, "error": ""})
+        enqueue_after_commit(run)
+    return run
+
+
+def finding_triage(
+    *, finding: Finding, actor, to_state: str, reason: str, plan: str = "", plan_due: date | None = None
+) -> Finding:
+    """Record a reviewer's judgement of a finding; every change leaves a trail row and an audit event."""
+    reason = require_reason(reason, action="triage a finding")
+    if to_state not in Triage.values:
+        raise ValidationFailed(f"{to_state!r} is not a triage state.", code="invalid_triage")
+    if to_state == Triage.REMEDIATION_PLANNED and not (plan.strip() and plan_due):
+        raise ValidationFailed(
+            "A remediation plan needs the plan and a due date.",
+            code="plan_required",
+            errors=[{"field": "plan", "code": "plan_required", "message": "Required."}],
+        )
+    with transaction.atomic():
+        finding = Finding.objects.select_for_update().select_related("version__plugin").get(pk=finding.pk)
+        reviewing = reviews_assigned_to_groups_of(user=actor).filter(version_id=finding.version_id)
+        if not (actor.has_perm("reviews.waive_stagereview") or reviewing.exists()):
+            raise PermissionRefused(f"{actor} does not review {finding.version}.")
+        refuse_own_submission(actor, finding.version)
+        FindingTriage.objects.create(
+            finding=finding,
+            actor=actor,
+            from_state=finding.triage,
+            to_state=to_state,
+            reason=reason,
+            plan=plan,
+            plan_due=plan_due,
+        )
+        audit_record(
+            actor=actor,
+            action="finding.triage",
+            target=finding,
+            from_state=finding.triage,
+            to_state=to_state,
+            reason=reason,
+            data={"plan": plan, "plan_due": str(plan_due or "")},
+        )
+        finding.triage, finding.plan, finding.plan_due = to_state, plan, plan_due
+        finding.save(update_fields=["triage", "plan", "plan_due"])
+    return finding
+
+
 # -- helpers ---------------------------------------------------------------------------
 
 
@@ -162,6 +248,9 @@ def _decide(review: StageReview, actor, transition: str, action: str, reason: st
         )
     if transition == "pass_review":
         _refuse_second_signoff(version, actor, exclude=[review])
+        running = review.check_runs.filter(status__in=RUN_ACTIVE).values_list("check_key", flat=True)
+        if running:
+            raise TransitionRefused(f"{review} cannot pass while checks are running: {', '.join(running)}.")
     changes = {**_decided(actor, reason), "assignee": review.assignee or actor}
     apply_transition(review, transition, actor=actor, action=action, reason=reason, changes=changes)
     return version, review

@@ -5,6 +5,7 @@ import logging
 from governance.errors import TransitionRefused
 from submissions.models import PluginVersion, VersionStatus
 
+from .checks.engine import check_run_execute, check_runs_requeue_stale
 from .services import review_start
 
 logger = logging.getLogger(__name__)
@@ -19,3 +20,11 @@ def start_review(version_id: int) -> None:
         review_start(version=version)
     except TransitionRefused as exc:  # a concurrent run started it first
         logger.info("Version %s: %s", version_id, exc.detail)
+
+
+def run_check(run_id: int) -> None:
+    check_run_execute(run_id=run_id)
+
+
+def requeue_stale_check_runs() -> int:
+    return check_runs_requeue_stale()

@@ -7,10 +7,11 @@ from django.template.loader import render_to_string
 from django.utils.html import format_html
 
 from governance.admin_actions import ServiceAction
-from governance.admin_base import ScopedAdmin, ServiceCreateAdminMixin, ServiceCreateForm, per_request
+from governance.admin_base import ReadOnlyInline, ScopedAdmin, ServiceCreateAdminMixin, ServiceCreateForm, per_request
 from governance.selectors import audit_events_for
 from reviews import services as review_services
 from reviews.models import OPEN, StageReview
+from reviews.selectors import finding_counts
 
 from . import services
 from .models import Organisation, Plugin, PluginVersion
@@ -96,11 +97,8 @@ class VersionUploadForm(ServiceCreateForm):
         return services.version_create(plugin=data["plugin"], artifact=data["artifact"], actor=self.user)
 
 
-class StageReviewInline(admin.TabularInline):
+class StageReviewInline(ReadOnlyInline):
     model = StageReview
-    extra = 0
-    can_delete = False
-    show_change_link = True
     fields = readonly_fields = (
         "round",
         "stage",
@@ -115,12 +113,6 @@ class StageReviewInline(admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("version__plugin", "stage", "assignee", "decided_by")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 def _author(call):
@@ -219,4 +211,7 @@ class PluginVersionAdmin(ServiceCreateAdminMixin, ScopedAdmin):
         if obj is None:
             return {}
         events = audit_events_for(targets=[obj, *obj.stage_reviews.all()])
-        return {"below_inlines": render_to_string("admin/warden/audit_trail.html", {"events": events})}
+        findings = render_to_string(
+            "admin/warden/finding_counts.html", {"counts": finding_counts(version=obj), "version": obj}
+        )
+        return {"below_inlines": findings + render_to_string("admin/warden/audit_trail.html", {"events": events})}

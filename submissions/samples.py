@@ -34,6 +34,13 @@ requirements = []
 usage = "docs/USAGE.md"
 """
 
+USAGE = """# {name}
+
+Install the plugin from the host platform's catalogue, then open its settings page and
+enter the endpoint it should export to. The plugin reads usage records once an hour,
+batches them, and sends each batch over HTTPS. Nothing is kept after a batch is sent.
+"""
+
 PLUGIN_SOURCE = '''\
 class Plugin:
     """A sample plugin that does nothing harmful."""
@@ -62,7 +69,7 @@ def plugin_archive(
         ).encode(),
         f"{module}/__init__.py": b"",
         f"{module}/plugin.py": PLUGIN_SOURCE.encode(),
-        "docs/USAGE.md": f"# {name}\n\nInstall it, configure it, run it.\n".encode(),
+        "docs/USAGE.md": USAGE.format(name=name).encode(),
         **(files or {}),
     }
     buffer = io.BytesIO()

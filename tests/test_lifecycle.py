@@ -42,7 +42,8 @@ def test_draft_to_approved(
     # submit: the start task runs on commit and opens round 1 with eligibility in progress
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         sub.version_submit(version=draft, actor=author)
-    assert len(callbacks) == 1
+    assert callbacks  # the start task, then the eligibility checks it queued
+    assert draft.check_runs.count() == len(pipeline["eligibility"].checks)
     draft.refresh_from_db()
     assert draft.status == VersionStatus.IN_REVIEW and draft.review_round == 1
     assert list(draft.history.order_by("history_id").values_list("status", flat=True)) == [

@@ -166,3 +166,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("WARDEN_LOG_LEVEL", "INFO")},
     "loggers": {"django-q": {"level": env_str("WARDEN_Q_LOG_LEVEL", "WARNING")}},
 }
+
+# Where workers unpack artifacts for checks (one private directory per artifact digest).
+WARDEN_WORK_DIR = Path(env_str("WARDEN_WORK_DIR", str(VAR_DIR / "work")))
+# A check run still "running" this long after it started lost its worker and is re-queued.
+WARDEN_CHECK_STALE_SECONDS = env_int("WARDEN_CHECK_STALE_SECONDS", 900, minimum=60)
+WARDEN_CHECK_MAX_ATTEMPTS = env_int("WARDEN_CHECK_MAX_ATTEMPTS", 3, minimum=1)

@@ -12,3 +12,4 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="warden-test-media-"))
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+WARDEN_WORK_DIR = Path(tempfile.mkdtemp(prefix="warden-test-work-"))

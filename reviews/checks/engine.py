@@ -1,0 +1,245 @@
+"""Running checks: queue on stage start, execute in a worker, store results idempotently.
+
+1. ``queue_stage_checks`` (inside the transaction that starts a stage) creates one queued
+   CheckRun per check the stage declares and enqueues it after commit.
+2. ``check_run_execute`` (in a django-q2 worker) claims the run, unpacks the artifact once
+   per machine, runs the check outside any transaction, then replaces the run's findings
+   and records the verdict in one transaction. A worker that dies leaves the run
+   *running*; ``check_runs_requeue_stale`` (scheduled) hands it out again, and the replace
+   makes sure exactly one set of findings survives.
+3. When every run of an auto-pass stage has succeeded, the stage passes as the system.
+"""
+
+import contextlib
+import logging
+import shutil
+import tempfile
+import traceback
+from collections.abc import Iterable
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from reviews.findings_data import FindingData
+from reviews.models import RUN_ACTIVE, CheckRun, Finding, FindingTriage, RunStatus, StageReview
+from submissions.intake import extract_artifact
+from submissions.models import PluginVersion, VersionStatus
+
+from . import REGISTRY, CheckContext, CheckOutcome
+
+logger = logging.getLogger(__name__)
+BATCH = 2000
+APPROVED_STATES = [VersionStatus.APPROVED, VersionStatus.DEPLOYED, VersionStatus.SUPERSEDED, VersionStatus.ROLLED_BACK]
+
+
+def queue_stage_checks(*, review: StageReview) -> list[CheckRun]:
+    runs = []
+    for key in review.stage.checks:
+        spec = REGISTRY.get(key)
+        run = CheckRun.objects.create(
+            version_id=review.version_id, stage_review=review, check_key=key, tool=spec.tool if spec else ""
+        )
+        enqueue_after_commit(run)
+        runs.append(run)
+    return runs
+
+
+def enqueue_after_commit(run: CheckRun) -> None:
+    run_id = run.pk
+    transaction.on_commit(lambda: async_task("reviews.tasks.run_check", run_id, task_name=f"check-{run_id}"))
+
+
+def check_run_execute(*, run_id: int) -> CheckRun | None:
+    run = _claim(run_id)
+    if run is None:
+        return None
+    spec = REGISTRY.get(run.check_key)
+    try:
+        if spec is None:
+            raise LookupError(f"No check is registered as {run.check_key!r}.")
+        version = PluginVersion.objects.get(pk=run.version_id)
+        context = CheckContext(
+            version_id=version.pk,
+            plugin_id=version.plugin_id,
+            manifest=version.manifest,
+            root=artifact_tree(version),
+            progress=lambda pct: _progress(run.pk, pct),
+        )
+        outcome = spec.run(context)
+    except Exception as exc:  # the check itself broke: record why, let a reviewer re-run it
+        logger.exception("Check run %s errored", run_id)
+        _record_error(run.pk, exc)
+    else:
+        record_outcome(run=run, outcome=outcome)
+    return after_run(run_id=run.pk)
+
+
+def _claim(run_id: int) -> CheckRun | None:
+    with transaction.atomic():
+        run = CheckRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.status not in RUN_ACTIVE:
+            return None  # already finished: a duplicate delivery
+        if run.attempts >= settings.WARDEN_CHECK_MAX_ATTEMPTS:
+            run.error_out()
+            run.error = f"Gave up after {run.attempts} attempts."
+            run.finished_at = timezone.now()
+            run.save()
+            return None
+        run.start()
+        run.started_at = timezone.now()
+        run.save()
+    return run
+
+
+def record_outcome(*, run: CheckRun, outcome: CheckOutcome) -> None:
+    """Replace the run's findings and record its verdict, all or nothing."""
+    stored = None
+    try:
+        with transaction.atomic():
+            run = CheckRun.objects.select_for_update().get(pk=run.pk)
+            if run.status != RunStatus.RUNNING:
+                return
+            run.findings.all().delete()
+            counts = store_findings(run=run, findings=outcome.findings)
+            if outcome.report:
+                run.report.save(outcome.report_name, ContentFile(outcome.report), save=False)
+                stored = run.report.name
+            run.succeed() if outcome.passed else run.fail()
+            run.finished_at, run.progress = timezone.now(), 100
+            run.summary = {**outcome.summary, "findings": counts}
+            run.tool_version = outcome.tool_version or run.tool_version
+            run.save()
+    except BaseException:
+        if stored:
+            run.report.storage.delete(stored)
+        raise
+
+
+def store_findings(*, run: CheckRun, findings: Iterable[FindingData]) -> dict[str, int]:
+    """Insert in batches; mark what the last approved version already had as carried over."""
+    known = carried_fingerprints(version_id=run.version_id)
+    counts: dict[str, int] = {}
+    batch: list[Finding] = []
+    reasons: list[str] = []
+    for data in findings:
+        counts[data.severity] = counts.get(data.severity, 0) + 1
+        batch.append(_finding(run, data, known))
+        reasons.append(data.triage_reason)
+        if len(batch) >= BATCH:
+            _insert(batch, reasons)
+            batch, reasons = [], []
+    _insert(batch, reasons)
+    return counts
+
+
+def _insert(batch: list[Finding], reasons: list[str]) -> None:
+    """Bulk insert; a triage the source already decided (VEX) gets its trail row too."""
+    Finding.objects.bulk_create(batch)
+    FindingTriage.objects.bulk_create(
+        FindingTriage(
+            finding=finding,
+            actor=None,
+            from_state="open",
+            to_state=finding.triage,
+            reason=reason or "Set by the report.",
+        )
+        for finding, reason in zip(batch, reasons, strict=True)
+        if finding.triage != "open"
+    )
+
+
+def _finding(run: CheckRun, data: FindingData, known: set[str]) -> Finding:
+    fingerprint = data.fingerprint
+    return Finding(
+        check_run=run,
+        version_id=run.version_id,
+        kind=data.kind,
+        severity=data.severity,
+        rule_id=data.rule_id[:200],
+        title=data.title[:300],
+        message=data.message,
+        path=data.path[:500],
+        line=data.line,
+        cwe=data.cwe[:20],
+        tool=data.tool[:100],
+        fingerprint=fingerprint,
+        snippet=data.snippet,
+        data=data.data,
+        carried_over=fingerprint in known,
+        triage=data.triage or "open",
+    )
+
+
+def carried_fingerprints(*, version_id: int) -> set[str]:
+    version = PluginVersion.objects.only("plugin_id").get(pk=version_id)
+    previous = (
+        PluginVersion.objects.filter(plugin_id=version.plugin_id, status__in=APPROVED_STATES)
+        .exclude(pk=version_id)
+        .order_by("-decided_at", "-pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if previous is None:
+        return set()
+    return set(Finding.objects.filter(version_id=previous).values_list("fingerprint", flat=True))
+
+
+def _record_error(run_id: int, exc: BaseException) -> None:
+    with transaction.atomic():
+        run = CheckRun.objects.select_for_update().get(pk=run_id)
+        if run.status != RunStatus.RUNNING:
+            return
+        run.error_out()
+        run.error = "".join(traceback.format_exception_only(exc)).strip()[:4000]
+        run.finished_at = timezone.now()
+        run.save()
+
+
+def _progress(run_id: int, percent: int) -> None:
+    CheckRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(progress=max(0, min(100, percent)))
+
+
+def after_run(*, run_id: int) -> CheckRun:
+    run = CheckRun.objects.select_related("stage_review__stage").get(pk=run_id)
+    review = run.stage_review
+    if review is not None and review.stage.auto_pass:
+        from reviews.services import stage_auto_pass
+
+        stage_auto_pass(review=review)
+    return run
+
+
+def check_runs_requeue_stale() -> int:
+    """Hand out again the runs whose worker died (still *running* long after starting)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.WARDEN_CHECK_STALE_SECONDS)
+    stale = list(CheckRun.objects.filter(status=RunStatus.RUNNING, started_at__lt=cutoff).values_list("pk", flat=True))
+    for run_id in stale:
+        async_task("reviews.tasks.run_check", run_id, task_name=f"check-{run_id}-retry")
+    return len(stale)
+
+
+def artifact_tree(version: PluginVersion) -> Path:
+    """The version's archive unpacked under WARDEN_WORK_DIR/trees/<sha256>, once per machine.
+
+    Unpacked into a temporary sibling first and renamed into place, so a concurrent run
+    never sees half a tree.
+    """
+    root = Path(settings.WARDEN_WORK_DIR) / "trees"
+    tree = root / version.sha256
+    if tree.is_dir():
+        return tree
+    root.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{version.sha256[:12]}-", dir=root))
+    try:
+        with version.artifact.open("rb") as archive:
+            extract_artifact(archive, version.artifact_name, scratch)
+        with contextlib.suppress(OSError):  # another worker won the race; its tree is identical
+            scratch.rename(tree)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return tree
