@@ -1,8 +1,14 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from submissions.api import VersionViewSet
+from reviews.api import AdvisoryImport
+from submissions.api import PluginVersionCreate, VersionViewSet
 
 router = SimpleRouter()
 router.register("versions", VersionViewSet, basename="version")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("plugins/<int:plugin>/versions/", PluginVersionCreate.as_view(), name="plugin-versions"),
+    path("advisories/", AdvisoryImport.as_view(), name="advisories"),
+    *router.urls,
+]

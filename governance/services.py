@@ -16,10 +16,11 @@ ELIGIBILITY_CHECKS = [
     "eligibility.compile",
     "eligibility.pinned",
 ]
+SECURITY_CHECKS = ["security.bandit", "security.guarddog", "security.dependencies"]
 # key, name, kind, order, owner role, SLA hours, checks, passes on its own
 DEFAULT_PIPELINE = [
     ("eligibility", "Eligibility", StageKind.ELIGIBILITY, 1, roles.PLATFORM_ADMINS, 24, ELIGIBILITY_CHECKS, True),
-    ("security", "Security review", StageKind.SECURITY, 2, roles.SECURITY_REVIEWERS, 72, [], False),
+    ("security", "Security review", StageKind.SECURITY, 2, roles.SECURITY_REVIEWERS, 72, SECURITY_CHECKS, False),
     ("performance", "Performance assessment", StageKind.PERFORMANCE, 2, roles.PERFORMANCE_REVIEWERS, 72, [], False),
     ("compliance", "Compliance validation", StageKind.COMPLIANCE, 2, roles.COMPLIANCE_OFFICERS, 96, [], False),
     ("decision", "Approval decision", StageKind.DECISION, 3, roles.APPROVAL_BOARD, 48, [], False),

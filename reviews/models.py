@@ -241,6 +241,9 @@ class FindingTriage(models.Model):
     class Meta:
         ordering = ("at", "pk")
 
+    def __str__(self) -> str:
+        return f"{self.from_state} → {self.to_state} by {self.actor or 'the report'}"
+
 
 # -- vulnerability advisories (OSV) ------------------------------------------------------
 
@@ -276,3 +279,6 @@ class AdvisoryPackage(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["ecosystem", "name"])]
+
+    def __str__(self) -> str:
+        return f"{self.ecosystem}/{self.name}"

@@ -53,8 +53,20 @@ def outsider(django_user_model):
 
 
 @pytest.fixture
-def pipeline(platform_admin):
+def full_pipeline(platform_admin):
+    """The default pipeline exactly as installed."""
     return {stage.key: stage for stage in pipeline_install_defaults(actor=platform_admin)}
+
+
+@pytest.fixture
+def pipeline(full_pipeline):
+    """The default pipeline without the scanners on the security stage: most tests are about
+    the workflow, and bandit and GuardDog take a second each (test_security_checks.py runs
+    them through ``full_pipeline``)."""
+    security = full_pipeline["security"]
+    security.checks = []
+    security.save()
+    return full_pipeline
 
 
 @pytest.fixture

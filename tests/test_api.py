@@ -5,6 +5,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from submissions import services as sub
+from submissions.models import PluginVersion
 from submissions.samples import plugin_archive
 
 pytestmark = pytest.mark.django_db
@@ -83,3 +84,81 @@ def test_request_id_is_echoed_when_safe(api, board):
 
 def test_schema_is_served(api):
     assert api.get("/api/schema/").status_code == 200
+
+
+# -- submitting over the API -------------------------------------------------------------
+
+
+def upload(api, plugin, artifact, **extra):
+    return api.post(f"/api/v1/plugins/{plugin.pk}/versions/", {"artifact": artifact, **extra}, format="multipart")
+
+
+def test_ci_submits_a_version(api, plugin, author, pipeline, django_capture_on_commit_callbacks):
+    api.force_authenticate(author)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = upload(api, plugin, plugin_archive(plugin.name, "3.0.0"))
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["version"], body["status"]) == ("3.0.0", "submitted")
+    version = PluginVersion.objects.get(pk=body["id"])
+    assert version.status == "in_review"  # the worker started it after commit
+    detail = api.get(f"/api/v1/versions/{version.pk}/").json()
+    assert {run["check_key"] for run in detail["check_runs"]} == set(pipeline["eligibility"].checks)
+    assert detail["findings"]["high"] >= 1  # no host platform or licence is configured here
+
+
+def test_draft_only_when_asked(api, plugin, author):
+    api.force_authenticate(author)
+    response = upload(api, plugin, plugin_archive(plugin.name, "3.0.0"), submit="false")
+    assert (response.status_code, response.json()["status"]) == (201, "draft")
+
+
+def test_hostile_upload_answers_400_with_every_reason(api, plugin, author):
+    import io
+    import zipfile
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("../escape.py", "x")
+        archive.writestr("/etc/passwd", "x")
+    api.force_authenticate(author)
+    response = upload(api, plugin, SimpleUploadedFile("evil.zip", buffer.getvalue()))
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": "invalid_archive",
+        "detail": "The archive was refused.",
+        "errors": [
+            {"field": "../escape.py", "code": "path_traversal", "message": "'..' in a path is not allowed."},
+            {
+                "field": "/etc/passwd",
+                "code": "absolute_path",
+                "message": "Absolute paths and drive letters are not allowed.",
+            },
+        ],
+    }
+    assert not PluginVersion.objects.exists()
+
+
+def test_missing_artifact_is_a_400(api, plugin, author):
+    api.force_authenticate(author)
+    response = api.post(f"/api/v1/plugins/{plugin.pk}/versions/", {}, format="multipart")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+    assert response.json()["errors"][0]["field"] == "artifact"
+
+
+def test_duplicate_version_is_a_400(api, plugin, author):
+    api.force_authenticate(author)
+    assert upload(api, plugin, plugin_archive(plugin.name, "3.0.0"), submit="false").status_code == 201
+    response = upload(api, plugin, plugin_archive(plugin.name, "3.0.0"))
+    assert (response.status_code, response.json()["code"]) == (400, "duplicate_version")
+
+
+def test_outsiders_cannot_upload(api, plugin, other_author, board):
+    for user in (other_author, board):
+        api.force_authenticate(user)
+        response = upload(api, plugin, plugin_archive(plugin.name, "3.0.0"))
+        assert response.status_code in (403, 404)
+    assert not PluginVersion.objects.exists()

@@ -172,3 +172,5 @@ WARDEN_WORK_DIR = Path(env_str("WARDEN_WORK_DIR", str(VAR_DIR / "work")))
 # A check run still "running" this long after it started lost its worker and is re-queued.
 WARDEN_CHECK_STALE_SECONDS = env_int("WARDEN_CHECK_STALE_SECONDS", 900, minimum=60)
 WARDEN_CHECK_MAX_ATTEMPTS = env_int("WARDEN_CHECK_MAX_ATTEMPTS", 3, minimum=1)
+# Seconds a scanner (bandit, GuardDog) may run on one plugin before its run errors.
+WARDEN_TOOL_TIMEOUT = env_int("WARDEN_TOOL_TIMEOUT", 300, minimum=5)

@@ -81,12 +81,17 @@ def check_run_execute(*, run_id: int) -> CheckRun | None:
 
 def _claim(run_id: int) -> CheckRun | None:
     with transaction.atomic():
-        run = CheckRun.objects.select_for_update().filter(pk=run_id).first()
+        run = CheckRun.objects.select_for_update(of=("self",)).select_related("stage_review").filter(pk=run_id).first()
         if run is None or run.status not in RUN_ACTIVE:
             return None  # already finished: a duplicate delivery
-        if run.attempts >= settings.WARDEN_CHECK_MAX_ATTEMPTS:
+        review = run.stage_review
+        if run.attempts >= settings.WARDEN_CHECK_MAX_ATTEMPTS or (review is not None and not review.is_open):
             run.error_out()
-            run.error = f"Gave up after {run.attempts} attempts."
+            run.error = (
+                f"Gave up after {run.attempts} attempts."
+                if run.attempts
+                else "Not run: the stage review closed before the check started."
+            )
             run.finished_at = timezone.now()
             run.save()
             return None

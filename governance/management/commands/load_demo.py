@@ -151,6 +151,7 @@ class Command(BaseCommand):
             check_run_execute(run_id=run_id)
 
     def _review(self, version, key: str):
+        self._run_checks(version)  # a reviewer decides once the stage's checks have run
         version.refresh_from_db()
         return version.stage_reviews.get(stage__key=key, round=version.review_round, status=ReviewStatus.IN_PROGRESS)
 

@@ -1,0 +1,86 @@
+"""Checks over REST: advisory imports from vulnerability feeds."""
+
+import json
+import tempfile
+from pathlib import Path
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from governance.errors import ValidationFailed
+
+from .advisories.osv import load_any, parse_advisory
+from .advisories.store import advisories_import
+from .findings_data import ReportError
+
+MAX_ADVISORY_UPLOAD = 512 * 1024 * 1024
+
+
+class CanImportAdvisories(BasePermission):
+    def has_permission(self, request, view):
+        return request.user.has_perm("reviews.add_advisory")
+
+
+class ImportResultOut(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    errors = serializers.ListField(child=serializers.CharField())
+
+
+class AdvisoryImport(APIView):
+    """Import OSV advisories: a JSON body (one advisory or a list), or a multipart ``file``
+    (.json, .yaml, or an OSV all.zip export). Entries that cannot be read are listed in
+    ``errors``; if none could be read at all the answer is 400."""
+
+    parser_classes = [JSONParser, MultiPartParser]
+    permission_classes = [CanImportAdvisories]
+
+    @extend_schema(request=None, responses={200: ImportResultOut})
+    def post(self, request):
+        errors: list[ReportError] = []
+        upload = request.FILES.get("file")
+        if upload is not None:
+            result = self._import_file(upload, errors)
+        else:
+            documents = request.data if isinstance(request.data, list) else [request.data]
+            result = advisories_import(advisories=_parse_each(documents, errors))
+        if errors and not result.seen:
+            raise ValidationFailed(
+                "No advisory could be read.",
+                code="invalid_advisories",
+                errors=[{"field": "advisories", "code": "invalid", "message": str(e)} for e in errors],
+            )
+        return Response(
+            {
+                "created": result.created,
+                "updated": result.updated,
+                "unchanged": result.unchanged,
+                "errors": [str(e) for e in errors],
+            }
+        )
+
+    def _import_file(self, upload, errors):
+        if upload.size > MAX_ADVISORY_UPLOAD:
+            raise ValidationFailed(f"The file is larger than {MAX_ADVISORY_UPLOAD} bytes.", code="too_large")
+        suffix = Path(upload.name or "").suffix.lower()
+        if suffix not in (".json", ".yaml", ".yml", ".zip"):
+            raise ValidationFailed("Send a .json, .yaml or .zip file.", code="unsupported_format")
+        with tempfile.TemporaryDirectory(prefix="warden-osv-") as scratch:
+            path = Path(scratch) / f"upload{suffix}"
+            with path.open("wb") as target:
+                for chunk in upload.chunks():
+                    target.write(chunk)
+            return advisories_import(advisories=load_any(path, errors=errors))
+
+
+def _parse_each(documents: list, errors: list[ReportError]):
+    for index, document in enumerate(documents):
+        try:
+            yield parse_advisory(json.loads(json.dumps(document)))
+        except ReportError as exc:
+            errors.append(ReportError(f"[{index}]: {exc}"))
