@@ -28,8 +28,25 @@ filesystem = ["read:/data/exports", "write:/tmp"]
 subprocess = false
 environment = ["ACME_TOKEN"]
 
+[data]
+categories = ["usage"]
+residency = ["eu"]
+encryption_in_transit = true
+encryption_at_rest = true
+retention_days = 30
+
 [dependencies]
 requirements = ["requests==2.31.0", "pyyaml==6.0.1"]
+
+[docs]
+usage = "docs/USAGE.md"
+"""
+
+USAGE = """# ACME ledger connector
+
+Install the connector from the platform catalogue, enter the ledger endpoint and an API token on its
+settings page, and choose how often it synchronises. It reads invoices, payments and refunds, checks
+them against the ledger, and exports a reconciliation report once a day.
 """
 
 DOMAINS = ("invoice", "customer", "ledger", "payment", "account", "refund", "order", "shipment", "tax", "report")
@@ -56,6 +73,8 @@ def make_plugin(root: Path, *, lines: int = 5000, modules: int = 25, seed: int =
     package = root / "acme_ledger"
     package.mkdir(parents=True, exist_ok=True)
     (root / "plugin.toml").write_text(MANIFEST)
+    (root / "docs").mkdir(exist_ok=True)
+    (root / "docs" / "USAGE.md").write_text(USAGE)
     (package / "__init__.py").write_text('"""ACME ledger connector."""\n\n__version__ = "2.3.1"\n')
     (package / "plugin.py").write_text(_plugin_module())
     per_module = max(lines // modules, 40)

@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from reviews.api import AdvisoryImport
+from reviews.api import AdvisoryImport, VersionReports
 from submissions.api import PluginVersionCreate, VersionViewSet
 
 router = SimpleRouter()
@@ -10,5 +10,6 @@ router.register("versions", VersionViewSet, basename="version")
 urlpatterns = [
     path("plugins/<int:plugin>/versions/", PluginVersionCreate.as_view(), name="plugin-versions"),
     path("advisories/", AdvisoryImport.as_view(), name="advisories"),
+    path("versions/<int:version>/reports/", VersionReports.as_view(), name="version-reports"),
     *router.urls,
 ]

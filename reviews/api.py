@@ -1,9 +1,11 @@
-"""Checks over REST: advisory imports from vulnerability feeds."""
+"""Checks over REST: reports from CI jobs, advisory imports from vulnerability feeds."""
 
 import json
 import tempfile
 from pathlib import Path
 
+from django.conf import settings
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -12,10 +14,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from governance.errors import ValidationFailed
+from submissions.selectors import versions_visible_to
 
 from .advisories.osv import load_any, parse_advisory
 from .advisories.store import advisories_import
 from .findings_data import ReportError
+from .reports import FORMATS, report_attach
 
 MAX_ADVISORY_UPLOAD = 512 * 1024 * 1024
 
@@ -84,3 +88,44 @@ def _parse_each(documents: list, errors: list[ReportError]):
             yield parse_advisory(json.loads(json.dumps(document)))
         except ReportError as exc:
             errors.append(ReportError(f"[{index}]: {exc}"))
+
+
+class ReportUpload(serializers.Serializer):
+    format = serializers.ChoiceField(choices=FORMATS)
+    report = serializers.FileField()
+
+
+class ReportOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    check_key = serializers.CharField()
+    tool = serializers.CharField()
+    tool_version = serializers.CharField()
+    status = serializers.CharField()
+    summary = serializers.DictField()
+
+
+class VersionReports(APIView):
+    """Attach an external report (multipart ``format`` and ``report``) to a version."""
+
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(request=ReportUpload, responses={201: ReportOut})
+    def post(self, request, version: int):
+        target = get_object_or_404(versions_visible_to(user=request.user), pk=version)
+        upload = ReportUpload(data=request.data)
+        upload.is_valid(raise_exception=True)
+        report = upload.validated_data["report"]
+        if report.size > settings.WARDEN_MAX_REPORT_BYTES:
+            raise ValidationFailed(
+                f"The report is larger than {settings.WARDEN_MAX_REPORT_BYTES} bytes.",
+                code="invalid_report",
+                errors=[{"field": "report", "code": "too_large", "message": "Too large."}],
+            )
+        run = report_attach(
+            version=target,
+            format=upload.validated_data["format"],
+            content=report.read(),
+            actor=request.user,
+            filename=(report.name or "report.json")[-80:],
+        )
+        return Response(ReportOut(run).data, status=201)

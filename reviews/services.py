@@ -172,7 +172,7 @@ def stage_auto_pass(*, review: StageReview) -> StageReview | None:
 def check_run_rerun(*, run: CheckRun, actor) -> CheckRun:
     """A reviewer of the stage runs a finished check again (its findings are replaced)."""
     with transaction.atomic():
-        run = CheckRun.objects.select_for_update().select_related("stage_review__stage").get(pk=run.pk)
+        run = CheckRun.objects.select_for_update(of=("self",)).select_related("stage_review__stage").get(pk=run.pk)
         review = run.stage_review
         if review is None:
             raise TransitionRefused(f"{run} came from an external tool; post a new report instead.")
@@ -200,7 +200,7 @@ def finding_triage(
             errors=[{"field": "plan", "code": "plan_required", "message": "Required."}],
         )
     with transaction.atomic():
-        finding = Finding.objects.select_for_update().select_related("version__plugin").get(pk=finding.pk)
+        finding = Finding.objects.select_for_update(of=("self",)).select_related("version__plugin").get(pk=finding.pk)
         reviewing = reviews_assigned_to_groups_of(user=actor).filter(version_id=finding.version_id)
         if not (actor.has_perm("reviews.waive_stagereview") or reviewing.exists()):
             raise PermissionRefused(f"{actor} does not review {finding.version}.")

@@ -174,3 +174,5 @@ WARDEN_CHECK_STALE_SECONDS = env_int("WARDEN_CHECK_STALE_SECONDS", 900, minimum=
 WARDEN_CHECK_MAX_ATTEMPTS = env_int("WARDEN_CHECK_MAX_ATTEMPTS", 3, minimum=1)
 # Seconds a scanner (bandit, GuardDog) may run on one plugin before its run errors.
 WARDEN_TOOL_TIMEOUT = env_int("WARDEN_TOOL_TIMEOUT", 300, minimum=5)
+# Largest external report accepted (bandit's SARIF for 50,000 results is about 60 MB).
+WARDEN_MAX_REPORT_BYTES = env_int("WARDEN_MAX_REPORT_BYTES", 100 * 1024 * 1024, minimum=1024)

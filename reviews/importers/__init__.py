@@ -1,0 +1,83 @@
+"""Importers for reports CI jobs post about a plugin version: SARIF 2.1.0, CycloneDX 1.4+ JSON
+(SBOM, with or without VEX) and pip-audit JSON.
+
+``parse_report(format, content)`` is the one entry point. It is pure - bytes in, plain data out,
+no Django - so the integrator decides how findings become rows. Every problem with the input is a
+``ReportError`` whose message says what is wrong and where, for the CI job's author.
+"""
+
+from collections.abc import Callable
+
+from reviews.findings_data import ReportError
+
+from . import cyclonedx, pip_audit, sarif
+from ._base import Component, ParsedReport, VexStatement, load_json, type_name
+from .vex import apply_vex
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "FORMATS",
+    "Component",
+    "ParsedReport",
+    "ReportError",
+    "VexStatement",
+    "apply_vex",
+    "parse_report",
+]
+
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+
+_PARSERS: dict[str, Callable[[object], ParsedReport]] = {
+    "sarif": sarif.parse,
+    "cyclonedx": cyclonedx.parse,
+    "pip-audit": pip_audit.parse,
+}
+_DETECTORS: dict[str, Callable[[object], bool]] = {
+    "cyclonedx": cyclonedx.looks_like,  # before pip-audit: a BOM also has "dependencies"
+    "sarif": sarif.looks_like,
+    "pip-audit": pip_audit.looks_like,
+}
+FORMATS = {"sarif": "SARIF", "cyclonedx": "CycloneDX", "pip-audit": "pip-audit JSON"}
+
+
+def parse_report(format: str, content: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ParsedReport:
+    """Parse one report. ``format`` is "sarif", "cyclonedx" or "pip-audit"; ``content`` the
+    posted bytes (UTF-8 JSON; UTF-16/32 and a BOM are tolerated).
+
+    Raises ``ReportError`` for anything wrong with the report, including a report of another
+    format than the one claimed; ``ValueError`` for an unknown ``format`` and ``TypeError`` for
+    non-bytes ``content`` (both are the caller's bug, not the CI author's).
+    """
+    parser = _PARSERS.get(format)
+    if parser is None:
+        raise ValueError(f"unknown report format {format!r}; expected one of {', '.join(_PARSERS)}")
+    if not isinstance(content, bytes | bytearray | memoryview):
+        raise TypeError(f"report content must be bytes, not {type(content).__name__}")
+    if len(content) > max_bytes:
+        raise ReportError(f"report is larger than {max_bytes} bytes ({len(content)} bytes)")
+    data = bytes(content)  # no copy when it already is bytes
+    if not data or data.isspace():  # isspace() stops at the first non-blank byte
+        raise ReportError("report is empty")
+    document = load_json(data)
+    _check_format(format, document)
+    try:
+        return parser(document)
+    except ReportError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, RecursionError) as exc:
+        # A gap in the importers' own checks: the caller still gets a ReportError, never a 500.
+        shape = f"{type(exc).__name__}: {exc}"
+        raise ReportError(f"{FORMATS[format]} report has an unexpected shape ({shape})") from exc
+
+
+def _check_format(claimed: str, document: object) -> None:
+    """Say "this is a CycloneDX document, not SARIF" instead of a confusing field error."""
+    if not isinstance(document, dict):
+        if isinstance(document, list) and claimed == "pip-audit":
+            return  # pip_audit.parse explains the expected shape
+        raise ReportError(f"the report must be a JSON object, not {type_name(document)}")
+    if _DETECTORS[claimed](document):
+        return
+    for other, detector in _DETECTORS.items():
+        if other != claimed and detector(document):
+            raise ReportError(f"this is a {FORMATS[other]} document, not {FORMATS[claimed]}")

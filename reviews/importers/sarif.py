@@ -1,0 +1,516 @@
+"""SARIF 2.1.0 (any static analyser) to findings.
+
+Severity, most specific first: bandit's ``properties.issue_severity`` (HIGH/MEDIUM/LOW), then a
+``security-severity`` score on the result or its rule (GitHub code scanning's convention: >= 9
+critical, >= 7 high, >= 4 medium, > 0 low), then the SARIF ``level`` (absent: the rule's
+``defaultConfiguration.level``, else "warning"): error high, warning medium, note low, none info.
+
+The result loop runs 50,000 times on a big report, so everything per-rule (title, CWE, default
+level, score) is worked out once in ``_Rule``; paths are normalised once per distinct URI; and
+type checks are ``type(x) is T`` with the error message only built when a check fails.
+"""
+
+import re
+from urllib.parse import unquote, urlsplit
+
+from reviews.findings_data import FindingData, ReportError
+
+from ._base import (
+    TITLE_MAX,
+    ParsedReport,
+    clip_title,
+    expect,
+    optional_dict,
+    optional_list,
+    optional_str,
+    severity_from_score,
+    show,
+    str_list,
+    summarise,
+)
+
+LEVEL_SEVERITY = {"error": "high", "warning": "medium", "note": "low", "none": "info"}
+# bandit's issue_severity, any case; UNDEFINED says nothing and falls through to the level
+_BANDIT_SEVERITY = {
+    spelling: severity
+    for word, severity in (("HIGH", "high"), ("MEDIUM", "medium"), ("LOW", "low"), ("UNDEFINED", ""))
+    for spelling in (word, word.lower(), word.title())
+}
+_RESULT_KINDS = frozenset({"pass", "open", "informational", "notApplicable", "review", "fail"})
+_NOT_PROBLEMS = frozenset({"pass", "notApplicable"})  # a check that passed is not a finding
+# "external/cwe/cwe-78" (bandit, CodeQL), "CWE-502: Deserialization of ..." (semgrep), "cwe-020"
+_CWE = re.compile(r"(?:^|/)cwe[-_ ]?0*(\d+)", re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"\{(\d+)\}")
+
+
+class _Rule:
+    """What every result of one rule shares, computed once per rule rather than per result."""
+
+    __slots__ = ("cwe", "extra", "id", "kind", "level", "messages", "name", "score_severity", "title")
+
+    def __init__(self, raw: object, where: str) -> None:
+        expect(raw, dict, where, "an object")
+        assert isinstance(raw, dict)
+        rule_id = raw.get("id")
+        if type(rule_id) is not str or not rule_id:
+            raise ReportError(f"{where}.id must be a non-empty string, not {show(rule_id)}")
+        self.id = rule_id
+        self.name = optional_str(raw, "name", where)
+        self.title = clip_title(_text(raw, "shortDescription", where))
+        self.level = _default_level(raw, where)
+        properties = optional_dict(raw, "properties", where)
+        tags = str_list(properties, "tags", f"{where}.properties")
+        score = properties.get("security-severity")
+        where_score = f"{where}.properties.security-severity"
+        self.score_severity = "" if score is None else severity_from_score(score, where_score)
+        self.cwe = _cwe_from_tags(tags) or _cwe_from_relationships(raw.get("relationships"), where)
+        security = "security" in tags or bool(self.cwe) or bool(self.score_severity)
+        self.kind = "security" if security else "quality"
+        self.messages = _message_strings(raw, where)
+        extra: dict[str, object] = {}  # copied into every finding's data
+        if self.name:
+            extra["rule_name"] = self.name
+        help_uri = optional_str(raw, "helpUri", where)
+        if help_uri:
+            extra["help_uri"] = help_uri
+        precision = properties.get("precision")
+        if type(precision) is str:
+            extra["precision"] = precision
+        if score is not None:
+            extra["security_severity"] = score
+        self.extra = extra
+
+
+def _text(parent: dict, key: str, where: str) -> str:
+    """``parent[key].text`` (a SARIF multiformatMessageString), or ""."""
+    message = parent.get(key)
+    if message is None:
+        return ""
+    expect(message, dict, f"{where}.{key}", "an object")
+    return optional_str(message, "text", f"{where}.{key}")
+
+
+def _default_level(raw: dict, where: str) -> str:
+    config = raw.get("defaultConfiguration")
+    if config is None:
+        return "warning"
+    expect(config, dict, f"{where}.defaultConfiguration", "an object")
+    level = config.get("level", "warning")
+    if type(level) is not str or level not in LEVEL_SEVERITY:
+        raise ReportError(f"{where}.defaultConfiguration.level: {show(level)} is not a SARIF level")
+    return level
+
+
+def _cwe_from_tags(tags: list[str]) -> str:
+    for tag in tags:
+        match = _CWE.search(tag)
+        if match:
+            return f"CWE-{match.group(1)}"
+    return ""
+
+
+def _cwe_from_relationships(relationships: object, where: str) -> str:
+    """SARIF's own way of saying "this rule is CWE-78": a relationship to a CWE taxon."""
+    if relationships is None:
+        return ""
+    expect(relationships, list, f"{where}.relationships", "an array")
+    assert isinstance(relationships, list)
+    for index, relationship in enumerate(relationships):
+        expect(relationship, dict, f"{where}.relationships[{index}]", "an object")
+        cwe = _cwe_from_reference(relationship.get("target"), f"{where}.relationships[{index}].target")
+        if cwe:
+            return cwe
+    return ""
+
+
+def _cwe_from_reference(reference: object, where: str) -> str:
+    """A reportingDescriptorReference into the CWE taxonomy ({"id": "78", "toolComponent":
+    {"name": "CWE"}}) as "CWE-78", or ""."""
+    if reference is None:
+        return ""
+    expect(reference, dict, where, "an object")
+    assert isinstance(reference, dict)
+    component = optional_dict(reference, "toolComponent", where)
+    taxonomy = optional_str(component, "name", f"{where}.toolComponent")
+    taxon = reference.get("id")
+    if taxonomy.upper() != "CWE" or not isinstance(taxon, str | int) or isinstance(taxon, bool):
+        return ""
+    digits = str(taxon).upper().removeprefix("CWE-").lstrip("0")
+    return f"CWE-{digits}" if digits.isdigit() else ""
+
+
+def _message_strings(raw: dict, where: str) -> dict[str, str]:
+    strings = raw.get("messageStrings")
+    if strings is None:
+        return {}
+    expect(strings, dict, f"{where}.messageStrings", "an object")
+    return {key: _text(strings, key, f"{where}.messageStrings") for key in strings}
+
+
+def parse(document: object) -> ParsedReport:
+    """A SARIF 2.1.0 log to findings, one per result that is a problem (kind "fail", "open",
+    "review" or "informational"; "pass" and "notApplicable" results are counted, not kept)."""
+    expect(document, dict, "the report", "a JSON object (a SARIF log)")
+    assert isinstance(document, dict)
+    version = document.get("version")
+    if version != "2.1.0":
+        if version is None:
+            raise ReportError('version is missing: a SARIF 2.1.0 log says "version": "2.1.0"')
+        raise ReportError(f"version {show(version)} is not supported (SARIF 2.1.0 only)")
+    runs = document.get("runs")
+    expect(runs, list, "runs", "an array")
+    assert isinstance(runs, list)
+    if not runs:
+        raise ReportError("runs is empty: the report records no analysis")
+    findings: list[FindingData] = []
+    tools: list[str] = []
+    versions: list[str] = []
+    counts = {"skipped_results": 0, "suppressed": 0}
+    execution_successful = True
+    for run_no, run in enumerate(runs):
+        where = f"runs[{run_no}]"
+        expect(run, dict, where, "an object")
+        name, version_text, rules = _driver(run, where)
+        tools.append(name)
+        versions.append(version_text)
+        execution_successful &= _execution_successful(run, where)
+        results = run.get("results")
+        if results is None:
+            raise ReportError(f"{where}.results is missing: the tool recorded no results (did it fail?)")
+        expect(results, list, f"{where}.results", "an array")
+        _read_results(results, rules, name, _Paths(run, where), where, findings, counts)
+    summary = summarise(
+        findings,
+        runs=len(runs),
+        tools=tools,
+        execution_successful=execution_successful,
+        **counts,
+    )
+    return ParsedReport("sarif", tools[0], versions[0], findings, summary=summary)
+
+
+def _driver(run: dict, where: str) -> tuple[str, str, tuple[list[_Rule], dict[str, _Rule]]]:
+    """The run's tool name, version and rule table (by index and by id; extension rules are
+    looked up by id only, the driver's own rules winning)."""
+    tool = run.get("tool")
+    expect(tool, dict, f"{where}.tool", "an object")
+    assert isinstance(tool, dict)
+    driver = tool.get("driver")
+    expect(driver, dict, f"{where}.tool.driver", "an object")
+    assert isinstance(driver, dict)
+    name = driver.get("name")
+    if type(name) is not str or not name.strip():
+        raise ReportError(f"{where}.tool.driver.name must be a non-empty string, not {show(name)}")
+    version = optional_str(driver, "version", f"{where}.tool.driver") or optional_str(
+        driver, "semanticVersion", f"{where}.tool.driver"
+    )
+    by_index = _rules(driver, f"{where}.tool.driver")
+    by_id: dict[str, _Rule] = {}
+    extensions = optional_list(tool, "extensions", f"{where}.tool")
+    for number, extension in enumerate(extensions):
+        expect(extension, dict, f"{where}.tool.extensions[{number}]", "an object")
+        for rule in _rules(extension, f"{where}.tool.extensions[{number}]"):
+            by_id.setdefault(rule.id, rule)
+    for rule in by_index:
+        by_id[rule.id] = rule
+    return name.strip(), version, (by_index, by_id)
+
+
+def _rules(component: dict, where: str) -> list[_Rule]:
+    rules = optional_list(component, "rules", where)
+    return [_Rule(raw, f"{where}.rules[{index}]") for index, raw in enumerate(rules)]
+
+
+def _execution_successful(run: dict, where: str) -> bool:
+    invocations = optional_list(run, "invocations", where)
+    for index, invocation in enumerate(invocations):
+        expect(invocation, dict, f"{where}.invocations[{index}]", "an object")
+        if invocation.get("executionSuccessful") is False:
+            return False
+    return True
+
+
+class _Paths:
+    """Artifact URIs to plugin-relative paths, once per distinct URI: ``file://`` stripped,
+    %-escapes decoded, backslashes made forward, a matching ``originalUriBaseIds`` root (or
+    else the leading "/" or drive) removed."""
+
+    __slots__ = ("artifacts", "bases", "cache", "where")
+
+    def __init__(self, run: dict, where: str) -> None:
+        self.where = where
+        self.cache: dict[str, str] = {}
+        self.bases = self._bases(run.get("originalUriBaseIds"), f"{where}.originalUriBaseIds")
+        self.artifacts = optional_list(run, "artifacts", where)
+
+    def _bases(self, raw: object, where: str) -> list[str]:
+        if raw is None:
+            return []
+        expect(raw, dict, where, "an object")
+        assert isinstance(raw, dict)
+        bases = []
+        for key, location in raw.items():
+            expect(location, dict, f"{where}.{key}", "an object")
+            uri = optional_str(location, "uri", f"{where}.{key}")
+            if uri.startswith("file:"):
+                base = _uri_path(uri)
+                bases.append(base if base.endswith("/") else base + "/")
+        return sorted(bases, key=len, reverse=True)
+
+    def get(self, uri: str) -> str:
+        path = self.cache.get(uri)
+        if path is None:
+            path = self.cache[uri] = self._relative(uri)
+        return path
+
+    def _relative(self, uri: str) -> str:
+        path = _uri_path(uri) if uri.startswith("file:") else unquote(uri).replace("\\", "/")
+        for base in self.bases:
+            if path.startswith(base):
+                path = path[len(base) :]
+                break
+        path = path.lstrip("/")
+        if len(path) > 2 and path[1] == ":" and path[2] == "/":  # C:/...
+            path = path[3:]
+        while path.startswith("./"):
+            path = path[2:]
+        return path.lstrip("/")
+
+    def of_artifact(self, index: object, where: str) -> str:
+        """The URI of ``run.artifacts[index]``: CodeQL and others refer to files by index."""
+        if type(index) is not int or not 0 <= index < len(self.artifacts):
+            raise ReportError(f"{where}.index: {show(index)} is not an index into {self.where}.artifacts")
+        artifact = self.artifacts[index]
+        expect(artifact, dict, f"{self.where}.artifacts[{index}]", "an object")
+        location = artifact.get("location")
+        expect(location, dict, f"{self.where}.artifacts[{index}].location", "an object")
+        uri = location.get("uri")
+        if type(uri) is not str:
+            raise ReportError(f"{self.where}.artifacts[{index}].location.uri must be a string, not {show(uri)}")
+        return self.get(uri)
+
+
+def _uri_path(uri: str) -> str:
+    parts = urlsplit(uri)
+    return unquote(parts.path).replace("\\", "/")
+
+
+def _read_results(
+    results: list,
+    rule_table: tuple[list[_Rule], dict[str, _Rule]],
+    tool: str,
+    paths: _Paths,
+    where: str,
+    findings: list[FindingData],
+    counts: dict[str, int],
+) -> None:
+    """The hot loop. Checks are inline and cheap; ``_bad_result`` builds the error when one fails."""
+    rules_by_id = rule_table[1]
+    levels = LEVEL_SEVERITY
+    bandit = _BANDIT_SEVERITY
+    known_path = paths.cache.get
+    append = findings.append
+    for number, result in enumerate(results):
+        if type(result) is not dict:
+            raise ReportError(f"{where}.results[{number}] must be an object, not {show(result)}")
+        rule_id = result.get("ruleId")
+        if type(rule_id) is str:
+            rule = rules_by_id.get(rule_id)
+            if rule is None and "/" in rule_id:  # hierarchical ids: "CA2101/1" belongs to "CA2101"
+                rule = rules_by_id.get(rule_id.partition("/")[0])
+        elif rule_id is None:
+            rule = _rule_by_reference(result, rule_table, f"{where}.results[{number}]")
+            rule_id = rule.id
+        else:
+            raise _bad_result(where, number, "ruleId", rule_id, "a string")
+
+        kind = result.get("kind")
+        if kind is not None:
+            if type(kind) is not str or kind not in _RESULT_KINDS:
+                raise _bad_result(where, number, "kind", kind, "a SARIF result kind")
+            if kind in _NOT_PROBLEMS:
+                counts["skipped_results"] += 1
+                continue
+
+        level = result.get("level")
+        if level is None:  # SARIF §3.27.10: "none" unless the result is a failure, else the rule's default
+            level = "none" if kind not in (None, "fail") else rule.level if rule is not None else "warning"
+        elif type(level) is not str or level not in levels:
+            raise ReportError(f"{where}.results[{number}].level: {show(level)} is not a SARIF level")
+
+        message = result.get("message")
+        if type(message) is not dict:
+            raise _bad_result(where, number, "message", message, "an object")
+        text = message.get("text")
+        if type(text) is not str:
+            text = _message_text(message, rule, f"{where}.results[{number}].message")
+
+        path = ""
+        line = None
+        snippet = ""
+        locations = result.get("locations")
+        if locations is not None and type(locations) is not list:
+            raise _bad_result(where, number, "locations", locations, "an array")
+        if locations:
+            first = locations[0]
+            if type(first) is not dict:
+                raise _bad_result(where, number, "locations[0]", first)
+            physical = first.get("physicalLocation")
+            if physical is not None:
+                if type(physical) is not dict:
+                    raise _bad_result(where, number, "locations[0].physicalLocation", physical, "an object")
+                artifact = physical.get("artifactLocation")
+                if artifact is not None:
+                    if type(artifact) is not dict:
+                        raise _bad_result(where, number, "locations[0].physicalLocation.artifactLocation", artifact)
+                    uri = artifact.get("uri")
+                    if type(uri) is str:
+                        cached = known_path(uri)
+                        path = cached if cached is not None else paths.get(uri)
+                    elif uri is None and "index" in artifact:
+                        path = paths.of_artifact(
+                            artifact["index"], f"{where}.results[{number}].locations[0].physicalLocation"
+                        )
+                    elif uri is not None:
+                        raise _bad_result(
+                            where, number, "locations[0].physicalLocation.artifactLocation.uri", uri, "a string"
+                        )
+                region = physical.get("region")
+                if region is not None:
+                    if type(region) is not dict:
+                        raise _bad_result(where, number, "locations[0].physicalLocation.region", region)
+                    line = region.get("startLine")
+                    if line is not None and (type(line) is not int or line < 1):
+                        raise _bad_result(
+                            where, number, "locations[0].physicalLocation.region.startLine", line, "a line number"
+                        )
+                    code = region.get("snippet")
+                    if code is not None:
+                        text_of_code = code.get("text", "") if type(code) is dict else None
+                        if type(text_of_code) is not str:
+                            raise _bad_result(where, number, "locations[0].physicalLocation.region.snippet", code)
+                        snippet = text_of_code
+
+        data: dict[str, object]
+        if rule is not None:
+            data = rule.extra.copy()
+            data["level"] = level
+        else:
+            data = {"level": level}
+        severity = ""
+        properties = result.get("properties")
+        if properties is not None and type(properties) is not dict:
+            raise _bad_result(where, number, "properties", properties)
+        if properties:
+            stated = properties.get("issue_severity")
+            if stated is not None:
+                stated_severity = bandit.get(stated) if type(stated) is str else None
+                if stated_severity is None:
+                    raise _bad_result(where, number, "properties.issue_severity", stated, "HIGH, MEDIUM or LOW")
+                severity = stated_severity
+                confidence = properties.get("issue_confidence")
+                if type(confidence) is str:
+                    data["confidence"] = confidence.lower()
+            score = properties.get("security-severity")
+            if score is not None:
+                data["security_severity"] = score
+                scored = severity_from_score(score, f"{where}.results[{number}].properties.security-severity")
+                severity = severity or scored
+        if rule is not None:
+            severity = severity or rule.score_severity or levels[level]
+            cwe = rule.cwe
+            finding_kind = rule.kind
+            title = rule.title
+        else:  # no rule metadata: a severity stated by bandit or a score marks it as security
+            finding_kind = "security" if severity else "quality"
+            severity = severity or levels[level]
+            cwe = ""
+            title = ""
+        if not title:  # the message's first line; clip_title only when it needs cutting
+            title = text.strip() if len(text) <= TITLE_MAX and "\n" not in text else clip_title(text)
+            title = title or (rule.name if rule is not None else "") or rule_id
+        taxa = result.get("taxa")
+        if taxa is not None:
+            cwe = _cwe_from_taxa(taxa, f"{where}.results[{number}].taxa") or cwe
+            finding_kind = "security" if cwe else finding_kind
+        suppressions = result.get("suppressions")
+        if suppressions is not None and _suppressed(suppressions, f"{where}.results[{number}].suppressions"):
+            data["suppressed"] = True
+            counts["suppressed"] += 1
+        append(FindingData(rule_id, title, severity, finding_kind, text, path, line, cwe, tool, snippet, data))
+
+
+def _bad_result(where: str, number: int, field: str, value: object, what: str = "an object") -> ReportError:
+    return ReportError(f"{where}.results[{number}].{field} must be {what}, not {show(value)}")
+
+
+def _rule_by_reference(result: dict, rule_table: tuple[list[_Rule], dict[str, _Rule]], where: str) -> _Rule:
+    """The rule of a result without ``ruleId``: by ``ruleIndex``, or by ``rule.id`` / ``rule.index``."""
+    by_index, by_id = rule_table
+    reference = result.get("rule")
+    index = result.get("ruleIndex")
+    if index is None and reference is not None:
+        expect(reference, dict, f"{where}.rule", "an object")
+        rule_id = reference.get("id")
+        if type(rule_id) is str and rule_id in by_id:
+            return by_id[rule_id]
+        index = reference.get("index")
+    if index is None:
+        raise ReportError(f"{where} names no rule: it has no ruleId, ruleIndex or rule.id")
+    if type(index) is not int or not 0 <= index < len(by_index):
+        raise ReportError(f"{where}.ruleIndex: {show(index)} is not an index into the driver's rules")
+    return by_index[index]
+
+
+def _message_text(message: dict, rule: _Rule | None, where: str) -> str:
+    """A message given by ``id`` (and ``arguments``) instead of ``text``: the rule's
+    messageStrings template with {0}, {1}, ... filled in."""
+    if "text" in message:
+        raise ReportError(f"{where}.text must be a string, not {show(message['text'])}")
+    message_id = message.get("id")
+    if type(message_id) is not str:
+        raise ReportError(f"{where} has no text (and no message id to look one up)")
+    template = rule.messages.get(message_id) if rule is not None else None
+    if template is None:
+        raise ReportError(f"{where}.id: {show(message_id)} is not in the rule's messageStrings")
+    arguments = str_list(message, "arguments", where)
+
+    def fill(match: re.Match[str]) -> str:
+        index = int(match.group(1))
+        return arguments[index] if index < len(arguments) else match.group(0)
+
+    return _PLACEHOLDER.sub(fill, template)
+
+
+def _suppressed(suppressions: object, where: str) -> bool:
+    """Whether the tool saw an accepted in-source or external suppression (``# nosec``, a
+    baseline). Kept as ``data["suppressed"]``, not as a triage: a plugin author's own suppression
+    is a claim for the reviewer to weigh, not a verdict."""
+    expect(suppressions, list, where, "an array")
+    assert isinstance(suppressions, list)
+    accepted = False
+    for index, suppression in enumerate(suppressions):
+        expect(suppression, dict, f"{where}[{index}]", "an object")
+        status = suppression.get("status", "accepted")
+        if status not in ("accepted", "underReview", "rejected"):
+            raise ReportError(f"{where}[{index}].status: {show(status)} is not a SARIF suppression status")
+        accepted |= status == "accepted"
+    return accepted
+
+
+def _cwe_from_taxa(taxa: object, where: str) -> str:
+    expect(taxa, list, where, "an array")
+    assert isinstance(taxa, list)
+    for index, reference in enumerate(taxa):
+        cwe = _cwe_from_reference(reference, f"{where}[{index}]")
+        if cwe:
+            return cwe
+    return ""
+
+
+def looks_like(document: object) -> bool:
+    """Whether a decoded document is SARIF, to tell a CI author they posted the wrong format."""
+    if not isinstance(document, dict):
+        return False
+    schema = document.get("$schema")
+    return "runs" in document or (isinstance(schema, str) and "sarif" in schema.lower())

@@ -1,0 +1,147 @@
+"""External reports: a CI job posts SARIF, CycloneDX or pip-audit JSON about a version.
+
+Each report becomes a CheckRun of origin *external* with its findings, in one transaction.
+A CycloneDX SBOM's PyPI components are matched against the advisory store; its VEX
+statements set the triage of matching findings, on this report and on the version's
+existing findings, each change with its trail row.
+"""
+
+from dataclasses import replace
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from governance.audit import audit_record
+from governance.errors import PermissionRefused, TransitionRefused, ValidationFailed
+from submissions.models import PluginVersion, VersionStatus
+
+from .advisories.store import match_findings, match_requirements
+from .checks.engine import store_findings
+from .findings_data import FindingData, ReportError
+from .importers import ParsedReport, parse_report
+from .importers.vex import apply_vex
+from .models import CheckRun, Finding, FindingTriage, RunOrigin
+from .selectors import reviews_assigned_to_groups_of
+
+FORMATS = ("sarif", "cyclonedx", "pip-audit")
+CLOSED = [
+    VersionStatus.WITHDRAWN,
+    VersionStatus.REJECTED,
+    VersionStatus.REVOKED,
+    VersionStatus.ROLLED_BACK,
+    VersionStatus.SUPERSEDED,
+]
+FAIL_AT = ("critical", "high")
+
+
+def report_attach(*, version: PluginVersion, format: str, content: bytes, actor, filename: str = "") -> CheckRun:
+    """Parse (outside any transaction), then store the run, its findings and its report."""
+    if format not in FORMATS:
+        raise ValidationFailed(
+            f"Unknown report format {format!r}.",
+            code="invalid_format",
+            errors=[{"field": "format", "code": "invalid_format", "message": f"One of: {', '.join(FORMATS)}."}],
+        )
+    _check_poster(version, actor)
+    try:
+        parsed = parse_report(format, content, max_bytes=settings.WARDEN_MAX_REPORT_BYTES)
+    except ReportError as exc:
+        raise ValidationFailed(
+            f"The {format} report cannot be read: {exc}",
+            code="invalid_report",
+            errors=[{"field": "report", "code": "invalid_report", "message": str(exc)}],
+        ) from None
+    findings = _with_dependency_matches(parsed)
+    stored = None
+    try:
+        with transaction.atomic():
+            version = PluginVersion.objects.select_for_update().get(pk=version.pk)
+            if version.status in CLOSED:
+                raise TransitionRefused(f"{version} is {version.get_status_display().lower()}; it takes no reports.")
+            run = _create_run(version, parsed, format)
+            counts = store_findings(run=run, findings=findings)
+            run.report.save(filename or f"{format}.json", ContentFile(content), save=False)
+            stored = run.report.name
+            run.succeed() if not any(s in FAIL_AT for s in counts) else run.fail()
+            run.finished_at, run.progress = timezone.now(), 100
+            run.summary = {**parsed.summary, "findings": counts, "components": len(parsed.components)}
+            run.save()
+            triaged = _apply_vex_to_existing(version, run, parsed, actor)
+            audit_record(
+                actor=actor,
+                action="report.attach",
+                target=version,
+                data={
+                    "run": run.pk,
+                    "format": format,
+                    "tool": parsed.tool,
+                    "findings": sum(counts.values()),
+                    "vex_triaged": triaged,
+                },
+            )
+    except BaseException:
+        if stored:
+            CheckRun.report.field.storage.delete(stored)
+        raise
+    return run
+
+
+def _check_poster(version: PluginVersion, actor) -> None:
+    """Authors (their CI) and the version's reviewers may post; others may not."""
+    allowed = (
+        actor.has_perm("submissions.submit_plugin", version.plugin)
+        or actor.has_perm("reviews.waive_stagereview")
+        or reviews_assigned_to_groups_of(user=actor).filter(version=version).exists()
+    )
+    if not allowed:
+        raise PermissionRefused(f"{actor} may not post reports about {version}.")
+
+
+def _create_run(version: PluginVersion, parsed: ParsedReport, format: str) -> CheckRun:
+    run = CheckRun(
+        version=version,
+        check_key=f"external.{format}",
+        origin=RunOrigin.EXTERNAL,
+        tool=parsed.tool[:100],
+        tool_version=parsed.tool_version[:64],
+    )
+    run.start()
+    run.started_at = timezone.now()
+    run.save()
+    return run
+
+
+def _with_dependency_matches(parsed: ParsedReport) -> list[FindingData]:
+    """An SBOM lists components, not problems: match its PyPI components against the
+    advisory store, then let its VEX statements triage what was found."""
+    findings = list(parsed.findings)
+    pins = [f"{c.name}=={c.version}" for c in parsed.components if c.ecosystem == "PyPI" and c.version]
+    if pins:
+        matches, _unpinned = match_requirements(requirements=pins)
+        findings += [replace(f, path="") for f in match_findings(matches)]
+    return apply_vex(findings, parsed.vex)
+
+
+def _apply_vex_to_existing(version: PluginVersion, run: CheckRun, parsed: ParsedReport, actor) -> int:
+    if not parsed.vex:
+        return 0
+    existing = list(Finding.objects.select_for_update().filter(version=version).exclude(check_run=run))
+    as_data = [
+        FindingData(rule_id=f.rule_id, title=f.title, severity=f.severity, kind=f.kind, data=f.data) for f in existing
+    ]
+    changed = 0
+    for finding, verdict in zip(existing, apply_vex(as_data, parsed.vex), strict=True):
+        if verdict.triage and verdict.triage != finding.triage:
+            FindingTriage.objects.create(
+                finding=finding,
+                actor=actor,
+                from_state=finding.triage,
+                to_state=verdict.triage,
+                reason=f"VEX: {verdict.triage_reason}",
+            )
+            finding.triage = verdict.triage
+            finding.save(update_fields=["triage"])
+            changed += 1
+    return changed

@@ -1,0 +1,134 @@
+"""External reports over REST: real tool outputs in, findings out; bad reports change nothing."""
+
+import json
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from governance.models import AuditEvent
+from reviews.models import CheckRun, Finding, FindingTriage
+
+pytestmark = pytest.mark.django_db
+
+REPORTS = Path(__file__).parent / "fixtures" / "reports"
+
+
+@pytest.fixture
+def api(author):
+    client = APIClient()
+    client.force_authenticate(author)
+    return client
+
+
+def post(api, version, fmt: str, content: bytes, name: str = "report.json"):
+    return api.post(
+        f"/api/v1/versions/{version.pk}/reports/",
+        {"format": fmt, "report": SimpleUploadedFile(name, content)},
+        format="multipart",
+    )
+
+
+def stored_reports() -> set[str]:
+    root = Path(settings.MEDIA_ROOT) / "reports"
+    return {str(p) for p in root.rglob("*") if p.is_file()} if root.exists() else set()
+
+
+def test_bandit_sarif_becomes_an_external_run_with_findings(api, in_review):
+    response = post(api, in_review, "sarif", (REPORTS / "bandit.sarif").read_bytes(), "bandit.sarif")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert (body["check_key"], body["status"], body["tool"]) == ("external.sarif", "failed", "Bandit")
+    run = CheckRun.objects.get(pk=body["id"])
+    assert run.origin == "external" and run.report.read() == (REPORTS / "bandit.sarif").read_bytes()
+    b602 = run.findings.get(rule_id="B602")
+    assert (b602.severity, b602.cwe, b602.path, b602.line) == ("high", "CWE-78", "vulnpkg/runner.py", 5)
+    assert AuditEvent.objects.filter(action="report.attach", object_id=str(in_review.pk)).exists()
+
+
+def test_pip_audit_report_gives_dependency_findings(api, in_review):
+    response = post(api, in_review, "pip-audit", (REPORTS / "pip-audit-requests.json").read_bytes())
+    assert response.status_code == 201
+    finding = Finding.objects.get(rule_id="CVE-2024-47081")
+    assert finding.kind == "dependency" and finding.data["aliases"] == ["GHSA-9hjg-9r4m-mvj7"]
+
+
+def test_sbom_components_are_matched_against_advisories(api, in_review):
+    call_command("import_advisories", str(Path(__file__).parent / "fixtures" / "osv"), stdout=StringIO())
+    sbom = json.loads((REPORTS / "cyclonedx-env-1.5.json").read_bytes())
+    for component in sbom["components"]:  # the real SBOM, with requests pinned back to a vulnerable release
+        if component["name"] == "requests":
+            component["version"] = "2.30.0"
+            component["purl"] = "pkg:pypi/requests@2.30.0"
+    response = post(api, in_review, "cyclonedx", json.dumps(sbom).encode())
+    assert response.status_code == 201, response.json()
+    assert response.json()["summary"]["components"] == len(sbom["components"])
+    assert set(Finding.objects.values_list("rule_id", flat=True)) & {"GHSA-j8r2-6x86-q33q", "PYSEC-2023-74"}
+
+
+def test_vex_triages_the_versions_existing_findings(api, in_review, author):
+    post(api, in_review, "pip-audit", (REPORTS / "pip-audit-requests.json").read_bytes())
+    vex = json.loads((REPORTS / "cyclonedx-bom-examples" / "vex.json").read_bytes())
+    statement = vex["vulnerabilities"][0]  # CycloneDX's own VEX example, about our finding's CVE instead
+    statement["id"] = "CVE-2024-47081"
+    statement["affects"] = [{"ref": "pkg:pypi/requests@2.32.3"}]
+    response = post(api, in_review, "cyclonedx", json.dumps(vex).encode())
+    assert response.status_code == 201, response.json()
+    finding = Finding.objects.get(rule_id="CVE-2024-47081")
+    assert finding.triage == "false_positive"
+    trail = FindingTriage.objects.get(finding=finding)
+    assert trail.actor == author and trail.reason.startswith("VEX: ") and "code_not_reachable" in trail.reason
+
+
+@pytest.mark.parametrize(
+    ("fmt", "content", "message"),
+    [
+        ("sarif", (REPORTS / "bandit.sarif").read_bytes()[:5000], "not JSON"),
+        ("sarif", (REPORTS / "cyclonedx-env-1.5.json").read_bytes(), "this is a CycloneDX document, not SARIF"),
+        ("cyclonedx", (REPORTS / "cyclonedx-env-1.2.json").read_bytes(), "specVersion 1.2 is not supported"),
+        ("pip-audit", b"   \n", "report is empty"),
+        ("pip-audit", b"[1, 2, 3]", "pip-audit"),
+    ],
+)
+def test_bad_reports_are_400s_that_change_nothing(api, in_review, fmt, content, message):
+    before = (CheckRun.objects.count(), Finding.objects.count(), AuditEvent.objects.count(), stored_reports())
+    response = post(api, in_review, fmt, content)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "invalid_report" and message in body["detail"]
+    assert body["errors"][0]["field"] == "report"
+    assert (CheckRun.objects.count(), Finding.objects.count(), AuditEvent.objects.count(), stored_reports()) == before
+
+
+def test_unknown_format_and_oversized_report(api, in_review, settings):
+    response = post(api, in_review, "junit", b"<xml/>")
+    assert (response.status_code, response.json()["code"]) == (400, "invalid")
+    settings.WARDEN_MAX_REPORT_BYTES = 1024
+    response = post(api, in_review, "sarif", (REPORTS / "bandit.sarif").read_bytes())
+    assert (response.status_code, response.json()["errors"][0]["code"]) == (400, "too_large")
+    assert not CheckRun.objects.filter(origin="external").exists()
+
+
+def test_who_may_post(in_review, other_author, security, outsider):
+    client = APIClient()
+    sarif = (REPORTS / "bandit.sarif").read_bytes()
+    for user in (other_author, outsider):
+        client.force_authenticate(user)
+        assert post(client, in_review, "sarif", sarif).status_code == 404
+    client.force_authenticate(security)  # reviews this version's security stage
+    assert post(client, in_review, "sarif", sarif).status_code == 201
+
+
+def test_a_closed_version_takes_no_reports(api, in_review, author):
+    from submissions.services import version_withdraw
+
+    version_withdraw(version=in_review, actor=author, reason="Replaced.")
+    before = stored_reports()
+    response = post(api, in_review, "sarif", (REPORTS / "bandit.sarif").read_bytes())
+    assert (response.status_code, response.json()["code"]) == (409, "invalid_transition")
+    assert not CheckRun.objects.filter(origin="external").exists()
+    assert stored_reports() == before
