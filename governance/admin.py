@@ -1,7 +1,7 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from .models import AuditEvent, Stage
+from .models import AllowedLicence, AuditEvent, HostPlatform, Stage
 from .services import stage_save
 
 
@@ -55,3 +55,15 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(HostPlatform)
+class HostPlatformAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "api_version", "is_default", "resource_limits"]
+    list_editable = ["is_default"]
+
+
+@admin.register(AllowedLicence)
+class AllowedLicenceAdmin(SimpleHistoryAdmin):
+    list_display = ["spdx_id", "name"]
+    search_fields = ["spdx_id", "name"]

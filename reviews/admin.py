@@ -10,7 +10,7 @@ from governance.admin_base import ReadOnlyInline, ScopedAdmin
 from governance.selectors import audit_events_for
 
 from . import services
-from .models import OPEN, SEVERITY_RANK, CheckRun, Finding, StageReview
+from .models import OPEN, SEVERITY_RANK, Advisory, AdvisoryPackage, CheckRun, Finding, StageReview
 from .selectors import check_runs_visible_to, findings_visible_to, stage_reviews_visible_to
 
 
@@ -245,3 +245,30 @@ class FindingAdmin(ScopedAdmin):
             return {}
         trail = obj.triage_trail.select_related("actor")
         return {"below_inlines": render_to_string("admin/warden/triage_trail.html", {"trail": trail})}
+
+
+class AdvisoryPackageInline(ReadOnlyInline):
+    model = AdvisoryPackage
+    fields = readonly_fields = ("ecosystem", "name")
+    show_change_link = False
+
+
+@admin.register(Advisory)
+class AdvisoryAdmin(admin.ModelAdmin):
+    """The OSV store, read-only: advisories arrive by import (command or API), never by hand."""
+
+    list_display = ["osv_id", "severity", "summary", "modified", "withdrawn"]
+    list_filter = ["severity", ("withdrawn", admin.EmptyFieldListFilter)]
+    search_fields = ["osv_id", "aliases", "summary", "packages__name"]
+    readonly_fields = ["osv_id", "aliases", "summary", "severity", "modified", "published", "withdrawn", "raw"]
+    inlines = [AdvisoryPackageInline]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -408,3 +408,37 @@ def test_author_sees_the_stages_of_its_own_version(client, in_review, author):
         "security",
         "decision",
     ]
+
+
+def test_configuration_and_advisory_pages_load(client, platform_admin, security, pipeline):
+    from django.core.management import call_command
+
+    call_command("import_advisories", "tests/fixtures/osv", verbosity=0)
+    client.force_login(platform_admin)
+    for name in ("governance_hostplatform", "governance_allowedlicence", "reviews_advisory", "governance_stage"):
+        assert client.get(reverse(f"admin:{name}_changelist")).status_code == 200
+    client.force_login(security)
+    page = client.get(reverse("admin:reviews_advisory_changelist") + "?q=requests")
+    assert page.status_code == 200
+    assert {a.osv_id for a in page.context["cl"].result_list} >= {"GHSA-j8r2-6x86-q33q"}
+
+
+def test_stage_checks_must_be_known(client, pipeline, platform_admin):
+    stage = pipeline["security"]
+    client.force_login(platform_admin)
+    form = {
+        "key": "security",
+        "name": stage.name,
+        "kind": stage.kind,
+        "order": 2,
+        "owner_group": stage.owner_group_id,
+        "escalation_group": stage.escalation_group_id,
+        "sla_hours": 72,
+        "blocking": "on",
+        "active": "on",
+        "checks": '["security.bandit", "security.nonsense"]',
+        "description": "",
+    }
+    response = client.post(reverse("admin:governance_stage_change", args=[stage.pk]), form)
+    assert response.status_code == 200
+    assert "Unknown checks: security.nonsense" in response.content.decode()

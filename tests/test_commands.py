@@ -47,3 +47,12 @@ def test_start_review_task_is_safe_to_run_twice(draft, author, pipeline):
     assert draft.status == VersionStatus.IN_REVIEW
     assert draft.review_round == 1
     assert draft.stage_reviews.count() == 5
+
+
+def test_the_manifest_reference_in_docs_is_up_to_date():
+    from pathlib import Path
+
+    from submissions.manifest_docs import manifest_reference
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "manifest.md").read_text()
+    assert manifest_reference() in doc, "run `manage.py manifest_reference --write`"
