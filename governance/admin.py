@@ -1,6 +1,7 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
+from .admin_base import ReadOnlyAdmin
 from .models import AllowedLicence, AuditEvent, HostPlatform, Stage
 from .services import stage_save
 
@@ -31,7 +32,7 @@ class StageAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = [
         "seq",
         "created_at",
@@ -46,15 +47,6 @@ class AuditEventAdmin(admin.ModelAdmin):
     search_fields = ["object_repr", "actor_username", "request_id", "reason"]
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(HostPlatform)

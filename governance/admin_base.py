@@ -62,6 +62,19 @@ def valid_pk(value: str) -> str:
     return value
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records nobody edits in the admin (the audit log, imported advisories)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class ReadOnlyInline(admin.TabularInline):
     """Rows shown on a parent page that its selector already scoped: visible to whoever may
     see the parent, never editable, never added or deleted here."""

@@ -6,7 +6,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from governance.admin_actions import ServiceAction
-from governance.admin_base import ReadOnlyInline, ScopedAdmin
+from governance.admin_base import ReadOnlyAdmin, ReadOnlyInline, ScopedAdmin
 from governance.selectors import audit_events_for
 
 from . import services
@@ -254,7 +254,7 @@ class AdvisoryPackageInline(ReadOnlyInline):
 
 
 @admin.register(Advisory)
-class AdvisoryAdmin(admin.ModelAdmin):
+class AdvisoryAdmin(ReadOnlyAdmin):
     """The OSV store, read-only: advisories arrive by import (command or API), never by hand."""
 
     list_display = ["osv_id", "severity", "summary", "modified", "withdrawn"]
@@ -263,12 +263,3 @@ class AdvisoryAdmin(admin.ModelAdmin):
     readonly_fields = ["osv_id", "aliases", "summary", "severity", "modified", "published", "withdrawn", "raw"]
     inlines = [AdvisoryPackageInline]
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

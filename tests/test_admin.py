@@ -1,5 +1,6 @@
 """Reviewers work in the admin: queues, version pages, transition buttons and actions."""
 
+import json
 import os
 from datetime import timedelta
 
@@ -332,23 +333,30 @@ def test_duplicate_organisation_in_the_admin_is_a_form_error(client, acme, platf
     assert "already exists" in response.content.decode()
 
 
+def stage_form(stage, **changes) -> dict:
+    """The stage's change form as the admin would post it, with ``changes``."""
+    form = {
+        "key": stage.key,
+        "name": stage.name,
+        "kind": stage.kind,
+        "order": stage.order,
+        "owner_group": stage.owner_group_id,
+        "escalation_group": stage.escalation_group_id,
+        "sla_hours": stage.sla_hours,
+        "blocking": "on",
+        "active": "on",
+        "checks": json.dumps(stage.checks),
+        "description": stage.description,
+    }
+    return {**form, **changes}
+
+
 def test_stage_configuration_is_audited(client, pipeline, platform_admin):
     from governance.models import AuditEvent
 
-    stage = pipeline["security"]
+    stage = pipeline["eligibility"]
     client.force_login(platform_admin)
-    form = {
-        "key": "security",
-        "name": stage.name,
-        "kind": stage.kind,
-        "order": 2,
-        "owner_group": stage.owner_group_id,
-        "escalation_group": stage.escalation_group_id,
-        "sla_hours": 24,
-        "blocking": "on",
-        "active": "on",
-        "description": "",
-    }
+    form = stage_form(stage, sla_hours=24)
     response = client.post(reverse("admin:governance_stage_change", args=[stage.pk]), form)
     assert response.status_code == 302
     stage.refresh_from_db()
@@ -426,19 +434,7 @@ def test_configuration_and_advisory_pages_load(client, platform_admin, security,
 def test_stage_checks_must_be_known(client, pipeline, platform_admin):
     stage = pipeline["security"]
     client.force_login(platform_admin)
-    form = {
-        "key": "security",
-        "name": stage.name,
-        "kind": stage.kind,
-        "order": 2,
-        "owner_group": stage.owner_group_id,
-        "escalation_group": stage.escalation_group_id,
-        "sla_hours": 72,
-        "blocking": "on",
-        "active": "on",
-        "checks": '["security.bandit", "security.nonsense"]',
-        "description": "",
-    }
+    form = stage_form(stage, checks='["security.bandit", "security.nonsense"]')
     response = client.post(reverse("admin:governance_stage_change", args=[stage.pk]), form)
     assert response.status_code == 200
     assert "Unknown checks: security.nonsense" in response.content.decode()
