@@ -334,7 +334,8 @@ def test_duplicate_organisation_in_the_admin_is_a_form_error(client, acme, platf
 
 
 def stage_form(stage, **changes) -> dict:
-    """The stage's change form as the admin would post it, with ``changes``."""
+    """The stage's change form as a browser posts it (with the hidden initial value Django
+    renders for fields with a callable default), with ``changes``."""
     form = {
         "key": stage.key,
         "name": stage.name,
@@ -343,9 +344,11 @@ def stage_form(stage, **changes) -> dict:
         "owner_group": stage.owner_group_id,
         "escalation_group": stage.escalation_group_id,
         "sla_hours": stage.sla_hours,
-        "blocking": "on",
-        "active": "on",
+        "blocking": "on" if stage.blocking else "",
+        "auto_pass": "on" if stage.auto_pass else "",
+        "active": "on" if stage.active else "",
         "checks": json.dumps(stage.checks),
+        "initial-checks": json.dumps(stage.checks),
         "description": stage.description,
     }
     return {**form, **changes}
@@ -356,11 +359,11 @@ def test_stage_configuration_is_audited(client, pipeline, platform_admin):
 
     stage = pipeline["eligibility"]
     client.force_login(platform_admin)
-    form = stage_form(stage, sla_hours=24)
+    form = stage_form(stage, sla_hours=12)
     response = client.post(reverse("admin:governance_stage_change", args=[stage.pk]), form)
     assert response.status_code == 302
     stage.refresh_from_db()
-    assert stage.sla_hours == 24
+    assert stage.sla_hours == 12
     event = AuditEvent.objects.filter(action="stage.configure").get()
     assert (event.actor, event.data) == (platform_admin, {"changed": ["sla_hours"]})
     assert stage.history.first().history_user == platform_admin
