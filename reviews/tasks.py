@@ -5,7 +5,7 @@ import logging
 from governance.errors import TransitionRefused
 from submissions.models import PluginVersion, VersionStatus
 
-from .checks.engine import check_run_execute, check_runs_requeue_stale
+from .checks.engine import check_run_execute, check_runs_rematch_released, check_runs_requeue_stale
 from .services import review_start
 
 logger = logging.getLogger(__name__)
@@ -28,3 +28,7 @@ def run_check(run_id: int) -> None:
 
 def requeue_stale_check_runs() -> int:
     return check_runs_requeue_stale()
+
+
+def rematch_released_versions() -> int:
+    return check_runs_rematch_released()

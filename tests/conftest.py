@@ -143,8 +143,10 @@ def make_approved(
     """A factory: ``make_approved("1.0.0")`` takes a new version of ``plugin`` to approved."""
     from reviews import services as review
 
-    def make(number: str):
-        version = sub.version_create(plugin=plugin, artifact=plugin_archive(plugin.name, number), actor=author)
+    def make(number: str, **archive):
+        version = sub.version_create(
+            plugin=plugin, artifact=plugin_archive(plugin.name, number, **archive), actor=author
+        )
         with django_capture_on_commit_callbacks(execute=True):
             sub.version_submit(version=version, actor=author)
         review.stage_pass(review=open_review(version, "eligibility"), actor=platform_admin)

@@ -152,3 +152,20 @@ def test_advisories_api(client, platform_admin, author):
     assert response.status_code == 400 and response.json()["code"] == "parse_error"
     upload = SimpleUploadedFile("a.json", document.encode())
     assert client.post("/api/v1/advisories/", {"file": upload}).json()["unchanged"] == 1
+
+
+def test_new_advisories_rematch_approved_versions(make_approved, django_capture_on_commit_callbacks):
+    manifest = MANIFEST_TEMPLATE.format(
+        name="acme-exporter", version="1.0.0", module="acme_exporter", category="data-connector"
+    )
+    approved = make_approved(
+        "1.0.0", manifest=manifest.replace("requirements = []", 'requirements = ["requests==2.30.0"]')
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        import_(str(FIXTURES / "osv"))
+    rematch = CheckRun.objects.get(version=approved, check_key="security.dependencies", stage_review=None)
+    assert rematch.status == RunStatus.SUCCEEDED  # the advisory is moderate: a finding, not a failure
+    assert rematch.findings.get().data["package"] == "requests"
+    with django_capture_on_commit_callbacks(execute=True):
+        import_(str(FIXTURES / "osv"))  # nothing new: no second re-match
+    assert CheckRun.objects.filter(version=approved, check_key="security.dependencies").count() == 1

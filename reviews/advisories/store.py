@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django_q.tasks import async_task
 
 from reviews.findings_data import FindingData
 from reviews.models import Advisory, AdvisoryPackage
@@ -47,6 +48,8 @@ def advisories_import(
     _import_batch(batch, result, dry_run)
     if progress:
         progress(result.seen)
+    if (result.created or result.updated) and not dry_run:
+        async_task("reviews.tasks.rematch_released_versions", task_name="rematch-released-versions")
     return result
 
 

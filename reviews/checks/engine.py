@@ -219,6 +219,19 @@ def after_run(*, run_id: int) -> CheckRun:
     return run
 
 
+def check_runs_rematch_released() -> int:
+    """New advisories arrived: run the dependency match again for every approved or
+    deployed version, so a newly disclosed vulnerability shows up where it runs."""
+    released = PluginVersion.objects.filter(status__in=[VersionStatus.APPROVED, VersionStatus.DEPLOYED])
+    count = 0
+    for version_id in released.values_list("pk", flat=True):
+        with transaction.atomic():
+            run = CheckRun.objects.create(version_id=version_id, check_key="security.dependencies", tool="osv")
+            enqueue_after_commit(run)
+        count += 1
+    return count
+
+
 def check_runs_requeue_stale() -> int:
     """Hand out again the runs whose worker died (still *running* long after starting)."""
     cutoff = timezone.now() - timedelta(seconds=settings.WARDEN_CHECK_STALE_SECONDS)
