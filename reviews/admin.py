@@ -99,6 +99,7 @@ class StageReviewAdmin(ScopedAdmin):
         "version",
         "stage",
         "round",
+        "blocking",
         "status",
         "assignee",
         "started_at",

@@ -68,6 +68,11 @@ def main() -> None:
             page.click("#result_list tbody tr:first-child th a")
             page.set_viewport_size({"width": 1280, "height": 1400})
             page.screenshot(path=str(ROOT / "docs/img/version-page.png"))
+            login(page, "security")
+            page.set_viewport_size({"width": 1280, "height": 900})
+            page.goto(f"{BASE}/admin/reviews/stagereview/?status__exact=in_progress")
+            page.click("#result_list tbody tr:first-child th a")
+            page.screenshot(path=str(ROOT / "docs/img/stage-review-checks.png"), full_page=True)
             browser.close()
     finally:
         server.terminate()
