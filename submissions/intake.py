@@ -6,12 +6,13 @@ directory. Sizes are enforced on the bytes actually decompressed, not on what he
 claim, so a lying zip bomb stops at the limit.
 """
 
+import gzip
 import hashlib
+import posixpath
 import stat
 import tarfile
 import unicodedata
 import zipfile
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,10 @@ CHUNK = 1024 * 1024
 # A small file of repeated bytes compresses far beyond any sane ratio; only judge the
 # ratio once there is enough data for it to mean something.
 RATIO_FLOOR_BYTES = 1024 * 1024
+MAX_NAME_LENGTH = 1024
+MAX_PROBLEMS = 100
+# Tar headers (512 bytes a member, plus long names and PAX records) come on top of file data.
+TAR_HEADER_ALLOWANCE = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -75,13 +80,35 @@ class _Entry:
 class _Walk:
     limits: ArchiveLimits
     problems: list[dict] = field(default_factory=list)
-    seen: set[str] = field(default_factory=set)
-    files: int = 0
+    files: set[str] = field(default_factory=set)  # normalised, casefolded paths of files
+    dirs: set[str] = field(default_factory=set)  # and of every directory they imply
+    members: int = 0
     total: int = 0
     manifest: bytes | None = None
 
     def refuse(self, where: str, code: str, message: str) -> None:
-        self.problems.append({"field": where, "code": code, "message": message})
+        self.problems.append({"field": where[:300], "code": code, "message": message})
+
+
+class _BudgetExceeded(Exception):
+    """More bytes were decompressed than any acceptable archive needs."""
+
+
+class _BudgetReader:
+    """A read-only stream that stops after ``budget`` bytes. tarfile reads GNU long names
+    and PAX headers into memory whole, before any member is seen; this bounds that too."""
+
+    def __init__(self, raw: IO[bytes], budget: int):
+        self.raw, self.left = raw, budget
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0 or size > self.left:
+            size = self.left + 1
+        data = self.raw.read(size)
+        self.left -= len(data)
+        if self.left < 0:
+            raise _BudgetExceeded
+        return data
 
 
 def inspect_artifact(fileobj: IO[bytes], filename: str, *, limits: ArchiveLimits | None = None) -> ArtifactFacts:
@@ -100,7 +127,7 @@ def inspect_artifact(fileobj: IO[bytes], filename: str, *, limits: ArchiveLimits
         sha256=sha256,
         size=size,
         manifest=parse_manifest(walk.manifest or b""),
-        file_count=walk.files,
+        file_count=len(walk.files),
         unpacked_bytes=walk.total,
     )
 
@@ -123,26 +150,24 @@ def _digest(fileobj: IO[bytes]) -> tuple[str, int]:
 
 def _walk(fileobj: IO[bytes], filename: str, size: int, limits: ArchiveLimits, *, dest: Path | None) -> _Walk:
     walk = _Walk(limits)
-    entries = _zip_entries(fileobj) if filename.lower().endswith(ZIP_SUFFIXES) else _tar_entries(fileobj)
+    zip_like = filename.lower().endswith(ZIP_SUFFIXES)
     try:
+        entries = _zip_entries(fileobj, limits) if zip_like else _tar_entries(fileobj, limits)
         for entry in entries:
             _accept(walk, entry, dest)
             if _over_limits(walk, size):
                 break
-    except (
-        zipfile.BadZipFile,
-        tarfile.TarError,
-        EOFError,
-        OSError,
-        zlib.error,
-        RuntimeError,
-        NotImplementedError,
-        ValueError,
-    ) as exc:
-        raise _refused("corrupt_archive", f"The archive cannot be read: {exc}.") from None
+    except ValidationFailed:
+        raise
+    except _BudgetExceeded:
+        walk.refuse(
+            "archive", "too_large_unpacked", f"The archive unpacks to more than {limits.max_total_bytes} bytes."
+        )
+    except Exception as exc:  # hostile bytes can break the readers in any way: all mean "cannot be read"
+        raise _refused("corrupt_archive", f"The archive cannot be read: {type(exc).__name__}: {exc}"[:500]) from None
     finally:
         fileobj.seek(0)
-    if walk.files == 0 and not walk.problems:
+    if not walk.files and not walk.problems:
         walk.refuse("archive", "empty_archive", "The archive contains no files.")
     if walk.manifest is None and not walk.problems:
         walk.refuse(MANIFEST_NAME, "manifest_missing", f"The archive has no {MANIFEST_NAME} at its root.")
@@ -152,9 +177,10 @@ def _walk(fileobj: IO[bytes], filename: str, size: int, limits: ArchiveLimits, *
 
 
 def _over_limits(walk: _Walk, archive_size: int) -> bool:
+    """Limits that end the walk. Every member counts, accepted or not, directories too."""
     limits = walk.limits
-    if walk.files > limits.max_files:
-        walk.refuse("archive", "too_many_files", f"The archive holds more than {limits.max_files} files.")
+    if walk.members > limits.max_files:
+        walk.refuse("archive", "too_many_files", f"The archive holds more than {limits.max_files} members.")
         return True
     if walk.total > limits.max_total_bytes:
         walk.refuse(
@@ -168,11 +194,15 @@ def _over_limits(walk: _Walk, archive_size: int) -> bool:
             f"The archive unpacks to more than {limits.max_ratio} times its size (a zip bomb?).",
         )
         return True
+    if len(walk.problems) >= MAX_PROBLEMS:
+        walk.refuse("archive", "too_many_problems", f"Stopped after {MAX_PROBLEMS} problems.")
+        return True
     return False
 
 
 def _accept(walk: _Walk, entry: _Entry, dest: Path | None) -> None:
     """Check one member, and write it to ``dest`` when there is one."""
+    walk.members += 1
     problem = _name_problem(entry, walk.limits)
     if problem:
         walk.refuse(entry.name, *problem)
@@ -180,38 +210,52 @@ def _accept(walk: _Walk, entry: _Entry, dest: Path | None) -> None:
     if entry.kind not in ("file", "dir"):
         walk.refuse(entry.name, f"{entry.kind}_refused", f"{entry.kind.capitalize()}s are not allowed.")
         return
-    key = unicodedata.normalize("NFC", entry.name.rstrip("/")).casefold()
-    if key in walk.seen:
-        walk.refuse(entry.name, "duplicate_name", "Another member has the same name.")
+    path = _normalised(entry.name)
+    if path == ".":
+        return  # the archive's own root ("./")
+    key = unicodedata.normalize("NFC", path).casefold()
+    parents = _parents(key)
+    if key in walk.files or (entry.kind == "file" and key in walk.dirs) or any(p in walk.files for p in parents):
+        walk.refuse(entry.name, "duplicate_name", "Another member has the same path, or uses it as a directory.")
         return
-    walk.seen.add(key)
+    walk.dirs.update(parents)
     if entry.kind == "dir":
+        walk.dirs.add(key)
         if dest is not None:
-            (dest / entry.name).mkdir(parents=True, exist_ok=True)
+            (dest / path).mkdir(parents=True, exist_ok=True)
         return
-    walk.files += 1
-    _copy(walk, entry, dest)
+    walk.files.add(key)
+    _copy(walk, entry, path, dest)
 
 
-def _copy(walk: _Walk, entry: _Entry, dest: Path | None) -> bool:
+def _parents(path: str) -> list[str]:
+    parts = path.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _normalised(name: str) -> str:
+    """``./a//b/./c.py`` and ``a/b/c.py`` are one path (``..`` was refused before)."""
+    return posixpath.normpath(name.rstrip("/"))
+
+
+def _copy(walk: _Walk, entry: _Entry, path: str, dest: Path | None) -> None:
     limits = walk.limits
-    if entry.declared_size > limits.max_file_bytes:
-        walk.refuse(entry.name, "file_too_large", f"Larger than {limits.max_file_bytes} bytes.")
-        return False
+    if entry.declared_size < 0 or entry.declared_size > limits.max_file_bytes:
+        walk.refuse(entry.name, "file_too_large", f"Larger than {limits.max_file_bytes} bytes (or a negative size).")
+        return
     if (
         entry.compressed_size
         and entry.declared_size > RATIO_FLOOR_BYTES
         and entry.declared_size > entry.compressed_size * limits.max_ratio
     ):
         walk.refuse(entry.name, "compression_ratio", f"Compressed more than {limits.max_ratio} times (a zip bomb?).")
-        return False
-    keep = entry.name == MANIFEST_NAME
+        return
+    keep = path == MANIFEST_NAME
     kept, written = bytearray(), 0
     target = None
     if dest is not None:
-        path = dest / entry.name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        target = path.open("xb")
+        (dest / path).parent.mkdir(parents=True, exist_ok=True)
+        target = (dest / path).open("xb")
     try:
         with entry.open() as source:  # type: ignore[operator]
             for chunk in iter(lambda: source.read(CHUNK), b""):
@@ -219,7 +263,7 @@ def _copy(walk: _Walk, entry: _Entry, dest: Path | None) -> bool:
                 if written > limits.max_file_bytes or walk.total + written > limits.max_total_bytes:
                     walk.total += written
                     walk.refuse(entry.name, "file_too_large", "Unpacks to more than the limits allow.")
-                    return False
+                    return
                 if target:
                     target.write(chunk)
                 if keep and len(kept) <= MANIFEST_MAX_BYTES:
@@ -231,9 +275,8 @@ def _copy(walk: _Walk, entry: _Entry, dest: Path | None) -> bool:
     if keep:
         if len(kept) > MANIFEST_MAX_BYTES:
             walk.refuse(entry.name, "manifest_too_large", f"{MANIFEST_NAME} is over {MANIFEST_MAX_BYTES} bytes.")
-            return False
+            return
         walk.manifest = bytes(kept)
-    return True
 
 
 def _name_problem(entry: _Entry, limits: ArchiveLimits) -> tuple[str, str] | None:
@@ -241,20 +284,21 @@ def _name_problem(entry: _Entry, limits: ArchiveLimits) -> tuple[str, str] | Non
     parts = name.replace("\\", "/").rstrip("/").split("/")
     if not entry.utf8 or any("\udc80" <= ch <= "\udcff" for ch in name):
         return "non_utf8_name", "The name is not UTF-8."
-    if not name or any(ord(ch) < 32 for ch in name):
-        return "bad_name", "The name is empty or holds control characters."
+    if not name or len(name) > MAX_NAME_LENGTH or any(ord(ch) < 32 for ch in name):
+        return "bad_name", f"The name is empty, longer than {MAX_NAME_LENGTH} characters, or holds control characters."
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
         return "absolute_path", "Absolute paths and drive letters are not allowed."
     if ".." in parts:
         return "path_traversal", "'..' in a path is not allowed."
     if "\\" in name:
         return "bad_name", "Backslashes in names are not allowed."
-    if len(parts) > limits.max_depth:
+    if len([p for p in parts if p not in ("", ".")]) > limits.max_depth:
         return "too_deep", f"Nested deeper than {limits.max_depth} directories."
     return None
 
 
-def _zip_entries(fileobj: IO[bytes]) -> Iterator[_Entry]:
+def _zip_entries(fileobj: IO[bytes], limits: ArchiveLimits) -> Iterator[_Entry]:
+    _refuse_huge_central_directory(fileobj, limits)
     with zipfile.ZipFile(fileobj) as archive:
         for info in archive.infolist():
             mode = info.external_attr >> 16
@@ -271,9 +315,35 @@ def _zip_entries(fileobj: IO[bytes]) -> Iterator[_Entry]:
             )
 
 
-def _tar_entries(fileobj: IO[bytes]) -> Iterator[_Entry]:
-    with tarfile.open(fileobj=fileobj, mode="r:gz") as archive:
+def _refuse_huge_central_directory(fileobj: IO[bytes], limits: ArchiveLimits) -> None:
+    """ZipFile() reads the whole central directory into memory before anything can be
+    checked; read its entry count from the end record first."""
+    end = zipfile._EndRecData(fileobj)  # type: ignore[attr-defined]  # stable since Python 2
+    fileobj.seek(0)
+    if end and end[zipfile._ECD_ENTRIES_TOTAL] > limits.max_files:  # type: ignore[attr-defined]
+        raise ValidationFailed(
+            "The archive was refused.",
+            code="invalid_archive",
+            errors=[
+                {
+                    "field": "archive",
+                    "code": "too_many_files",
+                    "message": f"The archive holds more than {limits.max_files} members.",
+                }
+            ],
+        )
+
+
+def _tar_entries(fileobj: IO[bytes], limits: ArchiveLimits) -> Iterator[_Entry]:
+    """Stream the tar sequentially through a byte budget. Python's tarfile (before 3.11.13)
+    can be sent backwards by a negative PAX size: members must move strictly forwards."""
+    stream = _BudgetReader(gzip.GzipFile(fileobj=fileobj, mode="rb"), limits.max_total_bytes + TAR_HEADER_ALLOWANCE)
+    last_offset = -1
+    with tarfile.open(fileobj=stream, mode="r|") as archive:  # type: ignore[call-overload]
         for member in archive:
+            if member.offset <= last_offset or member.size < 0:
+                raise tarfile.ReadError("members do not move forwards (a malformed or hostile header)")
+            last_offset = member.offset
             kind = (
                 "file"
                 if member.isreg()

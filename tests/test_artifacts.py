@@ -259,3 +259,98 @@ def test_extraction_writes_the_tree(tmp_path):
     extract_artifact(upload, upload.name, tmp_path, limits=ArchiveLimits.from_settings())
     assert (tmp_path / "plugin.toml").read_bytes() == GOOD_MANIFEST
     assert (tmp_path / "acme_exporter" / "plugin.py").exists()
+
+
+# -- hostile tar and zip structures --------------------------------------------------------
+
+
+def pax_tar(pax: dict[str, str], name: str = "x.py", data: bytes = b"x") -> SimpleUploadedFile:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as archive:
+        info = tarfile.TarInfo("plugin.toml")
+        info.size = len(GOOD_MANIFEST)
+        archive.addfile(info, io.BytesIO(GOOD_MANIFEST))
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        info.pax_headers = pax
+        archive.addfile(info, io.BytesIO(data))
+    return SimpleUploadedFile("p.tar.gz", buffer.getvalue())
+
+
+def test_negative_pax_size_does_not_loop(refuse):
+    """Python 3.11.7's tarfile follows a negative PAX size backwards forever (CVE-2025-8194)."""
+    refuse(pax_tar({"size": "-1024"}), "corrupt_archive")
+
+
+def test_long_name_bombs_are_bounded(refuse, settings):
+    settings.WARDEN_ARCHIVE_LIMITS = {**settings.WARDEN_ARCHIVE_LIMITS, "max_total_bytes": 1024 * 1024}
+    refuse(pax_tar({"path": "a" * 20_000_000}), "invalid_archive", "too_large_unpacked")  # over 1 MiB + headers
+    refuse(pax_tar({"path": "b" * 5000}), "invalid_archive", "bad_name")
+
+
+def test_directories_count_towards_the_member_limit(refuse, settings):
+    settings.WARDEN_ARCHIVE_LIMITS = {**settings.WARDEN_ARCHIVE_LIMITS, "max_files": 50}
+    members = [("plugin.toml", GOOD_MANIFEST)]
+    for i in range(100):
+        directory = tarfile.TarInfo(f"d{i}")
+        directory.type = tarfile.DIRTYPE
+        members.append(directory)
+    refuse(tar_upload(members), "invalid_archive", "too_many_files")
+
+
+def test_a_huge_central_directory_is_refused_before_it_is_read(refuse, settings):
+    settings.WARDEN_ARCHIVE_LIMITS = {**settings.WARDEN_ARCHIVE_LIMITS, "max_files": 100}
+    members = {"plugin.toml": GOOD_MANIFEST, **{f"f{i}": b"" for i in range(150)}}
+    refusal = refuse(zip_upload(members, compression=zipfile.ZIP_STORED), "invalid_archive", "too_many_files")
+    assert len(refusal.errors) == 1
+
+
+def test_problems_are_capped(refuse):
+    members = {"plugin.toml": GOOD_MANIFEST, **{f"../{i}": b"" for i in range(500)}}
+    refusal = refuse(zip_upload(members, compression=zipfile.ZIP_STORED), "invalid_archive", "too_many_problems")
+    assert len(refusal.errors) <= 101
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["./plugin.toml"],
+        ["a/b.py", "a//b.py"],
+        ["a/b.py", "a/./b.py"],
+        ["foo", "foo/bar.py"],
+        ["foo/bar.py", "foo"],
+        ["README.md", "readme.md"],
+    ],
+)
+def test_names_that_alias_each_other_are_refused(refuse, names):
+    refuse(
+        zip_upload({"plugin.toml": GOOD_MANIFEST, **dict.fromkeys(names, b"x")}), "invalid_archive", "duplicate_name"
+    )
+
+
+def test_a_tar_made_with_dot_prefixes_is_accepted(plugin, author, tmp_path):
+    """`tar -C plugin -czf p.tgz .` writes ./plugin.toml, ./pkg/...: the usual way to pack."""
+    upload = tar_upload([("./plugin.toml", GOOD_MANIFEST), ("./acme_exporter/__init__.py", b"")])
+    upload.name = "acme-exporter-1.0.0.tgz"
+    version = sub.version_create(plugin=plugin, artifact=upload, actor=author)
+    extract_artifact(upload, upload.name, tmp_path)
+    assert (tmp_path / "plugin.toml").read_bytes() == GOOD_MANIFEST
+    assert version.manifest["plugin"]["name"] == "acme-exporter"
+
+
+def test_zip64_offset_overflow_is_a_corrupt_archive(refuse):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", allowZip64=True) as archive:
+        archive.writestr("plugin.toml", GOOD_MANIFEST)
+    data = bytearray(buffer.getvalue())
+    central = data.rindex(b"PK\x01\x02")
+    data[central + 42 : central + 46] = b"\xff\xff\xff\xff"  # local header offset: "see the zip64 extra field"
+    extra = b"\x01\x00\x08\x00" + (2**63).to_bytes(8, "little")
+    name_length = int.from_bytes(data[central + 28 : central + 30], "little")
+    insert_at = central + 46 + name_length
+    data[central + 30 : central + 32] = len(extra).to_bytes(2, "little")
+    data[insert_at:insert_at] = extra
+    end = data.rindex(b"PK\x05\x06")
+    data[end + 16 : end + 20] = central.to_bytes(4, "little")
+    data[end + 12 : end + 16] = (end - central).to_bytes(4, "little")
+    refuse(SimpleUploadedFile("p.zip", bytes(data)), "corrupt_archive")
