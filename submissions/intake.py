@@ -98,7 +98,7 @@ class _BudgetReader:
     """A read-only stream that stops after ``budget`` bytes. tarfile reads GNU long names
     and PAX headers into memory whole, before any member is seen; this bounds that too."""
 
-    def __init__(self, raw: IO[bytes], budget: int):
+    def __init__(self, raw: gzip.GzipFile, budget: int):
         self.raw, self.left = raw, budget
 
     def read(self, size: int = -1) -> bytes:
@@ -364,7 +364,7 @@ def _tar_entries(fileobj: IO[bytes], limits: ArchiveLimits) -> Iterator[_Entry]:
                 compressed_size=None,
                 open=lambda member=member: archive.extractfile(member),
             )
-            archive.members.clear()  # type: ignore[attr-defined]  # keeps memory flat on huge archives
+            archive.members.clear()  # keeps memory flat on huge archives
 
 
 def _refused(code: str, detail: str) -> ValidationFailed:
