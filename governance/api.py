@@ -13,6 +13,8 @@ def exception_handler(exc, context):
     """Errors are ``{"code", "detail", "errors"}``: ``code`` is stable, ``detail`` is for people."""
     if isinstance(exc, WardenError):
         return Response(exc.as_dict(), status=exc.status)
+    if isinstance(exc, RecursionError):  # JSON nested deeper than the parser can follow
+        return Response({"code": "parse_error", "detail": "The JSON is nested too deeply.", "errors": []}, status=400)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -227,9 +227,19 @@ class Finding(models.Model):
 
 
 class FindingTriage(models.Model):
-    """Who changed a finding's triage, from what to what, and why. Append-only."""
+    """Who changed a finding's triage, from what to what, and why. Append-only; it
+    outlives the finding row (re-runs replace findings and re-attach their trail)."""
 
-    finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="triage_trail")
+    finding = models.ForeignKey(
+        Finding,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="triage_trail",
+        help_text="Empty once the finding is gone (fixed, or no longer reported); the trail stays.",
+    )
+    version = models.ForeignKey("submissions.PluginVersion", on_delete=models.CASCADE, related_name="+")
+    fingerprint = models.CharField(max_length=64, db_index=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
     from_state = models.CharField(max_length=20)
     to_state = models.CharField(max_length=20)

@@ -24,6 +24,7 @@ from .importers import ParsedReport, parse_report
 from .importers.vex import apply_vex
 from .models import CheckRun, Finding, FindingTriage, RunOrigin
 from .selectors import reviews_assigned_to_groups_of
+from .services import can_triage
 
 FORMATS = ("sarif", "cyclonedx", "pip-audit")
 CLOSED = [
@@ -125,9 +126,18 @@ def _with_dependency_matches(parsed: ParsedReport) -> list[FindingData]:
 
 
 def _apply_vex_to_existing(version: PluginVersion, run: CheckRun, parsed: ParsedReport, actor) -> int:
+    """VEX about findings already on the version changes only those the poster may triage
+    themselves: a vendor's CI cannot dismiss what Warden's reviewers found."""
     if not parsed.vex:
         return 0
-    existing = list(Finding.objects.select_for_update().filter(version=version).exclude(check_run=run))
+    existing = [
+        f
+        for f in Finding.objects.select_for_update()
+        .select_related("version__plugin")
+        .filter(version=version)
+        .exclude(check_run=run)
+        if can_triage(actor=actor, finding=f)
+    ]
     as_data = [
         FindingData(rule_id=f.rule_id, title=f.title, severity=f.severity, kind=f.kind, data=f.data) for f in existing
     ]
@@ -136,6 +146,8 @@ def _apply_vex_to_existing(version: PluginVersion, run: CheckRun, parsed: Parsed
         if verdict.triage and verdict.triage != finding.triage:
             FindingTriage.objects.create(
                 finding=finding,
+                version=version,
+                fingerprint=finding.fingerprint,
                 actor=actor,
                 from_state=finding.triage,
                 to_state=verdict.triage,

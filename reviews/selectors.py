@@ -52,11 +52,21 @@ def findings_visible_to(*, user) -> QuerySet[Finding]:
     return Finding.objects.filter(version__in=versions_visible_to(user=user))
 
 
+def latest_runs(runs) -> list:
+    """Of several runs of the same check (earlier rounds, re-matches, re-posted reports of
+    one tool), only the newest speaks for the version now. ``runs`` in any order."""
+    latest: dict[tuple[str, str], object] = {}
+    for run in sorted(runs, key=lambda r: r.pk):
+        latest[(run.check_key, run.tool)] = run
+    return list(latest.values())
+
+
 def finding_counts(*, version) -> list[dict]:
-    """Open and total findings of the version by severity, most severe first (one query)."""
+    """Open, new and total findings of the version's latest runs by severity, most severe first."""
+    current = [r.pk for r in latest_runs(CheckRun.objects.filter(version=version).only("pk", "check_key", "tool"))]
     rows = {
         row["severity"]: row
-        for row in Finding.objects.filter(version=version)
+        for row in Finding.objects.filter(check_run__in=current)
         .values("severity")
         .annotate(
             total=Count("pk"), open=Count("pk", filter=Q(triage="open")), new=Count("pk", filter=Q(carried_over=False))

@@ -13,14 +13,13 @@ from django.utils import timezone
 from governance.audit import audit_record
 from governance.errors import PermissionRefused, TransitionRefused, ValidationFailed
 from governance.models import StageKind
-from governance.permissions import refuse_own_submission, require_perm
+from governance.permissions import is_org_member, refuse_own_submission, require_perm
 from governance.transitions import apply_transition, require_reason, save_with_audit
 from submissions.models import PluginVersion
 
 from . import pipeline
 from .checks.engine import enqueue_after_commit
 from .models import RUN_ACTIVE, CheckRun, Finding, FindingTriage, ReviewStatus, RunStatus, StageReview, Triage
-from .selectors import reviews_assigned_to_groups_of
 
 
 def review_start(*, version: PluginVersion) -> PluginVersion:
@@ -171,11 +170,12 @@ def stage_auto_pass(*, review: StageReview) -> StageReview | None:
 
 def check_run_rerun(*, run: CheckRun, actor) -> CheckRun:
     """A reviewer of the stage runs a finished check again (its findings are replaced)."""
+    owner = run.stage_review
+    if owner is None:
+        raise TransitionRefused(f"{run} came from an external tool or a re-match; it is not re-run by hand.")
     with transaction.atomic():
-        run = CheckRun.objects.select_for_update(of=("self",)).select_related("stage_review__stage").get(pk=run.pk)
-        review = run.stage_review
-        if review is None:
-            raise TransitionRefused(f"{run} came from an external tool; post a new report instead.")
+        _version, review = _lock(owner)  # lock order: version, review, then the run
+        run = CheckRun.objects.select_for_update().get(pk=run.pk)
         if not (actor.has_perm("reviews.waive_stagereview") or actor.has_perm("reviews.review_stagereview", review)):
             raise PermissionRefused(f"{actor} is not a reviewer of the {review.stage.name} stage.")
         refuse_own_submission(actor, review.version)
@@ -201,12 +201,12 @@ def finding_triage(
         )
     with transaction.atomic():
         finding = Finding.objects.select_for_update(of=("self",)).select_related("version__plugin").get(pk=finding.pk)
-        reviewing = reviews_assigned_to_groups_of(user=actor).filter(version_id=finding.version_id)
-        if not (actor.has_perm("reviews.waive_stagereview") or reviewing.exists()):
-            raise PermissionRefused(f"{actor} does not review {finding.version}.")
-        refuse_own_submission(actor, finding.version)
+        if not can_triage(actor=actor, finding=finding):
+            raise PermissionRefused(f"{actor} does not review the stage that owns this finding of {finding.version}.")
         FindingTriage.objects.create(
             finding=finding,
+            version_id=finding.version_id,
+            fingerprint=finding.fingerprint,
             actor=actor,
             from_state=finding.triage,
             to_state=to_state,
@@ -226,6 +226,23 @@ def finding_triage(
         finding.triage, finding.plan, finding.plan_due = to_state, plan, plan_due
         finding.save(update_fields=["triage", "plan", "plan_due"])
     return finding
+
+
+def can_triage(*, actor, finding: Finding) -> bool:
+    """The reviewers of the stage whose check found it may judge a finding; findings from
+    external reports and advisory re-matches belong to the security stage. Nobody from the
+    submitting organisation may, whatever else they hold."""
+    if actor is None or not actor.is_active or is_org_member(actor, finding.version.plugin.organisation):
+        return False
+    if actor.has_perm("reviews.waive_stagereview"):
+        return True
+    run = CheckRun.objects.select_related("stage_review").get(pk=finding.check_run_id)
+    owner = run.stage_review or (
+        StageReview.objects.filter(version_id=finding.version_id, stage__kind=StageKind.SECURITY)
+        .order_by("-round")
+        .first()
+    )
+    return owner is not None and actor.has_perm("reviews.review_stagereview", owner)
 
 
 # -- helpers ---------------------------------------------------------------------------

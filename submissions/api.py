@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from reviews.models import SEVERITY_RANK, CheckRun, StageReview
+from reviews.selectors import latest_runs
 
 from . import services
 from .models import PluginVersion
@@ -76,9 +77,10 @@ class VersionOut(serializers.ModelSerializer):
         return CheckRunOut(version.all_runs, many=True).data
 
     def get_findings(self, version) -> dict[str, int]:
-        """Counts by severity, summed from the runs' own summaries (no query per version)."""
+        """Counts by severity over the latest run of each check, from the runs' own summaries
+        (no query per version)."""
         totals = dict.fromkeys(SEVERITY_RANK, 0)
-        for run in version.all_runs:
+        for run in latest_runs(version.all_runs):
             for severity, count in run.summary.get("findings", {}).items():
                 totals[severity] = totals.get(severity, 0) + count
         return totals

@@ -243,7 +243,14 @@ def test_findings_seen_in_the_last_approved_version_are_carried_over(
 
 
 def test_triage_is_recorded_with_who_and_why(
-    in_review, security, author, monkeypatch, pipeline, platform_admin, django_capture_on_commit_callbacks
+    in_review,
+    security,
+    performance,
+    author,
+    monkeypatch,
+    pipeline,
+    platform_admin,
+    django_capture_on_commit_callbacks,
 ):
     def run(ctx):
         return CheckOutcome(passed=False, findings=[FindingData(rule_id="X1", title="x", severity="high")])
@@ -257,8 +264,9 @@ def test_triage_is_recorded_with_who_and_why(
 
     with pytest.raises(ValidationFailed, match="needs the plan and a due date"):
         review.finding_triage(finding=finding, actor=security, to_state="remediation_planned", reason="Will fix")
-    with pytest.raises(PermissionRefused):
-        review.finding_triage(finding=finding, actor=author, to_state="false_positive", reason="Not a bug")
+    for outsider in (author, performance):  # the submitter; a reviewer of another stage
+        with pytest.raises(PermissionRefused, match="does not review the stage that owns this finding"):
+            review.finding_triage(finding=finding, actor=outsider, to_state="false_positive", reason="Not a bug")
     due = timezone.now().date() + timedelta(days=30)
     review.finding_triage(
         finding=finding,
@@ -295,10 +303,12 @@ def test_reviewer_sees_check_results_inline_and_findings_by_severity(
     client.force_login(board)
     page = client.get(reverse("admin:reviews_stagereview_change", args=[eligibility.pk])).content.decode()
     assert "eligibility.compile" in page and "1 high" in page
-    page = client.get(reverse("admin:submissions_pluginversion_change", args=[version.pk]))
-    counts = {row["severity"]: row for row in page.context["counts"]} if "counts" in page.context else None
-    assert counts is None or counts["high"]["open"] == 1
-    assert "Findings" in page.content.decode() and "acme_exporter/broken.py" not in page.content.decode()
+    from reviews.selectors import finding_counts
+
+    counts = {row["severity"]: row for row in finding_counts(version=version)}
+    assert (counts["high"]["open"], counts["high"]["total"], counts["medium"]["total"]) == (1, 1, 0)
+    page = client.get(reverse("admin:submissions_pluginversion_change", args=[version.pk])).content.decode()
+    assert "<h2>Findings</h2>" in page and "severity__exact=high" in page
     findings = client.get(reverse("admin:reviews_finding_changelist") + f"?version__id__exact={version.pk}")
     assert [f.rule_id for f in findings.context["cl"].result_list] == ["eligibility.compile"]
 
@@ -322,3 +332,100 @@ def test_run_again_from_the_admin(client, plugin, author, pipeline, platform_adm
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED
     assert not run.findings.exists()
+
+
+def test_a_re_run_keeps_the_triage_and_its_trail(
+    in_review, security, monkeypatch, pipeline, platform_admin, django_capture_on_commit_callbacks
+):
+    def run(ctx):
+        return CheckOutcome(
+            passed=False,
+            findings=[
+                FindingData(rule_id="X1", title="x", severity="high", snippet="eval(data)"),
+                FindingData(rule_id="X2", title="y", severity="low", snippet="md5()"),
+            ],
+        )
+
+    monkeypatch.setitem(REGISTRY, "test.two", CheckSpec(key="test.two", title="Two", tool="test", run=run))
+    pipeline["security"].checks = ["test.two"]
+    pipeline["security"].save()
+    with django_capture_on_commit_callbacks(execute=True):
+        review.stage_pass(review=open_review(in_review, "eligibility"), actor=platform_admin)
+    finding = Finding.objects.get(rule_id="X1")
+    review.finding_triage(finding=finding, actor=security, to_state="false_positive", reason="Input is constant.")
+    run_row = finding.check_run
+    with django_capture_on_commit_callbacks(execute=True):
+        review.check_run_rerun(run=run_row, actor=security)
+    again = Finding.objects.get(rule_id="X1")
+    assert again.pk != finding.pk and again.triage == "false_positive"
+    assert [t.reason for t in again.triage_trail.all()] == ["Input is constant."]
+    assert Finding.objects.get(rule_id="X2").triage == "open"
+    assert Finding.objects.filter(check_run__check_key="test.two").count() == 2
+
+
+def test_a_queued_run_whose_task_was_lost_is_handed_out_again(
+    in_review, platform_admin, django_capture_on_commit_callbacks
+):
+    from governance.models import AllowedLicence, HostPlatform
+
+    HostPlatform.objects.create(name="Host", api_version="2.4", is_default=True)
+    AllowedLicence.objects.create(spdx_id="MIT")
+    queued = in_review.check_runs.filter(status=RunStatus.QUEUED)
+    assert queued.count() == 0  # in_review ran its eligibility checks on commit; queue one by hand
+    with django_capture_on_commit_callbacks(execute=False):  # the task is lost: never delivered
+        review.check_run_rerun(run=in_review.check_runs.get(check_key="eligibility.licence"), actor=platform_admin)
+    assert in_review.check_runs.get(check_key="eligibility.licence").status == RunStatus.QUEUED
+    with time_machine.travel(timezone.now() + timedelta(hours=1)), django_capture_on_commit_callbacks(execute=True):
+        assert check_runs_requeue_stale() == 1
+    assert in_review.check_runs.get(check_key="eligibility.licence").status == RunStatus.SUCCEEDED
+
+
+def test_tool_output_the_database_would_refuse_is_cleaned(
+    in_review, monkeypatch, pipeline, platform_admin, django_capture_on_commit_callbacks
+):
+    def run(ctx):
+        return CheckOutcome(
+            passed=True,
+            findings=[
+                FindingData(
+                    rule_id="N\x00UL",
+                    title="t\x00",
+                    severity="low",
+                    message="a\x00b",
+                    line=2**40,
+                    snippet="x\x00",
+                    data={"raw": "z\x00"},
+                )
+            ],
+        )
+
+    monkeypatch.setitem(REGISTRY, "test.nul", CheckSpec(key="test.nul", title="NUL", tool="test", run=run))
+    pipeline["security"].checks = ["test.nul"]
+    pipeline["security"].save()
+    with django_capture_on_commit_callbacks(execute=True):
+        review.stage_pass(review=open_review(in_review, "eligibility"), actor=platform_admin)
+    finding = Finding.objects.get(check_run__check_key="test.nul")
+    assert (finding.rule_id, finding.message, finding.line, finding.data) == (
+        "N\ufffdUL",
+        "a\ufffdb",
+        None,
+        {"raw": "z\ufffd"},
+    )
+
+
+def test_counts_speak_for_the_latest_runs_only(
+    plugin, author, pipeline, compliance, platform_admin, django_capture_on_commit_callbacks
+):
+    from reviews.selectors import finding_counts
+
+    version = submit(
+        plugin, author, django_capture_on_commit_callbacks, files={"acme_exporter/broken.py": b"def f(:\n"}
+    )
+    review.stage_pass(review=open_review(version, "eligibility"), actor=platform_admin)
+    review.stage_request_changes(review=open_review(version, "compliance"), actor=compliance, reason="More docs.")
+    with django_capture_on_commit_callbacks(execute=True):
+        sub.version_resubmit(version=version, actor=author, reason="Docs added.")
+    assert Finding.objects.filter(version=version, rule_id="eligibility.compile").count() == 2  # one per round
+    counts = {row["severity"]: row["total"] for row in finding_counts(version=version)}
+    assert counts["high"] == 3  # compile, host API and licence (neither is configured here), once
+    assert Finding.objects.filter(version=version, severity="high").count() == 6

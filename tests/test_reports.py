@@ -70,18 +70,32 @@ def test_sbom_components_are_matched_against_advisories(api, in_review):
     assert set(Finding.objects.values_list("rule_id", flat=True)) & {"GHSA-j8r2-6x86-q33q", "PYSEC-2023-74"}
 
 
-def test_vex_triages_the_versions_existing_findings(api, in_review, author):
-    post(api, in_review, "pip-audit", (REPORTS / "pip-audit-requests.json").read_bytes())
+def vex_about(cve: str, purl: str) -> bytes:
+    """CycloneDX's own VEX example (not_affected, code_not_reachable), about another CVE."""
     vex = json.loads((REPORTS / "cyclonedx-bom-examples" / "vex.json").read_bytes())
-    statement = vex["vulnerabilities"][0]  # CycloneDX's own VEX example, about our finding's CVE instead
-    statement["id"] = "CVE-2024-47081"
-    statement["affects"] = [{"ref": "pkg:pypi/requests@2.32.3"}]
-    response = post(api, in_review, "cyclonedx", json.dumps(vex).encode())
+    vex["vulnerabilities"][0]["id"] = cve
+    vex["vulnerabilities"][0]["affects"] = [{"ref": purl}]
+    return json.dumps(vex).encode()
+
+
+def test_a_reviewers_vex_triages_the_versions_existing_findings(api, in_review, security):
+    post(api, in_review, "pip-audit", (REPORTS / "pip-audit-requests.json").read_bytes())
+    reviewer = APIClient()
+    reviewer.force_authenticate(security)
+    response = post(reviewer, in_review, "cyclonedx", vex_about("CVE-2024-47081", "pkg:pypi/requests@2.32.3"))
     assert response.status_code == 201, response.json()
     finding = Finding.objects.get(rule_id="CVE-2024-47081")
     assert finding.triage == "false_positive"
     trail = FindingTriage.objects.get(finding=finding)
-    assert trail.actor == author and trail.reason.startswith("VEX: ") and "code_not_reachable" in trail.reason
+    assert trail.actor == security and trail.reason.startswith("VEX: ") and "code_not_reachable" in trail.reason
+
+
+def test_the_vendors_vex_cannot_dismiss_existing_findings(api, in_review):
+    post(api, in_review, "pip-audit", (REPORTS / "pip-audit-requests.json").read_bytes())
+    response = post(api, in_review, "cyclonedx", vex_about("CVE-2024-47081", "pkg:pypi/requests@2.32.3"))
+    assert response.status_code == 201
+    assert Finding.objects.get(rule_id="CVE-2024-47081").triage == "open"
+    assert not FindingTriage.objects.exists()
 
 
 @pytest.mark.parametrize(

@@ -150,6 +150,8 @@ def test_advisories_api(client, platform_admin, author):
     assert response.status_code == 400 and response.json()["code"] == "invalid_advisories"
     response = client.post("/api/v1/advisories/", "{not json", content_type="application/json")
     assert response.status_code == 400 and response.json()["code"] == "parse_error"
+    response = client.post("/api/v1/advisories/", "[" * 100_000 + "]" * 100_000, content_type="application/json")
+    assert (response.status_code, response.json()["code"]) == (400, "parse_error")
     upload = SimpleUploadedFile("a.json", document.encode())
     assert client.post("/api/v1/advisories/", {"file": upload}).json()["unchanged"] == 1
 

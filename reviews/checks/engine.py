@@ -11,6 +11,7 @@
 """
 
 import contextlib
+import json
 import logging
 import shutil
 import tempfile
@@ -21,7 +22,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import DataError, IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -102,15 +104,21 @@ def _claim(run_id: int) -> CheckRun | None:
 
 
 def record_outcome(*, run: CheckRun, outcome: CheckOutcome) -> None:
-    """Replace the run's findings and record its verdict, all or nothing."""
+    """Replace the run's findings and record its verdict, all or nothing.
+
+    Findings that come back with the same fingerprint keep their triage, plan and trail:
+    a re-run must not undo a reviewer's judgement. A database refusal of the results (bad
+    data from a tool) errors the run with the reason; anything else (a lost worker)
+    propagates, and the run is retried.
+    """
     stored = None
     try:
         with transaction.atomic():
             run = CheckRun.objects.select_for_update().get(pk=run.pk)
             if run.status != RunStatus.RUNNING:
                 return
-            run.findings.all().delete()
-            counts = store_findings(run=run, findings=outcome.findings)
+            previous_report = run.report.name
+            counts = replace_findings(run=run, findings=outcome.findings)
             if outcome.report:
                 run.report.save(outcome.report_name, ContentFile(outcome.report), save=False)
                 stored = run.report.name
@@ -119,13 +127,32 @@ def record_outcome(*, run: CheckRun, outcome: CheckOutcome) -> None:
             run.summary = {**outcome.summary, "findings": counts}
             run.tool_version = outcome.tool_version or run.tool_version
             run.save()
+            if previous_report and stored:
+                transaction.on_commit(lambda: run.report.storage.delete(previous_report))
+    except (DataError, IntegrityError) as exc:
+        if stored:
+            run.report.storage.delete(stored)
+        _record_error(run.pk, exc)
     except BaseException:
         if stored:
             run.report.storage.delete(stored)
         raise
 
 
-def store_findings(*, run: CheckRun, findings: Iterable[FindingData]) -> dict[str, int]:
+def replace_findings(*, run: CheckRun, findings: Iterable[FindingData]) -> dict[str, int]:
+    """Insert the new set, carry triage over by fingerprint, move the trail, drop the old set."""
+    old = {f.fingerprint: f for f in run.findings.only("pk", "fingerprint", "triage", "plan", "plan_due")}
+    newest_old = max((f.pk for f in old.values()), default=0)
+    counts = store_findings(run=run, findings=findings, previous=old)
+    if old:
+        fresh = dict(run.findings.filter(pk__gt=newest_old, fingerprint__in=list(old)).values_list("fingerprint", "pk"))
+        for fingerprint, finding_id in fresh.items():
+            FindingTriage.objects.filter(finding_id=old[fingerprint].pk).update(finding_id=finding_id)
+        run.findings.filter(pk__lte=newest_old).delete()  # their trail rows stay, detached
+    return counts
+
+
+def store_findings(*, run: CheckRun, findings: Iterable[FindingData], previous: dict | None = None) -> dict[str, int]:
     """Insert in batches; mark what the last approved version already had as carried over."""
     known = carried_fingerprints(version_id=run.version_id)
     counts: dict[str, int] = {}
@@ -133,28 +160,36 @@ def store_findings(*, run: CheckRun, findings: Iterable[FindingData]) -> dict[st
     reasons: list[str] = []
     for data in findings:
         counts[data.severity] = counts.get(data.severity, 0) + 1
-        batch.append(_finding(run, data, known))
-        reasons.append(data.triage_reason)
+        finding = _finding(run, data, known)
+        earlier = (previous or {}).get(finding.fingerprint)
+        if earlier is not None and not data.triage:
+            finding.triage, finding.plan, finding.plan_due = earlier.triage, earlier.plan, earlier.plan_due
+            reasons.append("")
+        else:
+            reasons.append(data.triage_reason or "Set by the report.")
+        batch.append(finding)
         if len(batch) >= BATCH:
-            _insert(batch, reasons)
+            _insert(batch, reasons, previous or {})
             batch, reasons = [], []
-    _insert(batch, reasons)
+    _insert(batch, reasons, previous or {})
     return counts
 
 
-def _insert(batch: list[Finding], reasons: list[str]) -> None:
-    """Bulk insert; a triage the source already decided (VEX) gets its trail row too."""
+def _insert(batch: list[Finding], reasons: list[str], previous: dict) -> None:
+    """Bulk insert; a triage the source itself decided (VEX) gets its trail row too."""
     Finding.objects.bulk_create(batch)
     FindingTriage.objects.bulk_create(
         FindingTriage(
             finding=finding,
+            version_id=finding.version_id,
+            fingerprint=finding.fingerprint,
             actor=None,
             from_state="open",
             to_state=finding.triage,
-            reason=reason or "Set by the report.",
+            reason=reason,
         )
         for finding, reason in zip(batch, reasons, strict=True)
-        if finding.triage != "open"
+        if finding.triage != "open" and reason
     )
 
 
@@ -165,19 +200,30 @@ def _finding(run: CheckRun, data: FindingData, known: set[str]) -> Finding:
         version_id=run.version_id,
         kind=data.kind,
         severity=data.severity,
-        rule_id=data.rule_id[:200],
-        title=data.title[:300],
-        message=data.message,
-        path=data.path[:500],
-        line=data.line,
-        cwe=data.cwe[:20],
-        tool=data.tool[:100],
+        rule_id=_text(data.rule_id, 200),
+        title=_text(data.title, 300),
+        message=_text(data.message),
+        path=_text(data.path, 500),
+        line=data.line if data.line is not None and 0 < data.line < 2**31 else None,
+        cwe=_text(data.cwe, 20),
+        tool=_text(data.tool, 100),
         fingerprint=fingerprint,
-        snippet=data.snippet,
-        data=data.data,
+        snippet=_text(data.snippet),
+        data=_clean(data.data),
         carried_over=fingerprint in known,
         triage=data.triage or "open",
     )
+
+
+def _text(value: str, limit: int | None = None) -> str:
+    """Tools report what the plugin contains; PostgreSQL refuses NUL in text."""
+    value = value.replace("\x00", "\ufffd")
+    return value[:limit] if limit else value
+
+
+def _clean(data: dict) -> dict:
+    as_json = json.dumps(data, default=str)
+    return json.loads(as_json.replace("\\u0000", "\\ufffd")) if "\\u0000" in as_json else data
 
 
 def carried_fingerprints(*, version_id: int) -> set[str]:
@@ -233,9 +279,14 @@ def check_runs_rematch_released() -> int:
 
 
 def check_runs_requeue_stale() -> int:
-    """Hand out again the runs whose worker died (still *running* long after starting)."""
+    """Hand out again the runs whose worker died (still *running* long after starting) or
+    whose task was lost before any worker took it (still *queued* long after creation)."""
     cutoff = timezone.now() - timedelta(seconds=settings.WARDEN_CHECK_STALE_SECONDS)
-    stale = list(CheckRun.objects.filter(status=RunStatus.RUNNING, started_at__lt=cutoff).values_list("pk", flat=True))
+    stale = list(
+        CheckRun.objects.filter(
+            Q(status=RunStatus.RUNNING, started_at__lt=cutoff) | Q(status=RunStatus.QUEUED, created_at__lt=cutoff)
+        ).values_list("pk", flat=True)
+    )
     for run_id in stale:
         async_task("reviews.tasks.run_check", run_id, task_name=f"check-{run_id}-retry")
     return len(stale)
