@@ -126,6 +126,15 @@ def test_no_default_host_platform_fails_host_api(plugin, author, pipeline, djang
 # -- the engine ------------------------------------------------------------------------
 
 
+def install_check(monkeypatch, stage, key: str, run, *, tool: str = "test", auto_pass: bool | None = None) -> None:
+    """Register a check for this test only and make ``stage`` run it (and nothing else)."""
+    monkeypatch.setitem(REGISTRY, key, CheckSpec(key=key, title=key, tool=tool, run=run))
+    stage.checks = [key]
+    if auto_pass is not None:
+        stage.auto_pass = auto_pass
+    stage.save()
+
+
 @pytest.fixture
 def flaky_check(monkeypatch, pipeline):
     """A check whose findings stream breaks half-way on its first run, as a dying worker would."""
@@ -141,10 +150,7 @@ def flaky_check(monkeypatch, pipeline):
         calls["n"] += 1
         return CheckOutcome(passed=True, findings=findings(), report=b'{"ok": true}')
 
-    monkeypatch.setitem(REGISTRY, "test.flaky", CheckSpec(key="test.flaky", title="Flaky", tool="test", run=run))
-    stage = pipeline["security"]
-    stage.checks = ["test.flaky"]
-    stage.save()
+    install_check(monkeypatch, pipeline["security"], "test.flaky", run, tool="test")
     return calls
 
 
@@ -187,9 +193,7 @@ def test_a_check_that_breaks_is_errored_and_can_be_re_run(
             raise outcome
         return outcome
 
-    monkeypatch.setitem(REGISTRY, "test.crash", CheckSpec(key="test.crash", title="Crash", tool="test", run=run))
-    pipeline["security"].checks = ["test.crash"]
-    pipeline["security"].save()
+    install_check(monkeypatch, pipeline["security"], "test.crash", run, tool="test")
     with django_capture_on_commit_callbacks(execute=True):
         review.stage_pass(review=open_review(in_review, "eligibility"), actor=platform_admin)
     crashed = in_review.check_runs.get(check_key="test.crash")
@@ -232,10 +236,7 @@ def test_findings_seen_in_the_last_approved_version_are_carried_over(
             )
         return CheckOutcome(passed=True, findings=found)
 
-    monkeypatch.setitem(REGISTRY, "test.scan", CheckSpec(key="test.scan", title="Scan", tool="bandit", run=run))
-    pipeline["eligibility"].checks = ["test.scan"]
-    pipeline["eligibility"].auto_pass = False
-    pipeline["eligibility"].save()
+    install_check(monkeypatch, pipeline["eligibility"], "test.scan", run, tool="bandit", auto_pass=False)
     make_approved("1.0.0")
     newer = submit(plugin, author, django_capture_on_commit_callbacks, number="1.1.0")
     carried = dict(newer.findings.values_list("rule_id", "carried_over"))
@@ -255,9 +256,7 @@ def test_triage_is_recorded_with_who_and_why(
     def run(ctx):
         return CheckOutcome(passed=False, findings=[FindingData(rule_id="X1", title="x", severity="high")])
 
-    monkeypatch.setitem(REGISTRY, "test.one", CheckSpec(key="test.one", title="One", tool="test", run=run))
-    pipeline["security"].checks = ["test.one"]
-    pipeline["security"].save()
+    install_check(monkeypatch, pipeline["security"], "test.one", run, tool="test")
     with django_capture_on_commit_callbacks(execute=True):
         review.stage_pass(review=open_review(in_review, "eligibility"), actor=platform_admin)
     finding = Finding.objects.get(rule_id="X1")
@@ -346,9 +345,7 @@ def test_a_re_run_keeps_the_triage_and_its_trail(
             ],
         )
 
-    monkeypatch.setitem(REGISTRY, "test.two", CheckSpec(key="test.two", title="Two", tool="test", run=run))
-    pipeline["security"].checks = ["test.two"]
-    pipeline["security"].save()
+    install_check(monkeypatch, pipeline["security"], "test.two", run, tool="test")
     with django_capture_on_commit_callbacks(execute=True):
         review.stage_pass(review=open_review(in_review, "eligibility"), actor=platform_admin)
     finding = Finding.objects.get(rule_id="X1")
@@ -399,9 +396,7 @@ def test_tool_output_the_database_would_refuse_is_cleaned(
             ],
         )
 
-    monkeypatch.setitem(REGISTRY, "test.nul", CheckSpec(key="test.nul", title="NUL", tool="test", run=run))
-    pipeline["security"].checks = ["test.nul"]
-    pipeline["security"].save()
+    install_check(monkeypatch, pipeline["security"], "test.nul", run, tool="test")
     with django_capture_on_commit_callbacks(execute=True):
         review.stage_pass(review=open_review(in_review, "eligibility"), actor=platform_admin)
     finding = Finding.objects.get(check_run__check_key="test.nul")
