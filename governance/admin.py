@@ -1,8 +1,22 @@
+from django import forms
 from django.contrib import admin
+from django.utils import timezone
+from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from .admin_base import ReadOnlyAdmin
-from .models import AllowedLicence, AuditEvent, HostPlatform, Stage
+from .models import (
+    AllowedLicence,
+    AuditEvent,
+    Holiday,
+    HostPlatform,
+    Notification,
+    NotificationPreference,
+    ReviewerProfile,
+    Stage,
+    WorkingCalendar,
+)
+from .notifications import EVENTS
 from .services import stage_save
 
 
@@ -59,3 +73,137 @@ class HostPlatformAdmin(SimpleHistoryAdmin):
 class AllowedLicenceAdmin(SimpleHistoryAdmin):
     list_display = ["spdx_id", "name"]
     search_fields = ["spdx_id", "name"]
+
+
+class HolidayInline(admin.TabularInline):
+    model = Holiday
+    extra = 1
+
+
+@admin.register(WorkingCalendar)
+class WorkingCalendarAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "time_zone", "working_days", "day_start", "day_end", "is_default"]
+    inlines = [HolidayInline]
+
+    def save_model(self, request, obj, form, change):
+        # the calendar module validates zones and hours; refuse here rather than at the next sweep
+        from .calendar import WorkingCalendar as Calendar
+
+        Calendar(
+            time_zone=obj.time_zone,
+            working_days=frozenset(obj.working_days),
+            day_start=obj.day_start,
+            day_end=obj.day_end,
+            holidays=frozenset(),
+        )
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(ReviewerProfile)
+class ReviewerProfileAdmin(SimpleHistoryAdmin):
+    list_display = ["user", "lead"]
+    list_select_related = ["user", "lead"]
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    """Each user's in-admin notifications; nobody reads anyone else's."""
+
+    list_display = ["created_at", "subject", "event", "read", "emailed"]
+    list_filter = ["event", ("read_at", admin.EmptyFieldListFilter)]
+    fields = readonly_fields = (
+        "created_at",
+        "event",
+        "subject",
+        "body",
+        "link",
+        "read_at",
+        "sent_at",
+        "attempts",
+        "last_error",
+    )
+    actions = ["mark_read"]
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(recipient=request.user)
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request) and (obj is None or obj.recipient_id == request.user.pk)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(boolean=True)
+    def read(self, obj):
+        return obj.read_at is not None
+
+    @admin.display(boolean=True)
+    def emailed(self, obj):
+        return obj.sent_at is not None and obj.email
+
+    @admin.display(description="Link")
+    def link(self, obj):
+        return format_html('<a href="{}">{}</a>', obj.url, obj.url) if obj.url else "—"
+
+    @admin.action(description="Mark as read")
+    def mark_read(self, request, queryset):
+        count = queryset.filter(read_at__isnull=True).update(read_at=timezone.now())
+        self.message_user(request, f"{count} marked as read.")
+
+    def get_actions(self, request):
+        return {"mark_read": (type(self).mark_read, "mark_read", "Mark as read")}
+
+
+class PreferenceForm(forms.ModelForm):
+    event = forms.ChoiceField(choices=sorted(EVENTS.items()))
+    user = None  # the signed-in user, set by NotificationPreferenceAdmin.get_form
+
+    class Meta:
+        model = NotificationPreference
+        fields = ["event", "in_admin", "email"]
+
+    def clean_event(self):
+        event = self.cleaned_data["event"]
+        mine = NotificationPreference.objects.filter(user=self.user, event=event).exclude(pk=self.instance.pk)
+        if mine.exists():
+            raise forms.ValidationError("You already have a preference for this event.")
+        return event
+
+
+@admin.register(NotificationPreference)
+class NotificationPreferenceAdmin(admin.ModelAdmin):
+    """Which events a user gets, and how. Users manage their own."""
+
+    list_display = ["event", "in_admin", "email"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        return type("UserPreferenceForm", (PreferenceForm,), {"user": request.user})
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(user=request.user)
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request) and (obj is None or obj.user_id == request.user.pk)
+
+    has_change_permission = has_view_permission
+    has_delete_permission = has_view_permission
+
+    def has_add_permission(self, request):
+        return self.has_module_permission(request)
+
+    def save_model(self, request, obj, form, change):
+        obj.user = request.user
+        super().save_model(request, obj, form, change)

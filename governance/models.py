@@ -11,6 +11,10 @@ from simple_history.models import HistoricalRecords
 GENESIS_HASH = "0" * 64
 
 
+def default_reminder_fractions() -> list[float]:
+    return [0.5, 0.9]
+
+
 class StageKind(models.TextChoices):
     ELIGIBILITY = "eligibility", "Eligibility"
     SECURITY = "security", "Security"
@@ -44,7 +48,23 @@ class Stage(models.Model):
         blank=True,
         help_text="Told when a review of this stage breaches its SLA.",
     )
-    sla_hours = models.PositiveIntegerField(default=48, help_text="Time allowed from start to decision.")
+    sla_hours = models.PositiveIntegerField(default=48, help_text="Working hours allowed from start to decision.")
+    calendar = models.ForeignKey(
+        "WorkingCalendar",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="stages",
+        help_text="When the SLA clock runs; empty: the default calendar (or around the clock if none).",
+    )
+    reminder_fractions = models.JSONField(
+        default=default_reminder_fractions,
+        blank=True,
+        help_text="Remind the reviewer when these fractions of the window have passed, e.g. [0.5, 0.9].",
+    )
+    escalation_repeat_hours = models.PositiveIntegerField(
+        default=24, help_text="While breached, escalate again every this many working hours."
+    )
     blocking = models.BooleanField(
         default=True, help_text="A blocking stage must pass (or be waived) before the next order starts."
     )
@@ -179,3 +199,93 @@ class AuditEvent(models.Model):
         ]
         canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class WorkingCalendar(models.Model):
+    """When SLA clocks run: working days and hours in a time zone, minus holidays."""
+
+    name = models.CharField(max_length=100, unique=True)
+    time_zone = models.CharField(max_length=64, default="UTC", help_text="IANA name, e.g. Europe/Berlin.")
+    working_days = models.JSONField(default=list, help_text="ISO weekdays, 1 = Monday … 7 = Sunday.")
+    day_start = models.TimeField(default="09:00")
+    day_end = models.TimeField(default="17:00")
+    is_default = models.BooleanField(default=False, help_text="Used by stages that name no calendar.")
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("name",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=models.Q(is_default=True), name="one_default_calendar"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Holiday(models.Model):
+    calendar = models.ForeignKey(WorkingCalendar, on_delete=models.CASCADE, related_name="holidays")
+    date = models.DateField()
+    name = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ("date",)
+        constraints = [models.UniqueConstraint(fields=["calendar", "date"], name="one_holiday_per_date")]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.name}"
+
+
+class ReviewerProfile(models.Model):
+    """Who leads a reviewer: the lead is told when the reviewer's work breaches its SLA."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reviewer_profile")
+    lead = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="led_reviewers"
+    )
+    history = HistoricalRecords()
+
+    def __str__(self) -> str:
+        return f"{self.user} (lead: {self.lead or '—'})"
+
+
+class Notification(models.Model):
+    """The outbox: written in the transaction of the event it tells about, sent later by a
+    scheduled task that claims rows one at a time, so nothing is lost and nothing is sent twice."""
+
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    event = models.CharField(max_length=64, db_index=True)
+    subject = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    url = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    email = models.BooleanField(default=True, help_text="Also send by e-mail.")
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="When the e-mail went out.")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(db_index=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-pk")
+        indexes = [models.Index(fields=["recipient", "read_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.recipient}: {self.subject}"
+
+
+class NotificationPreference(models.Model):
+    """A user's choice per event: in the admin, by e-mail, both or neither (default: both)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_prefs")
+    event = models.CharField(max_length=64)
+    in_admin = models.BooleanField(default=True)
+    email = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "event"], name="one_preference_per_event")]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.event}"

@@ -10,7 +10,7 @@ from governance.admin_base import ReadOnlyAdmin, ReadOnlyInline, ScopedAdmin
 from governance.selectors import audit_events_for
 
 from . import services
-from .models import OPEN, SEVERITY_RANK, Advisory, AdvisoryPackage, CheckRun, Finding, StageReview
+from .models import OPEN, SEVERITY_RANK, Advisory, AdvisoryPackage, CheckRun, Finding, SlaBreach, StageReview
 from .selectors import check_runs_visible_to, findings_visible_to, stage_reviews_visible_to
 
 
@@ -264,3 +264,17 @@ class AdvisoryAdmin(ReadOnlyAdmin):
     readonly_fields = ["osv_id", "aliases", "summary", "severity", "modified", "published", "withdrawn", "raw"]
     inlines = [AdvisoryPackageInline]
     show_full_result_count = False
+
+
+@admin.register(SlaBreach)
+class SlaBreachAdmin(ReadOnlyAdmin):
+    list_display = ["review", "stage", "planned_due", "resolved_at", "hours_over"]
+    list_filter = ["stage", ("resolved_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["review__version__plugin", "review__stage", "stage"]
+    readonly_fields = ["review", "stage", "planned_due", "detected_at", "resolved_at", "hours_over"]
+
+    def has_module_permission(self, request):
+        return request.user.has_perm("reviews.view_slabreach")
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("reviews.view_slabreach")

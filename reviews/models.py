@@ -41,6 +41,9 @@ class StageReview(FSMModelMixin, models.Model):
     )
     started_at = models.DateTimeField(null=True, blank=True)
     due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    window_hours = models.FloatField(
+        null=True, blank=True, help_text="Working hours this review was given: the SLA less what earlier rounds used."
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -292,3 +295,39 @@ class AdvisoryPackage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ecosystem}/{self.name}"
+
+
+# -- SLAs ---------------------------------------------------------------------------------
+
+
+class SlaSignal(models.Model):
+    """A reminder or escalation that was sent, so each is sent exactly once."""
+
+    review = models.ForeignKey(StageReview, on_delete=models.CASCADE, related_name="sla_signals")
+    kind = models.CharField(max_length=20)  # reminder, escalation
+    key = models.CharField(max_length=20)  # the fraction, or the escalation's number
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["review", "kind", "key"], name="one_signal_each")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key} for {self.review_id}"
+
+
+class SlaBreach(models.Model):
+    """A review that went past its due time: when it was due, when it ended, by how much."""
+
+    review = models.OneToOneField(StageReview, on_delete=models.CASCADE, related_name="sla_breach")
+    stage = models.ForeignKey("governance.Stage", on_delete=models.PROTECT, related_name="sla_breaches")
+    planned_due = models.DateTimeField()
+    detected_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True, help_text="When the review was decided or closed.")
+    hours_over = models.FloatField(null=True, blank=True, help_text="Working hours past due, once resolved.")
+
+    class Meta:
+        ordering = ("-planned_due",)
+        verbose_name_plural = "SLA breaches"
+
+    def __str__(self) -> str:
+        return f"{self.stage} breach on review {self.review_id}"

@@ -4,7 +4,6 @@ Every function here runs inside the caller's transaction, after the caller has l
 the version row (lock order: version, then its stage reviews, then the audit head).
 """
 
-from datetime import timedelta
 from itertools import groupby
 
 from django.utils import timezone
@@ -16,6 +15,7 @@ from submissions.models import PluginVersion, VersionStatus
 
 from .checks.engine import queue_stage_checks
 from .models import CLEARED, ReviewStatus, StageReview
+from .sla import schedule
 
 
 def current_reviews(version: PluginVersion) -> list[StageReview]:
@@ -73,16 +73,18 @@ def close_round(*, version: PluginVersion, reason: str, keep: StageReview | None
     """Cancel every review of the round still open (the round ended some other way)."""
     for review in current_reviews(version):
         if review.is_open and review != keep:
-            apply_transition(review, "cancel", actor=None, action="stage.cancel", reason=reason)
+            apply_transition(
+                review,
+                "cancel",
+                actor=None,
+                action="stage.cancel",
+                reason=reason,
+                changes={"decided_at": timezone.now()},  # when its clock stopped
+            )
 
 
 def _start(review: StageReview) -> None:
-    now = timezone.now()
     apply_transition(
-        review,
-        "start",
-        actor=None,
-        action="stage.start",
-        changes={"started_at": now, "due_at": now + timedelta(hours=review.stage.sla_hours)},
+        review, "start", actor=None, action="stage.start", changes=schedule(review=review, now=timezone.now())
     )
     queue_stage_checks(review=review)

@@ -3,10 +3,12 @@
 import logging
 
 from governance.errors import TransitionRefused
+from governance.notifications import notifications_send
 from submissions.models import PluginVersion, VersionStatus
 
 from .checks.engine import check_run_execute, check_runs_rematch_released, check_runs_requeue_stale
 from .services import review_start
+from .sla import sla_sweep
 
 logger = logging.getLogger(__name__)
 
@@ -32,3 +34,11 @@ def requeue_stale_check_runs() -> int:
 
 def rematch_released_versions() -> int:
     return check_runs_rematch_released()
+
+
+def sweep_slas() -> dict:
+    return sla_sweep()
+
+
+def send_notifications() -> int:
+    return notifications_send()

@@ -349,6 +349,10 @@ def stage_form(stage, **changes) -> dict:
         "active": "on" if stage.active else "",
         "checks": json.dumps(stage.checks),
         "initial-checks": json.dumps(stage.checks),
+        "reminder_fractions": json.dumps(stage.reminder_fractions),
+        "initial-reminder_fractions": json.dumps(stage.reminder_fractions),
+        "escalation_repeat_hours": stage.escalation_repeat_hours,
+        "calendar": stage.calendar_id or "",
         "description": stage.description,
     }
     return {**form, **changes}

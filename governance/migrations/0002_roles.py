@@ -4,8 +4,9 @@ Permissions are normally created after all migrations (post_migrate); they are c
 here first so that a fresh database gets complete roles in one `migrate`.
 """
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
+
+from governance.migration_helpers import grant_permissions
 
 ROLE_PERMISSIONS = {
     "Plugin authors": [],
@@ -29,17 +30,7 @@ ROLE_PERMISSIONS = {
 
 
 def create_roles(apps, schema_editor):
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, verbosity=0)
-        app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for name, perms in ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        for perm in perms:
-            app_label, codename = perm.split(".")
-            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    grant_permissions(apps, ROLE_PERMISSIONS)
 
 
 def remove_roles(apps, schema_editor):

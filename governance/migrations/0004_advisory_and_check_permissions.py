@@ -1,7 +1,8 @@
 """Platform admins import advisories and see check results; the board sees them too."""
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
+
+from governance.migration_helpers import grant_permissions
 
 GRANTS = {
     "Platform admins": ["reviews.add_advisory", "reviews.view_advisory", "reviews.view_checkrun",
@@ -14,17 +15,7 @@ GRANTS = {
 
 
 def grant(apps, schema_editor):
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, verbosity=0)
-        app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for name, perms in GRANTS.items():
-        group = Group.objects.get(name=name)
-        for perm in perms:
-            app_label, codename = perm.split(".")
-            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    grant_permissions(apps, GRANTS)
 
 
 class Migration(migrations.Migration):

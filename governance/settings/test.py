@@ -13,3 +13,4 @@ MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="warden-test-media-"))
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 WARDEN_WORK_DIR = Path(tempfile.mkdtemp(prefix="warden-test-work-"))
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

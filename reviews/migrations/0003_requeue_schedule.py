@@ -2,14 +2,13 @@
 
 from django.db import migrations
 
+from governance.migration_helpers import ensure_schedules
+
 NAME = "requeue-stale-check-runs"
 
 
 def create_schedule(apps, schema_editor):
-    Schedule = apps.get_model("django_q", "Schedule")
-    Schedule.objects.get_or_create(
-        name=NAME, defaults={"func": "reviews.tasks.requeue_stale_check_runs", "schedule_type": "I", "minutes": 5}
-    )
+    ensure_schedules(apps, {NAME: ("reviews.tasks.requeue_stale_check_runs", 5)})
 
 
 def remove_schedule(apps, schema_editor):

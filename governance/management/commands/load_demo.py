@@ -3,13 +3,15 @@ versions in every lifecycle state, all made through the services (so the audit l
 history are real). Running it again changes nothing and prints the logins.
 """
 
+from datetime import time
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from governance import roles
-from governance.models import AllowedLicence, HostPlatform
+from governance.models import AllowedLicence, HostPlatform, ReviewerProfile, WorkingCalendar
 from governance.services import pipeline_install_defaults
 from reviews import services as review
 from reviews.checks.engine import check_run_execute
@@ -84,6 +86,16 @@ class Command(BaseCommand):
             )
             for spdx in ("MIT", "Apache-2.0", "BSD-3-Clause"):
                 AllowedLicence.objects.create(spdx_id=spdx)
+            WorkingCalendar.objects.create(
+                name="Office hours (UTC)",
+                time_zone="UTC",
+                working_days=[1, 2, 3, 4, 5],
+                day_start=time(9),
+                day_end=time(17),
+                is_default=True,
+            )
+            for reviewer in ("security", "performance", "compliance"):
+                ReviewerProfile.objects.create(user=users[reviewer], lead=users["platform"])
             orgs = {
                 slug: sub.organisation_create(name=name, slug=slug, actor=users["platform"])
                 for slug, name in [("acme", "Acme Corp"), ("globex", "Globex")]
@@ -120,8 +132,9 @@ class Command(BaseCommand):
     def _drive(self, plugin, number: str, state: str, users: dict, author) -> None:
         """Take one new version through the services to ``state``."""
         files = TELEMETRY if state == "rejected" else None  # something real for the scanners to find
-        version = sub.version_create(plugin=plugin, artifact=plugin_archive(plugin.name, number, files=files),
-                                     actor=author)
+        version = sub.version_create(
+            plugin=plugin, artifact=plugin_archive(plugin.name, number, files=files), actor=author
+        )
         if state == "draft":
             return
         sub.version_submit(version=version, actor=author)

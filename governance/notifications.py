@@ -1,0 +1,104 @@
+"""The notification outbox: ``notify`` writes rows inside the caller's transaction;
+``notifications_send`` (a scheduled task) claims and e-mails them.
+
+A row is claimed with a conditional UPDATE, so two senders never take the same one; a
+failed send is retried with exponential backoff; a sent row is never sent again. If the
+process dies between handing a mail to the backend and marking it sent, that one mail may
+go out twice when the claim expires: at least once, never silently lost.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .models import Notification, NotificationPreference
+
+logger = logging.getLogger(__name__)
+# Every event a user may be told about, with what it means (users choose per event).
+EVENTS = {
+    "sla.reminder": "A review assigned to you (or your group) is part-way through its SLA",
+    "sla.escalation": "A review you lead or escalate for is past its SLA",
+}
+CLAIM = timedelta(minutes=5)
+MAX_BACKOFF = timedelta(hours=6)
+BATCH = 100
+
+
+def notify(*, recipients, event: str, subject: str, body: str = "", url: str = "") -> list[Notification]:
+    """Queue one notification per recipient (deduplicated), honouring their preferences."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("notify() must run inside the transaction of the event it tells about.")
+    people = {user.pk: user for user in recipients if user is not None and user.is_active}
+    prefs = {p.user_id: p for p in NotificationPreference.objects.filter(user_id__in=people, event=event)}
+    now = timezone.now()
+    rows = []
+    for user_id, user in people.items():
+        pref = prefs.get(user_id)
+        in_admin, email = (pref.in_admin, pref.email) if pref else (True, True)
+        if not (in_admin or email):
+            continue
+        rows.append(
+            Notification(
+                recipient=user,
+                event=event,
+                subject=subject[:200],
+                body=body,
+                url=url,
+                email=email and bool(user.email),
+                sent_at=None if email and user.email else now,
+                read_at=None if in_admin else now,
+                next_attempt_at=now,
+            )
+        )
+    return Notification.objects.bulk_create(rows)
+
+
+def notifications_send() -> int:
+    """Send what is due; return how many went out."""
+    sent = 0
+    due = Notification.objects.filter(sent_at__isnull=True, next_attempt_at__lte=timezone.now()).filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=timezone.now())
+    )
+    for notification_id in list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:BATCH]):
+        sent += _send_one(notification_id)
+    return sent
+
+
+def _send_one(notification_id: int) -> int:
+    now = timezone.now()
+    claimed = Notification.objects.filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now), pk=notification_id, sent_at__isnull=True
+    ).update(claimed_until=now + CLAIM)
+    if not claimed:
+        return 0  # another sender has it, or it went out meanwhile
+    notification = Notification.objects.select_related("recipient").get(pk=notification_id)
+    try:
+        send_mail(
+            notification.subject,
+            _text(notification),
+            settings.DEFAULT_FROM_EMAIL,
+            [notification.recipient.email],
+            fail_silently=False,
+        )
+    except Exception as exc:  # the backend failed: keep the row, try again later
+        attempts = notification.attempts + 1
+        backoff = min(timedelta(minutes=2**attempts), MAX_BACKOFF)
+        Notification.objects.filter(pk=notification_id).update(
+            attempts=attempts, next_attempt_at=now + backoff, claimed_until=None, last_error=str(exc)[:2000]
+        )
+        logger.warning("Notification %s not sent (attempt %s): %s", notification_id, attempts, exc)
+        return 0
+    Notification.objects.filter(pk=notification_id).update(
+        sent_at=timezone.now(), claimed_until=None, attempts=notification.attempts + 1
+    )
+    return 1
+
+
+def _text(notification: Notification) -> str:
+    link = f"\n\n{settings.WARDEN_BASE_URL}{notification.url}" if notification.url else ""
+    return f"{notification.body}{link}\n"
