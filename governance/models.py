@@ -68,6 +68,12 @@ class Stage(models.Model):
     blocking = models.BooleanField(
         default=True, help_text="A blocking stage must pass (or be waived) before the next order starts."
     )
+    required_qualification = models.CharField(
+        max_length=20,
+        choices=StageKind.choices,
+        blank=True,
+        help_text="Reviewers need a current qualification of this kind to be assigned or to sign off.",
+    )
     active = models.BooleanField(default=True, help_text="Inactive stages are left out of new rounds.")
     checks = models.JSONField(
         default=list, blank=True, help_text="Keys of the automated checks the stage runs when it starts."

@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 EVENTS = {
     "sla.reminder": "A review assigned to you (or your group) is part-way through its SLA",
     "sla.escalation": "A review you lead or escalate for is past its SLA",
+    "stage.unassigned": "A review started and no qualified reviewer could be assigned",
+    "stage.assigned": "A review was assigned or handed over to you",
 }
 CLAIM = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=6)

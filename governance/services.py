@@ -16,6 +16,8 @@ ELIGIBILITY_CHECKS = [
     "eligibility.compile",
     "eligibility.pinned",
 ]
+# Stages whose reviewers need a current qualification of the stage's kind.
+QUALIFIED_KINDS = {StageKind.SECURITY, StageKind.PERFORMANCE, StageKind.COMPLIANCE}
 SECURITY_CHECKS = ["security.bandit", "security.guarddog", "security.dependencies"]
 # key, name, kind, order, owner role, SLA hours, checks, passes on its own
 DEFAULT_PIPELINE = [
@@ -65,6 +67,7 @@ def pipeline_install_defaults(*, actor=None) -> list[Stage]:
                 blocking=True,
                 checks=checks,
                 auto_pass=auto_pass,
+                required_qualification=kind if kind in QUALIFIED_KINDS else "",
             )
             save_with_audit(stage, actor=actor, action="stage.create")
             created.append(stage)

@@ -52,8 +52,12 @@ def apply_transition(
 
 
 def save_with_audit(obj: Any, *, actor, action: str, reason: str = "", data: dict | None = None):
-    """Save a change that is not a transition (a claim, a new row) with history and audit."""
+    """Save a change that is not a transition (a claim, a new row) with history and audit;
+    the audit row shows the object's unchanged state, if it has one."""
     obj._history_user = actor if getattr(actor, "pk", None) else None
     obj._change_reason = f"{action}: {reason}" if reason else action
     obj.save()
-    return audit_record(actor=actor, action=action, target=obj, reason=reason, data=data)
+    state = getattr(obj, "status", "")
+    return audit_record(
+        actor=actor, action=action, target=obj, from_state=state, to_state=state, reason=reason, data=data
+    )

@@ -4,13 +4,25 @@ from django.contrib import admin
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
+from simple_history.admin import SimpleHistoryAdmin
 
 from governance.admin_actions import ServiceAction
 from governance.admin_base import ReadOnlyAdmin, ReadOnlyInline, ScopedAdmin
 from governance.selectors import audit_events_for
 
 from . import services
-from .models import OPEN, SEVERITY_RANK, Advisory, AdvisoryPackage, CheckRun, Finding, SlaBreach, StageReview
+from .models import (
+    OPEN,
+    SEVERITY_RANK,
+    Advisory,
+    AdvisoryPackage,
+    CheckRun,
+    Finding,
+    ReviewerQualification,
+    SlaBreach,
+    StageReview,
+    TrainingRecord,
+)
 from .selectors import check_runs_visible_to, findings_visible_to, stage_reviews_visible_to
 
 
@@ -278,3 +290,34 @@ class SlaBreachAdmin(ReadOnlyAdmin):
 
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("reviews.view_slabreach")
+
+
+class LapseFilter(admin.SimpleListFilter):
+    title = "lapse"
+    parameter_name = "lapse"
+
+    def lookups(self, request, model_admin):
+        return [("30d", "Lapses within 30 days"), ("lapsed", "Lapsed")]
+
+    def queryset(self, request, queryset):
+        today = timezone.localdate()
+        if self.value() == "30d":
+            return queryset.filter(expires_on__gte=today, expires_on__lte=today + timedelta(days=30))
+        if self.value() == "lapsed":
+            return queryset.filter(expires_on__lt=today)
+        return queryset
+
+
+@admin.register(ReviewerQualification)
+class ReviewerQualificationAdmin(SimpleHistoryAdmin):
+    list_display = ["reviewer", "stage_kind", "earned_on", "expires_on", "granted_by"]
+    list_filter = ["stage_kind", LapseFilter]
+    list_select_related = ["reviewer", "granted_by"]
+    ordering = [F("expires_on").asc(nulls_last=True)]
+
+
+@admin.register(TrainingRecord)
+class TrainingRecordAdmin(SimpleHistoryAdmin):
+    list_display = ["user", "course", "completed_on", "expires_on"]
+    list_filter = ["course"]
+    list_select_related = ["user"]

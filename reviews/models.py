@@ -6,6 +6,8 @@ from django.utils import timezone
 from django_fsm import FSMField, FSMModelMixin, transition
 from simple_history.models import HistoricalRecords
 
+from governance.models import StageKind as StageKindChoices
+
 
 class ReviewStatus(models.TextChoices):
     PENDING = "pending", "Pending"
@@ -49,6 +51,9 @@ class StageReview(FSMModelMixin, models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     decision_reason = models.TextField(blank=True)
+    unassigned_reason = models.CharField(
+        max_length=200, blank=True, help_text="Why nobody could be assigned when the review started."
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -331,3 +336,41 @@ class SlaBreach(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stage} breach on review {self.review_id}"
+
+
+# -- qualifications ------------------------------------------------------------------------
+
+
+class TrainingRecord(models.Model):
+    """A course a reviewer completed; qualifications may rest on it."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="training_records")
+    course = models.CharField(max_length=200)
+    completed_on = models.DateField()
+    expires_on = models.DateField(null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("-completed_on",)
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.course} ({self.completed_on})"
+
+
+class ReviewerQualification(models.Model):
+    """What a reviewer may review: only a current qualification counts for assignment and sign-off."""
+
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="qualifications")
+    stage_kind = models.CharField(max_length=20, choices=[(k.value, k.label) for k in StageKindChoices])
+    granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    earned_on = models.DateField()
+    expires_on = models.DateField(null=True, blank=True)
+    training = models.ForeignKey(TrainingRecord, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("reviewer", "stage_kind")
+        indexes = [models.Index(fields=["stage_kind", "expires_on"])]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer} qualified for {self.stage_kind}"

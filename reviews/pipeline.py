@@ -13,6 +13,7 @@ from governance.models import Stage, StageKind
 from governance.transitions import apply_transition, save_with_audit
 from submissions.models import PluginVersion, VersionStatus
 
+from .assignment import assign_on_start
 from .checks.engine import queue_stage_checks
 from .models import CLEARED, ReviewStatus, StageReview
 from .sla import schedule
@@ -87,4 +88,6 @@ def _start(review: StageReview) -> None:
     apply_transition(
         review, "start", actor=None, action="stage.start", changes=schedule(review=review, now=timezone.now())
     )
+    if review.stage.kind != StageKind.DECISION:  # the board decides together; nobody is assigned
+        assign_on_start(review=review)
     queue_stage_checks(review=review)

@@ -8,16 +8,19 @@ from datetime import date
 
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from governance.audit import audit_record
 from governance.errors import PermissionRefused, TransitionRefused, ValidationFailed
-from governance.models import StageKind
+from governance.models import ReviewerProfile, StageKind
+from governance.notifications import notify
 from governance.permissions import is_org_member, refuse_own_submission, require_perm
 from governance.transitions import apply_transition, require_reason, save_with_audit
 from submissions.models import PluginVersion
 
 from . import pipeline
+from .assignment import candidates, is_qualified
 from .checks.engine import enqueue_after_commit
 from .models import RUN_ACTIVE, CheckRun, Finding, FindingTriage, ReviewStatus, RunStatus, StageReview, Triage
 
@@ -44,6 +47,45 @@ def stage_claim(*, review: StageReview, actor) -> StageReview:
             raise TransitionRefused(f"{review} is already claimed by {review.assignee}.")
         review.assignee = actor
         save_with_audit(review, actor=actor, action="stage.claim")
+    return review
+
+
+def stage_release(*, review: StageReview, actor) -> StageReview:
+    """The assignee gives a review back to its group's queue."""
+    with transaction.atomic():
+        _version, review = _lock(review)
+        if not review.is_open or review.assignee_id != actor.pk:
+            raise TransitionRefused(f"Only the assignee of an open review can release it; {review} is not yours.")
+        review.assignee = None
+        save_with_audit(review, actor=actor, action="stage.release")
+    return review
+
+
+def stage_assign(*, review: StageReview, actor, to) -> StageReview:
+    """Hand over (by the assignee) or reassign (by the assignee's lead or a platform admin)
+    to another reviewer who could have been assigned in the first place."""
+    with transaction.atomic():
+        _version, review = _lock(review)
+        if not review.is_open:
+            raise TransitionRefused(f"{review} is {review.get_status_display().lower()}; it cannot be reassigned.")
+        lead = review.assignee_id and ReviewerProfile.objects.filter(user_id=review.assignee_id, lead=actor).exists()
+        if not (review.assignee_id == actor.pk or lead or actor.has_perm("reviews.waive_stagereview")):
+            raise PermissionRefused(
+                f"{actor} may not reassign {review}: only its assignee, their lead or a platform admin."
+            )
+        if to not in candidates(review):
+            raise ValidationFailed(
+                f"{to} cannot review {review} (group, qualification or separation of duties).", code="not_a_candidate"
+            )
+        review.assignee, review.unassigned_reason = to, ""
+        save_with_audit(review, actor=actor, action="stage.assign", data={"assignee": to.get_username()})
+        notify(
+            recipients=[to],
+            event="stage.assigned",
+            subject=f"{review} is yours now",
+            body=f"{actor} assigned it to you.",
+            url=reverse("admin:reviews_stagereview_change", args=[review.pk]),
+        )
     return review
 
 
@@ -281,6 +323,10 @@ def _check_reviewer(review: StageReview, actor) -> None:
         detail=f"{actor} is not a reviewer of the {review.stage.name} stage.",
     )
     refuse_own_submission(actor, review.version)
+    if not is_qualified(actor, review.stage):
+        raise PermissionRefused(
+            f"{actor} holds no current {review.stage.required_qualification} qualification for {review.stage.name}."
+        )
 
 
 def _refuse_decision_stage(review: StageReview) -> None:

@@ -1,18 +1,31 @@
+from datetime import date
+
 import pytest
 from django.contrib.auth.models import Group
 
 from governance import roles
 from governance.models import AuditEvent
 from governance.services import pipeline_install_defaults
-from reviews.models import ReviewStatus
+from reviews.models import ReviewerQualification, ReviewStatus
 from submissions import services as sub
 from submissions.samples import plugin_archive
 
+QUALIFICATION_OF = {
+    roles.SECURITY_REVIEWERS: "security",
+    roles.PERFORMANCE_REVIEWERS: "performance",
+    roles.COMPLIANCE_OFFICERS: "compliance",
+}
 
-def make_user(django_user_model, username: str, role: str | None = None):
+
+def make_user(django_user_model, username: str, role: str | None = None, *, qualified: bool = True):
+    """A staff user in ``role``; reviewers also get a current qualification for their stage."""
     user = django_user_model.objects.create_user(username, f"{username}@example.com", "pw", is_staff=True)
     if role:
         user.groups.add(Group.objects.get(name=role))
+    if qualified and role in QUALIFICATION_OF:
+        ReviewerQualification.objects.create(
+            reviewer=user, stage_kind=QUALIFICATION_OF[role], granted_by=user, earned_on=date(2026, 1, 1)
+        )
     return user
 
 

@@ -3,7 +3,7 @@ versions in every lifecycle state, all made through the services (so the audit l
 history are real). Running it again changes nothing and prints the logins.
 """
 
-from datetime import time
+from datetime import date, time
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -15,7 +15,7 @@ from governance.models import AllowedLicence, HostPlatform, ReviewerProfile, Wor
 from governance.services import pipeline_install_defaults
 from reviews import services as review
 from reviews.checks.engine import check_run_execute
-from reviews.models import ReviewStatus, RunStatus
+from reviews.models import ReviewerQualification, ReviewStatus, RunStatus
 from submissions import services as sub
 from submissions.models import Organisation
 from submissions.samples import plugin_archive
@@ -96,6 +96,13 @@ class Command(BaseCommand):
             )
             for reviewer in ("security", "performance", "compliance"):
                 ReviewerProfile.objects.create(user=users[reviewer], lead=users["platform"])
+                ReviewerQualification.objects.create(
+                    reviewer=users[reviewer],
+                    stage_kind=reviewer,
+                    granted_by=users["platform"],
+                    earned_on=date(2026, 1, 1),
+                    expires_on=date(2027, 12, 31),
+                )
             orgs = {
                 slug: sub.organisation_create(name=name, slug=slug, actor=users["platform"])
                 for slug, name in [("acme", "Acme Corp"), ("globex", "Globex")]
