@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin
+from django.db import models
 from django.utils import timezone
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
@@ -14,6 +15,9 @@ from .models import (
     NotificationPreference,
     ReviewerProfile,
     Stage,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
     WorkingCalendar,
 )
 from .notifications import EVENTS
@@ -207,3 +211,59 @@ class NotificationPreferenceAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         obj.user = request.user
         super().save_model(request, obj, form, change)
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "url", "active", "consecutive_failures", "disabled_reason"]
+    fields = ["name", "url", "secret", "events", "active", "consecutive_failures", "disabled_reason"]
+    readonly_fields = ["consecutive_failures", "disabled_reason"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "secret":  # never shown back in the page
+            kwargs["widget"] = forms.PasswordInput(render_value=False)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is not None:
+            form.base_fields["secret"].required = False
+            form.base_fields["secret"].help_text = "Leave empty to keep the current secret."
+        return form
+
+    def save_model(self, request, obj, form, change):
+        if change and not form.cleaned_data.get("secret"):
+            obj.secret = WebhookEndpoint.objects.get(pk=obj.pk).secret
+        if obj.active:  # re-enabling starts a fresh count
+            obj.consecutive_failures, obj.disabled_reason = 0, ""
+        super().save_model(request, obj, form, change)
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ("at", "status_code", "error", "duration_ms")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "endpoint", "event", "attempts", "delivered_at", "abandoned", "next_attempt_at"]
+    list_filter = ["endpoint", "event", "abandoned", ("delivered_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["endpoint"]
+    readonly_fields = [
+        "endpoint",
+        "event",
+        "payload",
+        "created_at",
+        "attempts",
+        "next_attempt_at",
+        "delivered_at",
+        "abandoned",
+    ]
+    inlines = [WebhookAttemptInline]
+    show_full_result_count = False

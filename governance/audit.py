@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.db import models, transaction
 from django.utils import timezone
 
+from . import webhooks
 from .models import GENESIS_HASH, AuditChainHead, AuditEvent
 from .request_context import current_request_id
 
@@ -59,6 +60,7 @@ def audit_record(
     event.save()
     head.seq, head.hash = event.seq, event.hash
     head.save(update_fields=["seq", "hash"])
+    webhooks.enqueue_for(event)
     return event
 
 

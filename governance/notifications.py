@@ -11,11 +11,13 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from . import roles
 from .models import Notification, NotificationPreference
 
 logger = logging.getLogger(__name__)
@@ -25,6 +27,7 @@ EVENTS = {
     "sla.escalation": "A review you lead or escalate for is past its SLA",
     "stage.unassigned": "A review started and no qualified reviewer could be assigned",
     "stage.assigned": "A review was assigned or handed over to you",
+    "webhook.disabled": "A webhook endpoint failed too often and was disabled",
 }
 CLAIM = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=6)
@@ -60,11 +63,21 @@ def notify(*, recipients, event: str, subject: str, body: str = "", url: str = "
     return Notification.objects.bulk_create(rows)
 
 
+def notify_platform_admins(*, event: str, subject: str, body: str = "", url: str = "") -> None:
+    admins = get_user_model().objects.filter(groups__name=roles.PLATFORM_ADMINS, is_active=True)
+    notify(recipients=list(admins), event=event, subject=subject, body=body, url=url)
+
+
+def unclaimed(now) -> Q:
+    """Rows nobody is working on: never claimed, or the claim expired (its worker died)."""
+    return Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+
+
 def notifications_send() -> int:
     """Send what is due; return how many went out."""
     sent = 0
-    due = Notification.objects.filter(sent_at__isnull=True, next_attempt_at__lte=timezone.now()).filter(
-        Q(claimed_until__isnull=True) | Q(claimed_until__lt=timezone.now())
+    due = Notification.objects.filter(
+        unclaimed(timezone.now()), sent_at__isnull=True, next_attempt_at__lte=timezone.now()
     )
     for notification_id in list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:BATCH]):
         sent += _send_one(notification_id)
@@ -73,9 +86,9 @@ def notifications_send() -> int:
 
 def _send_one(notification_id: int) -> int:
     now = timezone.now()
-    claimed = Notification.objects.filter(
-        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now), pk=notification_id, sent_at__isnull=True
-    ).update(claimed_until=now + CLAIM)
+    claimed = Notification.objects.filter(unclaimed(now), pk=notification_id, sent_at__isnull=True).update(
+        claimed_until=now + CLAIM
+    )
     if not claimed:
         return 0  # another sender has it, or it went out meanwhile
     notification = Notification.objects.select_related("recipient").get(pk=notification_id)

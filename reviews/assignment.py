@@ -14,8 +14,7 @@ from django.db.models import Max, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from governance import roles
-from governance.notifications import notify
+from governance.notifications import notify_platform_admins
 from governance.transitions import save_with_audit
 
 from .models import OPEN, ReviewerQualification, ReviewStatus, StageReview
@@ -67,9 +66,7 @@ def assign_on_start(*, review: StageReview) -> None:
     if not people:
         review.unassigned_reason = f"No qualified reviewer in {review.stage.owner_group} can take it."
         save_with_audit(review, actor=None, action="stage.unassigned", reason=review.unassigned_reason)
-        admins = get_user_model().objects.filter(groups__name=roles.PLATFORM_ADMINS, is_active=True)
-        notify(
-            recipients=list(admins),
+        notify_platform_admins(
             event="stage.unassigned",
             subject=f"Nobody can review {review}",
             body=review.unassigned_reason,

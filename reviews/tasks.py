@@ -3,7 +3,6 @@
 import logging
 
 from governance.errors import TransitionRefused
-from governance.notifications import notifications_send
 from submissions.models import PluginVersion, VersionStatus
 
 from .checks.engine import check_run_execute, check_runs_rematch_released, check_runs_requeue_stale
@@ -38,7 +37,3 @@ def rematch_released_versions() -> int:
 
 def sweep_slas() -> dict:
     return sla_sweep()
-
-
-def send_notifications() -> int:
-    return notifications_send()

@@ -184,3 +184,6 @@ EMAIL_PORT = env_int("DJANGO_EMAIL_PORT", 25, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "warden@localhost")
 # Links in e-mails point here.
 WARDEN_BASE_URL = env_str("WARDEN_BASE_URL", "http://127.0.0.1:8000")
+# Webhooks: seconds per POST, and failures in a row before an endpoint is disabled.
+WARDEN_WEBHOOK_TIMEOUT = env_int("WARDEN_WEBHOOK_TIMEOUT", 10, minimum=1)
+WARDEN_WEBHOOK_DISABLE_AFTER = env_int("WARDEN_WEBHOOK_DISABLE_AFTER", 10, minimum=1)

@@ -6,7 +6,7 @@ from governance.migration_helpers import ensure_schedules, grant_permissions
 
 SCHEDULES = {
     "sweep-slas": ("reviews.tasks.sweep_slas", 5),
-    "send-notifications": ("reviews.tasks.send_notifications", 1),
+    "send-notifications": ("governance.tasks.send_notifications", 1),
 }
 GRANTS = {
     "Platform admins": [
