@@ -28,6 +28,9 @@ EVENTS = {
     "stage.unassigned": "A review started and no qualified reviewer could be assigned",
     "stage.assigned": "A review was assigned or handed over to you",
     "webhook.disabled": "A webhook endpoint failed too often and was disabled",
+    "annotation.mention": "Someone mentioned you in a comment",
+    "annotation.to_author": "The reviewers wrote to your organisation",
+    "feedback.requested": "A decision was made: rate the review process",
 }
 CLAIM = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=6)

@@ -28,9 +28,11 @@ def is_qualified(user, stage) -> bool:
 
 
 def current_qualifications(kind: str):
+    """Unexpired qualifications whose training (when they rest on one) has not lapsed either."""
     today = timezone.localdate()
     return ReviewerQualification.objects.filter(stage_kind=kind).filter(
-        Q(expires_on__isnull=True) | Q(expires_on__gte=today)
+        Q(expires_on__isnull=True) | Q(expires_on__gte=today),
+        Q(training__isnull=True) | Q(training__expires_on__isnull=True) | Q(training__expires_on__gte=today),
     )
 
 

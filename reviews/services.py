@@ -22,6 +22,7 @@ from submissions.models import PluginVersion
 from . import pipeline
 from .assignment import candidates, is_qualified
 from .checks.engine import enqueue_after_commit
+from .collaboration import feedback_request
 from .models import RUN_ACTIVE, CheckRun, Finding, FindingTriage, ReviewStatus, RunStatus, StageReview, Triage
 
 
@@ -110,6 +111,7 @@ def stage_fail(*, review: StageReview, actor, reason: str) -> StageReview:
                 reason=f"Blocking stage {review.stage.name} failed: {reason}",
                 changes={"decided_at": timezone.now(), "decision_reason": reason},
             )
+            feedback_request(version=version)
         else:
             pipeline.advance(version=version)
     return review
@@ -164,6 +166,7 @@ def version_approve(*, version: PluginVersion, actor, reason: str = "") -> Plugi
                     changes=_decided(actor, reason),
                 )
         pipeline.close_round(version=version, reason="The version was approved.")
+        feedback_request(version=version)
     return version
 
 
@@ -185,6 +188,7 @@ def version_reject(*, version: PluginVersion, actor, reason: str) -> PluginVersi
                     review, "fail", actor=actor, action="stage.fail", reason=reason, changes=_decided(actor, reason)
                 )
         pipeline.close_round(version=version, reason="The version was rejected.")
+        feedback_request(version=version)
     return version
 
 

@@ -123,3 +123,19 @@ def test_the_admin_shows_who_is_about_to_lapse(client, platform_admin, security,
     with time_machine.travel(timezone.now() + timedelta(days=11)):
         page = client.get(reverse("admin:reviews_reviewerqualification_changelist") + "?lapse=lapsed")
         assert [q.reviewer for q in page.context["cl"].result_list] == [security]
+
+
+def test_a_lapsed_training_record_lapses_the_qualification_it_rests_on(in_review, platform_admin, security):
+    from reviews.models import TrainingRecord
+
+    training = TrainingRecord.objects.create(
+        user=security,
+        course="Secure code review",
+        completed_on=date(2025, 1, 1),
+        expires_on=timezone.localdate() - timedelta(days=1),
+    )
+    ReviewerQualification.objects.filter(reviewer=security).update(training=training)
+    review.stage_pass(review=open_review(in_review, "eligibility"), actor=platform_admin)
+    security_review = open_review(in_review, "security")
+    assert security_review.assignee is None
+    assert "No qualified reviewer" in security_review.unassigned_reason
