@@ -235,7 +235,8 @@ class WebhookEndpointAdmin(SimpleHistoryAdmin):
     def save_model(self, request, obj, form, change):
         if change and not form.cleaned_data.get("secret"):
             obj.secret = WebhookEndpoint.objects.get(pk=obj.pk).secret
-        if obj.active:  # re-enabling starts a fresh count
+        was_active = change and WebhookEndpoint.objects.filter(pk=obj.pk, active=True).exists()
+        if obj.active and not was_active:  # re-enabling starts a fresh count; a rename does not
             obj.consecutive_failures, obj.disabled_reason = 0, ""
         super().save_model(request, obj, form, change)
 

@@ -95,6 +95,11 @@ class Stage(models.Model):
 
         from reviews.checks import REGISTRY
 
+        fractions = self.reminder_fractions
+        if not isinstance(fractions, list) or not all(
+            isinstance(f, int | float) and not isinstance(f, bool) and 0 < f < 1 for f in fractions
+        ):
+            raise ValidationError({"reminder_fractions": "A list of fractions between 0 and 1, e.g. [0.5, 0.9]."})
         unknown = [key for key in self.checks if key not in REGISTRY] if isinstance(self.checks, list) else ["?"]
         if unknown:
             raise ValidationError(
@@ -309,7 +314,7 @@ class WebhookEndpoint(models.Model):
     active = models.BooleanField(default=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
     disabled_reason = models.CharField(max_length=300, blank=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["secret"])  # the history pages must not show it
 
     class Meta:
         ordering = ("name",)

@@ -50,6 +50,8 @@ def notify(*, recipients, event: str, subject: str, body: str = "", url: str = "
         in_admin, email = (pref.in_admin, pref.email) if pref else (True, True)
         if not (in_admin or email):
             continue
+        if email and not user.email:
+            in_admin = True  # nowhere to mail it: show it in the admin rather than drop it
         rows.append(
             Notification(
                 recipient=user,
@@ -89,8 +91,9 @@ def notifications_send() -> int:
 
 def _send_one(notification_id: int) -> int:
     now = timezone.now()
+    token = now + CLAIM  # the claim's expiry doubles as its token: only its holder may finish the row
     claimed = Notification.objects.filter(unclaimed(now), pk=notification_id, sent_at__isnull=True).update(
-        claimed_until=now + CLAIM
+        claimed_until=token
     )
     if not claimed:
         return 0  # another sender has it, or it went out meanwhile
@@ -106,12 +109,12 @@ def _send_one(notification_id: int) -> int:
     except Exception as exc:  # the backend failed: keep the row, try again later
         attempts = notification.attempts + 1
         backoff = min(timedelta(minutes=2**attempts), MAX_BACKOFF)
-        Notification.objects.filter(pk=notification_id).update(
+        Notification.objects.filter(pk=notification_id, claimed_until=token).update(
             attempts=attempts, next_attempt_at=now + backoff, claimed_until=None, last_error=str(exc)[:2000]
         )
         logger.warning("Notification %s not sent (attempt %s): %s", notification_id, attempts, exc)
         return 0
-    Notification.objects.filter(pk=notification_id).update(
+    Notification.objects.filter(pk=notification_id, claimed_until=token).update(
         sent_at=timezone.now(), claimed_until=None, attempts=notification.attempts + 1
     )
     return 1

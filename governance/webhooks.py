@@ -77,24 +77,25 @@ def webhooks_send() -> int:
 
 def _deliver(delivery_id: int) -> int:
     now = timezone.now()
+    token = now + CLAIM  # only the holder of this claim may finish the row
     claimed = WebhookDelivery.objects.filter(
         unclaimed(now),
         pk=delivery_id,
         delivered_at__isnull=True,
         abandoned=False,
-    ).update(claimed_until=now + CLAIM)
+    ).update(claimed_until=token)
     if not claimed:
         return 0
     delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
     status, error, elapsed = _post(delivery)
     WebhookAttempt.objects.create(delivery=delivery, status_code=status, error=error, duration_ms=elapsed)
     if status is not None and 200 <= status < 300:
-        WebhookDelivery.objects.filter(pk=delivery_id).update(
+        WebhookDelivery.objects.filter(pk=delivery_id, claimed_until=token).update(
             delivered_at=timezone.now(), claimed_until=None, attempts=F("attempts") + 1
         )
         WebhookEndpoint.objects.filter(pk=delivery.endpoint_id).update(consecutive_failures=0)
         return 1
-    _failed(delivery, error or f"HTTP {status}")
+    _failed(delivery, error or f"HTTP {status}", token)
     return 0
 
 
@@ -122,11 +123,11 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str, int]:
         return None, str(getattr(exc, "reason", exc))[:2000], int((time.monotonic() - started) * 1000)
 
 
-def _failed(delivery: WebhookDelivery, error: str) -> None:
+def _failed(delivery: WebhookDelivery, error: str, token) -> None:
     attempts = delivery.attempts + 1
     backoff = min(timedelta(minutes=2**attempts), MAX_BACKOFF)
     with transaction.atomic():
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        WebhookDelivery.objects.filter(pk=delivery.pk, claimed_until=token).update(
             attempts=attempts, next_attempt_at=timezone.now() + backoff, claimed_until=None
         )
         endpoint = WebhookEndpoint.objects.select_for_update().get(pk=delivery.endpoint_id)

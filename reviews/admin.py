@@ -11,7 +11,6 @@ from governance.admin_actions import ServiceAction
 from governance.admin_base import ReadOnlyAdmin, ReadOnlyInline, ScopedAdmin, ServiceCreateAdminMixin, ServiceCreateForm
 from governance.errors import WardenError
 from governance.selectors import audit_events_for
-from submissions.selectors import versions_visible_to
 
 from . import collaboration, services
 from .models import (
@@ -369,10 +368,7 @@ class AnnotationAdmin(ServiceCreateAdminMixin, ScopedAdmin):
     ]
 
     def scoped_queryset(self, request):
-        visible = Annotation.objects.none()
-        for version in versions_visible_to(user=request.user).only("pk", "plugin"):
-            visible |= collaboration.annotations_visible_to(user=request.user, version=version)
-        return visible
+        return collaboration.annotations_visible_to_user(user=request.user)
 
     def has_add_permission(self, request):
         return request.user.is_active and request.user.is_staff
@@ -388,6 +384,12 @@ class FeedbackForm(forms.ModelForm):
     class Meta:
         model = Feedback
         fields = ["rating", "comment"]
+
+    def clean(self):
+        data = super().clean()
+        if self.instance.answered_at:
+            raise forms.ValidationError("You already gave feedback on this version.")
+        return data
 
 
 @admin.register(Feedback)

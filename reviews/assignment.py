@@ -14,7 +14,7 @@ from django.db.models import Max, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from governance.notifications import notify_platform_admins
+from governance.notifications import notify, notify_platform_admins
 from governance.transitions import save_with_audit
 
 from .models import OPEN, ReviewerQualification, ReviewStatus, StageReview
@@ -80,6 +80,13 @@ def assign_on_start(*, review: StageReview) -> None:
     epoch = timezone.now().replace(year=1970)
     chosen = min(people, key=lambda u: (load[u.pk], last.get(u.pk) or epoch, u.pk))
     review.assignee, review.unassigned_reason = chosen, ""
+    notify(
+        recipients=[chosen],
+        event="stage.assigned",
+        subject=f"{review} is yours",
+        body=f"Due {timezone.localtime(review.due_at):%Y-%m-%d %H:%M %Z}." if review.due_at else "",
+        url=reverse("admin:reviews_stagereview_change", args=[review.pk]),
+    )
     save_with_audit(
         review,
         actor=None,

@@ -4,7 +4,7 @@ import re
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -14,11 +14,11 @@ from governance.notifications import notify
 from governance.permissions import is_org_member
 from governance.transitions import require_reason
 from submissions.models import PluginVersion
-from submissions.selectors import versions_visible_to
+from submissions.selectors import organisations_of, versions_visible_to
 
 from .models import Annotation, AnnotationKind, Feedback, Finding, ReviewStatus, StageReview
 
-MENTION = re.compile(r"(?<![\w@])@([\w.@+-]+)")
+MENTION = re.compile(r"(?<![\w@])@([\w.@+-]*[\w+-])")  # a trailing full stop ends the sentence, not the name
 
 
 def can_see_version(user, version: PluginVersion) -> bool:
@@ -34,6 +34,14 @@ def annotations_visible_to(*, user, version: PluginVersion) -> QuerySet[Annotati
     if is_org_member(user, version.plugin.organisation):
         return threads.filter(to_author=True) | threads.filter(parent__to_author=True)
     return threads
+
+
+def annotations_visible_to_user(*, user) -> QuerySet[Annotation]:
+    """All the annotations ``user`` may read, across versions, in one query."""
+    own = organisations_of(user=user)
+    return Annotation.objects.filter(version__in=versions_visible_to(user=user)).filter(
+        ~Q(version__plugin__organisation__in=own) | Q(to_author=True) | Q(parent__to_author=True)
+    )
 
 
 def annotation_add(
@@ -172,7 +180,7 @@ def feedback_request(*, version: PluginVersion) -> list[Feedback]:
 
 
 def feedback_submit(*, feedback: Feedback, actor, rating: int, comment: str = "") -> Feedback:
-    if not isinstance(rating, int) or not 1 <= rating <= 5:
+    if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
         raise ValidationFailed(
             "Rate from 1 to 5.",
             code="invalid_rating",

@@ -69,7 +69,14 @@ def stage_assign(*, review: StageReview, actor, to) -> StageReview:
         _version, review = _lock(review)
         if not review.is_open:
             raise TransitionRefused(f"{review} is {review.get_status_display().lower()}; it cannot be reassigned.")
-        lead = review.assignee_id and ReviewerProfile.objects.filter(user_id=review.assignee_id, lead=actor).exists()
+        _refuse_decision_stage(review)
+        if to.pk == review.assignee_id:
+            return review
+        lead = (
+            actor.is_active
+            and review.assignee_id
+            and ReviewerProfile.objects.filter(user_id=review.assignee_id, lead=actor).exists()
+        )
         if not (review.assignee_id == actor.pk or lead or actor.has_perm("reviews.waive_stagereview")):
             raise PermissionRefused(
                 f"{actor} may not reassign {review}: only its assignee, their lead or a platform admin."

@@ -21,6 +21,7 @@ from governance import calendar as workdays
 from governance.models import ReviewerProfile, Stage, WorkingCalendar
 from governance.notifications import notify
 
+from .assignment import candidates
 from .models import ReviewStatus, SlaBreach, SlaSignal, StageReview
 
 MIN_WINDOW_HOURS = 1.0  # a resumed clock always leaves the reviewer at least this much
@@ -45,7 +46,9 @@ def schedule(*, review: StageReview, now: datetime) -> dict:
     calendar = calendar_for(review.stage)
     window = float(review.stage.sla_hours)
     previous = (
-        StageReview.objects.filter(version_id=review.version_id, stage_id=review.stage_id, round__lt=review.round)
+        StageReview.objects.filter(
+            version_id=review.version_id, stage_id=review.stage_id, round__lt=review.round, started_at__isnull=False
+        )
         .order_by("-round")
         .first()
     )
@@ -87,9 +90,10 @@ def sla_sweep(*, now: datetime | None = None) -> dict[str, int]:
 def _remind(review: StageReview, started: datetime, due: datetime, now: datetime, calendar, counts: dict) -> None:
     window = review.window_hours or float(review.stage.sla_hours)
     elapsed = workdays.working_hours_between(started, now, calendar)
-    for fraction in sorted(float(f) for f in review.stage.reminder_fractions or []):
+    fractions = [f for f in review.stage.reminder_fractions or [] if isinstance(f, int | float) and 0 < f < 1]
+    for fraction in sorted(fractions):
         if elapsed >= fraction * window and now < due:
-            recipients = [review.assignee] if review.assignee else list(review.stage.owner_group.user_set.all())
+            recipients = [review.assignee] if review.assignee else candidates(review)
             subject = f"Reminder: {review} is {fraction:.0%} through its SLA (due {_when(due)})"
             counts["reminders"] += _signal(review, "reminder", f"{fraction:g}", recipients, "sla.reminder", subject)
 

@@ -445,3 +445,13 @@ def test_stage_checks_must_be_known(client, pipeline, platform_admin):
     response = client.post(reverse("admin:governance_stage_change", args=[stage.pk]), form)
     assert response.status_code == 200
     assert "Unknown checks: security.nonsense" in response.content.decode()
+
+
+def test_reminder_fractions_must_be_fractions(client, pipeline, platform_admin):
+    stage = pipeline["security"]
+    client.force_login(platform_admin)
+    response = client.post(
+        reverse("admin:governance_stage_change", args=[stage.pk]), stage_form(stage, reminder_fractions='["50%", 1.5]')
+    )
+    assert response.status_code == 200
+    assert "A list of fractions between 0 and 1" in response.content.decode()

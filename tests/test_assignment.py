@@ -97,7 +97,7 @@ def test_release_hand_over_and_reassign(in_review, platform_admin, security, sec
         review.stage_release(review=security_review, actor=security2)
     review.stage_assign(review=security_review, actor=security, to=security2)  # hand over
     assert open_review(in_review, "security").assignee == security2
-    assert Notification.objects.get(event="stage.assigned").recipient == security2
+    assert Notification.objects.filter(event="stage.assigned").latest("pk").recipient == security2
 
     outsider_lead = make_user(django_user_model, "someone")
     with pytest.raises(PermissionRefused, match="only its assignee, their lead or a platform admin"):
@@ -139,3 +139,9 @@ def test_a_lapsed_training_record_lapses_the_qualification_it_rests_on(in_review
     security_review = open_review(in_review, "security")
     assert security_review.assignee is None
     assert "No qualified reviewer" in security_review.unassigned_reason
+
+
+def test_the_automatic_assignee_is_told(in_review, platform_admin, security):
+    review.stage_pass(review=open_review(in_review, "eligibility"), actor=platform_admin)
+    told = Notification.objects.filter(event="stage.assigned", recipient=security).get()
+    assert "Security review" in told.subject and told.subject.endswith("is yours")

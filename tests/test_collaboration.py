@@ -120,3 +120,27 @@ def test_annotations_and_feedback_in_the_admin(client, in_review, security, auth
     client.force_login(security)
     response = client.get(reverse("admin:reviews_feedback_changelist"))
     assert [f.user for f in response.context["cl"].result_list] == [security]
+
+
+def test_the_annotation_list_runs_a_constant_number_of_queries(client, in_review, security, author):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import reverse
+
+    url = reverse("admin:reviews_annotation_changelist")
+    client.force_login(author)
+    counts = []
+    for total in (1, 5):
+        while in_review.annotations.count() < total:
+            annotation_add(version=in_review, actor=security, body="Please explain.", to_author=True)
+        client.get(url)
+        with CaptureQueriesContext(connection) as queries:
+            page = client.get(url)
+        assert page.context["cl"].result_count == total
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
+
+
+def test_a_mention_at_the_end_of_a_sentence(in_review, security, compliance):
+    thread = annotation_add(version=in_review, actor=security, body="Please check, @compliance.")
+    assert list(thread.mentions.all()) == [compliance]

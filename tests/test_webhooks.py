@@ -140,3 +140,25 @@ def test_endpoints_are_configured_in_the_admin_without_showing_the_secret(client
         ["*"],
     )
     assert client.get(reverse("admin:governance_webhookdelivery_changelist")).status_code == 200
+
+
+def test_the_secret_stays_out_of_the_history_pages(client, platform_admin, endpoint):
+    from django.urls import reverse
+
+    endpoint.secret = "rotated-secret"
+    endpoint.save()
+    client.force_login(platform_admin)
+    page = client.get(reverse("admin:governance_webhookendpoint_history", args=[endpoint.pk])).content.decode()
+    assert SECRET not in page and "rotated-secret" not in page
+
+
+def test_a_slow_sender_does_not_finish_a_row_another_sender_reclaimed(draft, author, pipeline, endpoint, receiver):
+    from governance import webhooks
+
+    sub.version_submit(version=draft, actor=author)
+    delivery = WebhookDelivery.objects.get()
+    stale_token = timezone.now() - timedelta(minutes=1)  # the first sender's claim, long expired
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(claimed_until=timezone.now() + timedelta(minutes=5))
+    webhooks._failed(delivery, "timed out", stale_token)  # the slow first sender reports back late
+    delivery.refresh_from_db()
+    assert delivery.attempts == 0 and delivery.claimed_until is not None  # the live claim is untouched
