@@ -7,6 +7,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 
+from compliance.admin import ControlAssessmentInline
 from governance.admin_actions import ServiceAction
 from governance.admin_base import ReadOnlyAdmin, ReadOnlyInline, ScopedAdmin, ServiceCreateAdminMixin, ServiceCreateForm
 from governance.errors import WardenError
@@ -156,7 +157,7 @@ class StageReviewAdmin(ScopedAdmin):
         ),
     ]
 
-    inlines = [CheckRunInline]
+    inlines = [CheckRunInline, ControlAssessmentInline]
 
     def scoped_queryset(self, request):
         return stage_reviews_visible_to(user=request.user)

@@ -9,6 +9,7 @@ from itertools import groupby
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
+from compliance.services import assessments_open
 from governance.models import Stage, StageKind
 from governance.transitions import apply_transition, save_with_audit
 from submissions.models import PluginVersion, VersionStatus
@@ -90,4 +91,6 @@ def _start(review: StageReview) -> None:
     )
     if review.stage.kind != StageKind.DECISION:  # the board decides together; nobody is assigned
         assign_on_start(review=review)
+    if review.stage.kind == StageKind.COMPLIANCE:
+        assessments_open(review=review)
     queue_stage_checks(review=review)

@@ -4,12 +4,16 @@ history are real). Running it again changes nothing and prints the logins.
 """
 
 from datetime import date, time
+from pathlib import Path
 
+import yaml
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from compliance.models import Checklist
+from compliance.services import framework_import
 from governance import roles
 from governance.models import AllowedLicence, HostPlatform, ReviewerProfile, WorkingCalendar
 from governance.services import pipeline_install_defaults
@@ -20,6 +24,7 @@ from submissions import services as sub
 from submissions.models import Organisation
 from submissions.samples import plugin_archive
 
+DEFAULT_FRAMEWORK = Path(__file__).resolve().parents[3] / "compliance" / "frameworks" / "default.yaml"
 PASSWORD = "warden-demo"  # noqa: S105 - demo logins, printed on purpose
 USERS = [
     # username, role, organisation
@@ -86,6 +91,8 @@ class Command(BaseCommand):
             )
             for spdx in ("MIT", "Apache-2.0", "BSD-3-Clause"):
                 AllowedLicence.objects.create(spdx_id=spdx)
+            framework, _new = framework_import(document=yaml.safe_load(DEFAULT_FRAMEWORK.read_text()))
+            Checklist.objects.create(name="Every plugin").frameworks.add(framework)
             WorkingCalendar.objects.create(
                 name="Office hours (UTC)",
                 time_zone="UTC",

@@ -1,0 +1,103 @@
+"""Frameworks of controls, checklists that pick them, and the assessments of a version."""
+
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+
+class Criticality(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+
+
+class Framework(models.Model):
+    """A versioned set of controls (a data-handling policy, a privacy regulation, ...).
+    Importing changed content makes a new version; old versions stay for old assessments."""
+
+    key = models.SlugField(max_length=64)
+    version = models.PositiveIntegerField(default=1)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    imported_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("key", "-version")
+        constraints = [models.UniqueConstraint(fields=["key", "version"], name="framework_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+class Control(models.Model):
+    framework = models.ForeignKey(Framework, on_delete=models.CASCADE, related_name="controls")
+    key = models.SlugField(max_length=64)
+    text = models.TextField()
+    criticality = models.CharField(max_length=10, choices=Criticality.choices, default=Criticality.MEDIUM)
+    guidance = models.TextField(blank=True)
+    typical_evidence = models.TextField(blank=True)
+    applies_to_data = models.JSONField(
+        default=list, blank=True, help_text='Only for plugins processing these data categories, e.g. ["pii"].'
+    )
+    expression = models.TextField(
+        blank=True, help_text="CEL over the version's facts; true = met, false = not met. Empty: needs evidence."
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("framework", "key")
+        constraints = [models.UniqueConstraint(fields=["framework", "key"], name="control_key_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.framework.key}/{self.key}"
+
+
+class Checklist(models.Model):
+    """Which frameworks apply to which plugins: by plugin category (empty: every category)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    categories = models.JSONField(default=list, blank=True, help_text="Plugin categories; [] means all.")
+    frameworks = models.ManyToManyField(Framework, related_name="checklists")
+    re_review_days = models.PositiveIntegerField(default=365)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Result(models.TextChoices):
+    PENDING = "pending", "Not assessed yet"
+    MET = "met", "Met"
+    PARTIALLY_MET = "partially_met", "Partially met"
+    NOT_MET = "not_met", "Not met"
+    NOT_APPLICABLE = "not_applicable", "Not applicable"
+
+
+class AssessmentStatus(models.TextChoices):
+    TODO = "todo", "To do"
+    IN_REVIEW = "in_review", "In review"
+    DONE = "done", "Done"
+
+
+class ControlAssessment(models.Model):
+    """One control, assessed for one compliance review: automatically when the control has an
+    expression (with its inputs kept), else by the compliance officer on evidence."""
+
+    stage_review = models.ForeignKey("reviews.StageReview", on_delete=models.CASCADE, related_name="assessments")
+    control = models.ForeignKey(Control, on_delete=models.PROTECT, related_name="assessments")
+    result = models.CharField(max_length=20, choices=Result.choices, default=Result.PENDING)
+    status = models.CharField(max_length=20, choices=AssessmentStatus.choices, default=AssessmentStatus.TODO)
+    automatic = models.BooleanField(default=False)
+    inputs = models.JSONField(default=dict, blank=True, help_text="The facts the expression read.")
+    reason = models.TextField(blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("control__framework__key", "control__key")
+        constraints = [models.UniqueConstraint(fields=["stage_review", "control"], name="one_assessment_per_control")]
+
+    def __str__(self) -> str:
+        return f"{self.control} for review {self.stage_review_id}: {self.get_result_display()}"
