@@ -109,12 +109,19 @@ def test_an_expression_that_does_not_compile_is_refused_with_the_compilers_messa
         call_command("export_framework", "bad", stdout=StringIO())
 
 
-def test_the_compliance_review_page_lists_every_control(client, plugin, author, pipeline, platform_admin, compliance,
-                                                        checklist, django_capture_on_commit_callbacks):
+def test_the_compliance_review_page_lists_every_control(
+    client, plugin, author, pipeline, platform_admin, compliance, checklist, django_capture_on_commit_callbacks
+):
     from django.urls import reverse
 
-    assessed = compliance_assessments(plugin, author, platform_admin, "1.0.0", django_capture_on_commit_callbacks,
-                                      manifest=pii_manifest("1.0.0", at_rest=False))
+    assessed = compliance_assessments(
+        plugin,
+        author,
+        platform_admin,
+        "1.0.0",
+        django_capture_on_commit_callbacks,
+        manifest=pii_manifest("1.0.0", at_rest=False),
+    )
     stage_review = next(iter(assessed.values())).stage_review
     client.force_login(compliance)
     response = client.get(reverse("admin:reviews_stagereview_change", args=[stage_review.pk]))
