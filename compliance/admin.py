@@ -1,9 +1,13 @@
 from django.contrib import admin
+from django.http import FileResponse, Http404
+from django.urls import path, reverse
+from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from governance.admin_base import ReadOnlyInline
+from governance.admin_base import ReadOnlyInline, ScopedAdmin
+from submissions.selectors import versions_visible_to
 
-from .models import Checklist, Control, ControlAssessment, Framework
+from .models import Checklist, Control, ControlAssessment, Evidence, Framework
 
 
 class ControlInline(ReadOnlyInline):
@@ -47,3 +51,64 @@ class ControlAssessmentInline(ReadOnlyInline):
     @admin.display(description="Criticality")
     def criticality(self, obj):
         return obj.control.get_criticality_display()
+
+
+@admin.register(Evidence)
+class EvidenceAdmin(ScopedAdmin):
+    """Evidence of the versions the user may see; files are downloaded, never shown inline."""
+
+    list_display = ["version", "kind", "revision", "file_name", "status", "uploaded_by", "uploaded_at", "expires_on"]
+    list_filter = ["kind", "status"]
+    list_select_related = ["version__plugin", "uploaded_by"]
+    readonly_fields = [
+        "version",
+        "kind",
+        "description",
+        "download",
+        "sha256",
+        "size",
+        "revision",
+        "previous",
+        "expires_on",
+        "uploaded_by",
+        "uploaded_at",
+        "status",
+        "decided_by",
+        "decided_at",
+        "decision_reason",
+    ]
+
+    def scoped_queryset(self, request):
+        return Evidence.objects.filter(version__in=versions_visible_to(user=request.user))
+
+    def has_add_permission(self, request):
+        return False
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:object_id>/download/",
+                self.admin_site.admin_view(self.download_view),
+                name="compliance_evidence_download",
+            ),
+            *super().get_urls(),
+        ]
+
+    def download_view(self, request, object_id):
+        evidence = self.scoped_queryset(request).filter(pk=object_id).first()
+        if evidence is None:
+            raise Http404("No such evidence.")
+        response = FileResponse(
+            evidence.file.open("rb"),
+            as_attachment=True,
+            filename=evidence.file_name,
+            content_type="application/octet-stream",
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "sandbox"
+        return response
+
+    @admin.display(description="File")
+    def download(self, obj):
+        url = reverse("admin:compliance_evidence_download", args=[obj.pk])
+        return format_html('<a href="{}">{}</a> (download)', url, obj.file_name)

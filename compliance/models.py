@@ -1,5 +1,6 @@
 """Frameworks of controls, checklists that pick them, and the assessments of a version."""
 
+from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
@@ -101,3 +102,78 @@ class ControlAssessment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.control} for review {self.stage_review_id}: {self.get_result_display()}"
+
+
+class EvidenceKind(models.TextChoices):
+    DATA_FLOW = "data_flow", "Data-flow diagram"
+    ARCHITECTURE = "architecture", "Architecture diagram"
+    POLICY = "policy", "Policy statement"
+    QUESTIONNAIRE = "questionnaire", "Questionnaire"
+    CERTIFICATE = "certificate", "Certificate"
+    OTHER = "other", "Other"
+
+
+class EvidenceStatus(models.TextChoices):
+    IN_REVIEW = "in_review", "In review"
+    ACCEPTED = "accepted", "Accepted"
+    REJECTED = "rejected", "Rejected"
+
+
+def evidence_path(instance: "Evidence", filename: str) -> str:
+    import uuid
+
+    return f"evidence/{uuid.uuid4().hex}/{filename.rsplit('/', 1)[-1][:100]}"
+
+
+class Evidence(models.Model):
+    """A document an author gives for one or more controls. Never executed, never rendered:
+    it is only ever downloaded as an attachment. A new upload for the same evidence is a new
+    revision; earlier revisions stay."""
+
+    version = models.ForeignKey("submissions.PluginVersion", on_delete=models.CASCADE, related_name="evidence")
+    controls = models.ManyToManyField(Control, related_name="evidence")
+    kind = models.CharField(max_length=20, choices=EvidenceKind.choices)
+    description = models.TextField(blank=True)
+    file = models.FileField(upload_to=evidence_path, max_length=255)
+    file_name = models.CharField(max_length=200)
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveBigIntegerField()
+    revision = models.PositiveSmallIntegerField(default=1)
+    previous = models.OneToOneField("self", on_delete=models.PROTECT, null=True, blank=True, related_name="next")
+    expires_on = models.DateField(null=True, blank=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=20, choices=EvidenceStatus.choices, default=EvidenceStatus.IN_REVIEW)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("-uploaded_at", "-pk")
+        verbose_name_plural = "evidence"
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} r{self.revision} for {self.version}"
+
+
+class ResidualRisk(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+
+
+class ComplianceSignOff(models.Model):
+    """The compliance officer's sign-off: the residual risk they accept and why."""
+
+    stage_review = models.OneToOneField("reviews.StageReview", on_delete=models.CASCADE, related_name="sign_off")
+    residual_risk = models.CharField(max_length=10, choices=ResidualRisk.choices)
+    statement = models.TextField()
+    signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    signed_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    def __str__(self) -> str:
+        return f"{self.get_residual_risk_display()} residual risk, {self.signed_by}"

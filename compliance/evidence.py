@@ -1,0 +1,212 @@
+"""Evidence uploads, their review, assessments decided on them, and the compliance sign-off."""
+
+import hashlib
+
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from governance.audit import audit_record
+from governance.errors import PermissionRefused, TransitionRefused, ValidationFailed
+from governance.permissions import is_org_member
+from governance.transitions import require_reason
+from reviews.models import ReviewStatus, StageReview
+
+from .models import (
+    AssessmentStatus,
+    ComplianceSignOff,
+    Control,
+    ControlAssessment,
+    Criticality,
+    Evidence,
+    EvidenceStatus,
+    ResidualRisk,
+    Result,
+    evidence_path,
+)
+
+MAX_EVIDENCE_BYTES = 20 * 1024 * 1024
+# What evidence may be, by extension and by its first bytes: never HTML, never anything runnable.
+ALLOWED = {
+    ".pdf": (b"%PDF-",),
+    ".png": (b"\x89PNG\r\n\x1a\n",),
+    ".jpg": (b"\xff\xd8\xff",),
+    ".jpeg": (b"\xff\xd8\xff",),
+    ".txt": (),
+    ".md": (),
+    ".csv": (),
+}
+
+
+def evidence_upload(
+    *,
+    version,
+    controls: list[Control],
+    kind: str,
+    file,
+    actor,
+    description: str = "",
+    expires_on=None,
+    replaces: Evidence | None = None,
+) -> Evidence:
+    """An author gives evidence for controls of their version; ``replaces`` makes it the next revision."""
+    if not is_org_member(actor, version.plugin.organisation):
+        raise PermissionRefused(f"{actor} may not give evidence for {version}.")
+    if replaces is not None and replaces.version_id != version.pk:
+        raise ValidationFailed("The earlier revision belongs to another version.", code="wrong_version")
+    name, sha256, size = _checked(file)
+    stored = default_storage.save(evidence_path(None, name), file)  # type: ignore[arg-type]
+    try:
+        with transaction.atomic():
+            evidence = Evidence.objects.create(
+                version=version,
+                kind=kind,
+                description=description,
+                file=stored,
+                file_name=name,
+                sha256=sha256,
+                size=size,
+                expires_on=expires_on,
+                uploaded_by=actor,
+                previous=replaces,
+                revision=(replaces.revision + 1) if replaces else 1,
+            )
+            evidence.controls.set(controls)
+            ControlAssessment.objects.filter(
+                stage_review__version=version, control__in=controls, status=AssessmentStatus.TODO
+            ).update(status=AssessmentStatus.IN_REVIEW)
+            audit_record(
+                actor=actor,
+                action="evidence.upload",
+                target=version,
+                data={"evidence": evidence.pk, "revision": evidence.revision, "sha256": sha256},
+            )
+    except BaseException:
+        default_storage.delete(stored)
+        raise
+    return evidence
+
+
+def _checked(file) -> tuple[str, str, int]:
+    name = (file.name or "evidence").rsplit("/", 1)[-1]
+    suffix = ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
+    if suffix not in ALLOWED:
+        raise ValidationFailed(
+            f"{name}: evidence must be one of {', '.join(sorted(ALLOWED))}.", code="invalid_evidence"
+        )
+    if file.size > MAX_EVIDENCE_BYTES or file.size == 0:
+        raise ValidationFailed(
+            f"{name}: evidence must be between 1 byte and {MAX_EVIDENCE_BYTES} bytes.", code="invalid_evidence"
+        )
+    file.seek(0)
+    head = file.read(16)
+    signatures = ALLOWED[suffix]
+    if signatures and not any(head.startswith(s) for s in signatures):
+        raise ValidationFailed(f"{name} is not really a {suffix} file.", code="invalid_evidence")
+    if not signatures and (b"\x00" in head or head.lstrip().lower().startswith((b"<!doctype", b"<html", b"<svg"))):
+        raise ValidationFailed(f"{name} is not plain text.", code="invalid_evidence")
+    digest = hashlib.sha256()
+    file.seek(0)
+    for chunk in file.chunks():
+        digest.update(chunk)
+    file.seek(0)
+    return name, digest.hexdigest(), file.size
+
+
+def _compliance_reviewer(actor, version) -> StageReview:
+    review = (
+        StageReview.objects.filter(
+            version=version, stage__kind="compliance", status__in=[ReviewStatus.PENDING, ReviewStatus.IN_PROGRESS]
+        )
+        .select_related("stage")
+        .first()
+    )
+    if review is None:
+        raise TransitionRefused(f"{version} has no open compliance review.")
+    if is_org_member(actor, version.plugin.organisation) or not actor.has_perm("reviews.review_stagereview", review):
+        raise PermissionRefused(f"{actor} is not a compliance reviewer of {version}.")
+    return review
+
+
+def evidence_decide(*, evidence: Evidence, actor, accept: bool, reason: str) -> Evidence:
+    reason = require_reason(reason, action="accept or reject evidence")
+    with transaction.atomic():
+        evidence = Evidence.objects.select_for_update().select_related("version__plugin").get(pk=evidence.pk)
+        _compliance_reviewer(actor, evidence.version)
+        if evidence.status != EvidenceStatus.IN_REVIEW:
+            raise TransitionRefused(f"{evidence} was already {evidence.get_status_display().lower()}.")
+        evidence.status = EvidenceStatus.ACCEPTED if accept else EvidenceStatus.REJECTED
+        evidence.decided_by, evidence.decided_at, evidence.decision_reason = actor, timezone.now(), reason
+        evidence._history_user = actor  # type: ignore[attr-defined]
+        evidence.save()
+        audit_record(
+            actor=actor,
+            action="evidence.accept" if accept else "evidence.reject",
+            target=evidence.version,
+            reason=reason,
+            data={"evidence": evidence.pk},
+        )
+    return evidence
+
+
+def assessment_decide(*, assessment: ControlAssessment, actor, result: str, reason: str) -> ControlAssessment:
+    reason = require_reason(reason, action="assess a control")
+    if result not in (Result.MET, Result.PARTIALLY_MET, Result.NOT_MET, Result.NOT_APPLICABLE):
+        raise ValidationFailed(f"{result!r} is not a result.", code="invalid_result")
+    with transaction.atomic():
+        assessment = (
+            ControlAssessment.objects.select_for_update()
+            .select_related("stage_review__version__plugin", "control")
+            .get(pk=assessment.pk)
+        )
+        _compliance_reviewer(actor, assessment.stage_review.version)
+        assessment.result, assessment.status, assessment.reason = result, AssessmentStatus.DONE, reason
+        assessment._history_user = actor  # type: ignore[attr-defined]
+        assessment.save()
+        audit_record(
+            actor=actor,
+            action="control.assess",
+            target=assessment.stage_review,
+            reason=reason,
+            data={"control": str(assessment.control), "result": result},
+        )
+    return assessment
+
+
+def compliance_sign_off(*, review: StageReview, actor, residual_risk: str, statement: str) -> ComplianceSignOff:
+    """Pass the compliance stage with a residual risk, once nothing is open and no critical
+    control failed."""
+    from reviews.services import stage_pass
+
+    statement = require_reason(statement, action="sign off")
+    if residual_risk not in ResidualRisk.values:
+        raise ValidationFailed(f"{residual_risk!r} is not a residual risk.", code="invalid_risk")
+    with transaction.atomic():
+        reviewing = _compliance_reviewer(actor, review.version)
+        if reviewing.pk != review.pk:
+            raise TransitionRefused(f"{review} is not the open compliance review of {review.version}.")
+        open_items = _open_items(review)
+        if open_items:
+            raise TransitionRefused(f"Sign-off refused while anything is open: {'; '.join(open_items)}.")
+        failed = ControlAssessment.objects.filter(
+            stage_review=review, result=Result.NOT_MET, control__criticality=Criticality.HIGH
+        )
+        if failed.exists():
+            keys = ", ".join(sorted(str(a.control) for a in failed.select_related("control__framework")))
+            raise TransitionRefused(
+                f"High-criticality controls are not met ({keys}): fail the stage or request changes."
+            )
+        sign_off = ComplianceSignOff.objects.create(
+            stage_review=review, residual_risk=residual_risk, statement=statement, signed_by=actor
+        )
+        stage_pass(review=review, actor=actor, reason=f"Residual risk {residual_risk}: {statement}")
+    return sign_off
+
+
+def _open_items(review: StageReview) -> list[str]:
+    todo = ControlAssessment.objects.filter(stage_review=review).exclude(status=AssessmentStatus.DONE)
+    todo = todo.select_related("control__framework")
+    items = [f"control {a.control} is {a.get_status_display().lower()}" for a in todo]
+    pending = Evidence.objects.filter(version_id=review.version_id, status=EvidenceStatus.IN_REVIEW)
+    items += [f"evidence {e} is in review" for e in pending]
+    return items

@@ -1,0 +1,123 @@
+"""Evidence (revisions, validation, who sees it) and the compliance sign-off."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from compliance.evidence import assessment_decide, compliance_sign_off, evidence_decide, evidence_upload
+from compliance.models import Checklist, ComplianceSignOff, Control, ControlAssessment, Evidence
+from compliance.services import framework_import
+from governance.errors import PermissionRefused, TransitionRefused, ValidationFailed
+from reviews import services as review
+from reviews.models import ReviewStatus
+
+from .conftest import open_review
+
+pytestmark = pytest.mark.django_db
+DEFAULT = Path(__file__).resolve().parents[1] / "compliance" / "frameworks" / "default.yaml"
+PDF = b"%PDF-1.7\n% a data-flow diagram\n"
+
+
+@pytest.fixture
+def compliance_review(in_review, platform_admin):
+    framework, _created = framework_import(document=yaml.safe_load(DEFAULT.read_text()))
+    Checklist.objects.create(name="Every plugin").frameworks.add(framework)
+    review.stage_pass(review=open_review(in_review, "eligibility"), actor=platform_admin)
+    return open_review(in_review, "compliance")
+
+
+def pdf(name="flow.pdf", data=PDF):
+    return SimpleUploadedFile(name, data)
+
+
+def controls(*keys):
+    return list(Control.objects.filter(key__in=keys))
+
+
+def test_a_new_upload_is_a_new_revision_and_keeps_the_old(compliance_review, author):
+    version = compliance_review.version
+    first = evidence_upload(
+        version=version, controls=controls("sub-processors"), kind="policy", file=pdf(), actor=author
+    )
+    second = evidence_upload(
+        version=version,
+        controls=controls("sub-processors"),
+        kind="policy",
+        file=pdf(data=PDF + b"v2"),
+        actor=author,
+        replaces=first,
+    )
+    assert (second.revision, second.previous) == (2, first)
+    assert first.sha256 != second.sha256 and Evidence.objects.count() == 2
+    assessment = ControlAssessment.objects.get(stage_review=compliance_review, control__key="sub-processors")
+    assert assessment.status == "in_review"
+
+
+@pytest.mark.parametrize(
+    ("upload", "message"),
+    [
+        (SimpleUploadedFile("page.html", b"<html><script>alert(1)</script>"), "must be one of"),
+        (SimpleUploadedFile("fake.pdf", b"<html>not a pdf</html>"), "is not really a .pdf file"),
+        (SimpleUploadedFile("notes.txt", b"<!DOCTYPE html><html></html>"), "is not plain text"),
+        (SimpleUploadedFile("empty.pdf", b""), "between 1 byte"),
+    ],
+)
+def test_uploads_are_validated_and_leave_nothing(compliance_review, author, upload, message):
+    with pytest.raises(ValidationFailed, match=message):
+        evidence_upload(version=compliance_review.version, controls=[], kind="other", file=upload, actor=author)
+    assert not Evidence.objects.exists()
+
+
+def test_outsiders_neither_upload_nor_see_evidence(client, compliance_review, author, other_author):
+    with pytest.raises(PermissionRefused):
+        evidence_upload(version=compliance_review.version, controls=[], kind="other", file=pdf(), actor=other_author)
+    evidence = evidence_upload(version=compliance_review.version, controls=[], kind="other", file=pdf(), actor=author)
+    client.force_login(other_author)
+    assert client.get(reverse("admin:compliance_evidence_changelist")).context["cl"].result_count == 0
+    assert client.get(reverse("admin:compliance_evidence_download", args=[evidence.pk])).status_code == 404
+    client.force_login(author)
+    download = client.get(reverse("admin:compliance_evidence_download", args=[evidence.pk]))
+    assert download.status_code == 200 and download["Content-Type"] == "application/octet-stream"
+    assert download["Content-Disposition"].startswith("attachment")
+    assert b"".join(download.streaming_content) == PDF
+
+
+def test_sign_off_is_refused_while_anything_is_open(compliance_review, compliance, author):
+    version = compliance_review.version
+    with pytest.raises(TransitionRefused, match="while anything is open: control data-handling/access-control"):
+        compliance_sign_off(review=compliance_review, actor=compliance, residual_risk="low", statement="Fine.")
+    manual = ControlAssessment.objects.filter(stage_review=compliance_review, status="todo")
+    for assessment in manual:
+        assessment_decide(assessment=assessment, actor=compliance, result="met", reason="Seen in the docs.")
+    evidence = evidence_upload(
+        version=version, controls=controls("audit-logging"), kind="policy", file=pdf(), actor=author
+    )
+    with pytest.raises(TransitionRefused, match="is in review"):
+        compliance_sign_off(review=compliance_review, actor=compliance, residual_risk="low", statement="Fine.")
+    with pytest.raises(PermissionRefused):
+        evidence_decide(evidence=evidence, actor=author, accept=True, reason="Mine is good.")
+    evidence_decide(evidence=evidence, actor=compliance, accept=True, reason="Clear diagram.")
+    sign_off = compliance_sign_off(
+        review=compliance_review,
+        actor=compliance,
+        residual_risk="medium",
+        statement="Sub-processor in the US; contract reviewed.",
+    )
+    compliance_review.refresh_from_db()
+    assert compliance_review.status == ReviewStatus.PASSED
+    assert (sign_off.residual_risk, ComplianceSignOff.objects.count()) == ("medium", 1)
+
+
+def test_a_high_control_not_met_forces_a_failure_or_changes(compliance_review, compliance):
+    for assessment in ControlAssessment.objects.filter(stage_review=compliance_review, status="todo"):
+        assessment_decide(assessment=assessment, actor=compliance, result="met", reason="OK")
+    residency = ControlAssessment.objects.get(stage_review=compliance_review, control__key="data-residency")
+    assessment_decide(assessment=residency, actor=compliance, result="not_met", reason="Stores data in the US.")
+    with pytest.raises(TransitionRefused, match=r"High-criticality controls are not met .*data-residency"):
+        compliance_sign_off(review=compliance_review, actor=compliance, residual_risk="high", statement="Risky.")
+    assert not ComplianceSignOff.objects.exists()
+    compliance_review.refresh_from_db()
+    assert compliance_review.status == ReviewStatus.IN_PROGRESS
