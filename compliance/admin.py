@@ -4,10 +4,12 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from governance.admin_actions import ServiceAction
 from governance.admin_base import ReadOnlyInline, ScopedAdmin
 from submissions.selectors import versions_visible_to
 
-from .models import Checklist, Control, ControlAssessment, Evidence, Framework
+from .models import Checklist, Control, ControlAssessment, Evidence, Framework, ReReview
+from .rereviews import re_review_complete
 
 
 class ControlInline(ReadOnlyInline):
@@ -112,3 +114,27 @@ class EvidenceAdmin(ScopedAdmin):
     def download(self, obj):
         url = reverse("admin:compliance_evidence_download", args=[obj.pk])
         return format_html('<a href="{}">{}</a> (download)', url, obj.file_name)
+
+
+@admin.register(ReReview)
+class ReReviewAdmin(ScopedAdmin):
+    list_display = ["version", "due_on", "status", "reason", "completed_by"]
+    list_filter = ["status"]
+    list_select_related = ["version__plugin", "completed_by"]
+    readonly_fields = ["version", "due_on", "reason", "status", "opened_at", "completed_at", "completed_by", "outcome"]
+    ordering = ["due_on"]
+    service_actions = [
+        ServiceAction(
+            "complete",
+            "Complete re-review",
+            lambda obj, user, reason: re_review_complete(re_review=obj, actor=user, outcome=reason),
+            reason="required",
+            available=lambda obj: obj.status == "open",
+        ),
+    ]
+
+    def scoped_queryset(self, request):
+        return ReReview.objects.filter(version__in=versions_visible_to(user=request.user))
+
+    def has_add_permission(self, request):
+        return False

@@ -177,3 +177,32 @@ class ComplianceSignOff(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_residual_risk_display()} residual risk, {self.signed_by}"
+
+
+class ReReviewStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    OPEN = "open", "Open"
+    DONE = "done", "Done"
+
+
+class ReReview(models.Model):
+    """Ongoing conformity: a deployed version is looked at again on its checklist's interval,
+    or early when evidence it rests on expires."""
+
+    version = models.ForeignKey("submissions.PluginVersion", on_delete=models.CASCADE, related_name="re_reviews")
+    due_on = models.DateField(db_index=True)
+    reason = models.CharField(max_length=200)
+    status = models.CharField(max_length=10, choices=ReReviewStatus.choices, default=ReReviewStatus.SCHEDULED)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    completed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    outcome = models.TextField(blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("due_on", "pk")
+
+    def __str__(self) -> str:
+        return f"Re-review of {self.version} due {self.due_on}"

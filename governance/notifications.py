@@ -31,6 +31,7 @@ EVENTS = {
     "annotation.mention": "Someone mentioned you in a comment",
     "annotation.to_author": "The reviewers wrote to your organisation",
     "feedback.requested": "A decision was made: rate the review process",
+    "compliance.re_review": "A deployed version is due for a compliance re-review",
 }
 CLAIM = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=6)

@@ -10,3 +10,9 @@ def send_notifications() -> int:
 
 def send_webhooks() -> int:
     return webhooks_send()
+
+
+def open_re_reviews() -> int:
+    from compliance.rereviews import re_reviews_open_due
+
+    return re_reviews_open_due()

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 from guardian.shortcuts import assign_perm
 
+from compliance.rereviews import re_review_schedule
 from governance import roles
 from governance.errors import PermissionRefused, ValidationFailed
 from governance.permissions import is_org_member, require_perm
@@ -150,6 +151,7 @@ def version_deploy(*, version: PluginVersion, actor, reason: str = "") -> Plugin
         version = rows.pop(version.pk)
         require_perm(actor, "submissions.deploy_pluginversion", detail=f"{actor} may not deploy versions.")
         apply_transition(version, "deploy", actor=actor, action="version.deploy", reason=reason)
+        re_review_schedule(version=version)
         for previous in rows.values():
             apply_transition(
                 previous, "supersede", actor=None, action="version.supersede", reason=f"{version} was deployed."
