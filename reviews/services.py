@@ -318,6 +318,8 @@ def _decide(review: StageReview, actor, transition: str, action: str, reason: st
         )
     if transition == "pass_review":
         _refuse_second_signoff(version, actor, exclude=[review])
+        if review.stage.kind == StageKind.COMPLIANCE and not hasattr(review, "sign_off"):
+            raise TransitionRefused(f"{review} passes by a compliance sign-off with a residual risk.")
         running = review.check_runs.filter(status__in=RUN_ACTIVE).values_list("check_key", flat=True)
         if running:
             raise TransitionRefused(f"{review} cannot pass while checks are running: {', '.join(running)}.")

@@ -121,3 +121,8 @@ def test_a_high_control_not_met_forces_a_failure_or_changes(compliance_review, c
     assert not ComplianceSignOff.objects.exists()
     compliance_review.refresh_from_db()
     assert compliance_review.status == ReviewStatus.IN_PROGRESS
+
+
+def test_the_compliance_stage_passes_only_by_sign_off(compliance_review, compliance):
+    with pytest.raises(TransitionRefused, match="passes by a compliance sign-off"):
+        review.stage_pass(review=compliance_review, actor=compliance)

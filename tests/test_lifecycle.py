@@ -8,7 +8,7 @@ from reviews.models import ReviewStatus
 from submissions import services as sub
 from submissions.models import VersionStatus
 
-from .conftest import current_review, last_audit, open_review
+from .conftest import current_review, last_audit, open_review, sign_off
 
 pytestmark = pytest.mark.django_db
 
@@ -77,7 +77,7 @@ def test_draft_to_approved(
         assert AuditEvent.objects.filter(object_id=str(started.pk), action="stage.start").exists()
     sec = open_review(draft, "security")
     review.stage_pass(review=sec, actor=security)
-    review.stage_pass(review=open_review(draft, "compliance"), actor=compliance)
+    sign_off(draft, compliance)
     draft.refresh_from_db()
     assert draft.status == VersionStatus.IN_REVIEW, "performance is still open"
     assert current_review(draft, "decision").status == ReviewStatus.PENDING
@@ -161,7 +161,7 @@ def test_failed_non_blocking_stage_lets_the_pipeline_go_on(
     version.refresh_from_db()
     assert version.status == VersionStatus.IN_REVIEW
     review.stage_pass(review=open_review(version, "security"), actor=security)
-    review.stage_pass(review=open_review(version, "compliance"), actor=compliance)
+    sign_off(version, compliance)
     version.refresh_from_db()
     assert version.status == VersionStatus.AWAITING_DECISION
     assert current_review(version, "performance").status == ReviewStatus.FAILED
@@ -173,7 +173,7 @@ def test_non_blocking_stage_does_not_hold_up_the_next_order(
     version = start_with_advisory_performance(draft, author, pipeline, django_capture_on_commit_callbacks)
     review.stage_pass(review=open_review(version, "eligibility"), actor=platform_admin)
     review.stage_pass(review=open_review(version, "security"), actor=security)
-    review.stage_pass(review=open_review(version, "compliance"), actor=compliance)
+    sign_off(version, compliance)
     version.refresh_from_db()
     assert version.status == VersionStatus.AWAITING_DECISION
     assert current_review(version, "performance").status == ReviewStatus.IN_PROGRESS
@@ -191,7 +191,7 @@ def test_a_stage_edited_mid_round_does_not_change_the_round(
     pipeline["performance"].blocking = True
     pipeline["performance"].save()
     review.stage_pass(review=open_review(version, "security"), actor=security)
-    review.stage_pass(review=open_review(version, "compliance"), actor=compliance)
+    sign_off(version, compliance)
     version.refresh_from_db()
     assert version.status == VersionStatus.AWAITING_DECISION
 

@@ -12,7 +12,8 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from compliance.models import Checklist
+from compliance.evidence import assessment_decide, compliance_sign_off
+from compliance.models import Checklist, ControlAssessment
 from compliance.services import framework_import
 from governance import roles
 from governance.models import AllowedLicence, HostPlatform, ReviewerProfile, WorkingCalendar
@@ -176,8 +177,9 @@ class Command(BaseCommand):
                 reason="The data-flow diagram is missing.",
             )
             return
-        for stage, who in [("security", "security"), ("performance", "performance"), ("compliance", "compliance")]:
+        for stage, who in [("security", "security"), ("performance", "performance")]:
             self._pass(version, stage, users[who])
+        self._sign_off_compliance(version, users["compliance"])
         if state == "awaiting_decision":
             return
         review.version_approve(version=version, actor=users["board"], reason="Low risk; all stages passed.")
@@ -200,6 +202,15 @@ class Command(BaseCommand):
         self._run_checks(version)  # a reviewer decides once the stage's checks have run
         version.refresh_from_db()
         return version.stage_reviews.get(stage__key=key, round=version.review_round, status=ReviewStatus.IN_PROGRESS)
+
+    def _sign_off_compliance(self, version, officer) -> None:
+        """Assess what the manifest could not decide, then sign off with a residual risk."""
+        compliance = self._review(version, "compliance")
+        for assessment in ControlAssessment.objects.filter(stage_review=compliance).exclude(status="done"):
+            assessment_decide(assessment=assessment, actor=officer, result="met", reason="Demo: evidence seen.")
+        compliance_sign_off(
+            review=compliance, actor=officer, residual_risk="low", statement="Demo: controls met, no open evidence."
+        )
 
     def _pass(self, version, key: str, actor) -> None:
         review.stage_pass(review=self._review(version, key), actor=actor, reason="Demo: checks reviewed.")
