@@ -1,14 +1,17 @@
+from django import forms
 from django.contrib import admin
+from django.db.models import Prefetch
 from django.http import FileResponse, Http404
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
 from governance.admin_actions import ServiceAction
-from governance.admin_base import ReadOnlyInline, ScopedAdmin
-from submissions.selectors import versions_visible_to
+from governance.admin_base import ReadOnlyInline, ScopedAdmin, ServiceCreateAdminMixin, ServiceCreateForm, per_request
+from submissions.selectors import organisations_of, versions_visible_to
 
-from .models import Checklist, Control, ControlAssessment, Evidence, Framework, ReReview
+from .evidence import assessment_decide, evidence_decide, evidence_upload
+from .models import Checklist, Control, ControlAssessment, Evidence, EvidenceKind, Framework, ReReview
 from .rereviews import re_review_complete
 
 
@@ -44,19 +47,82 @@ class ControlAssessmentInline(ReadOnlyInline):
     """On the compliance review's page: every control, its result and what decided it."""
 
     model = ControlAssessment
-    fields = readonly_fields = ("control", "criticality", "result", "status", "automatic", "inputs", "reason")
-    show_change_link = False
+    fields = readonly_fields = ("control", "criticality", "result", "status", "inputs", "reason", "evidence")
+    show_change_link = True  # the assessment's own page: decide it, see its history
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("control__framework")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("control__framework")
+            .prefetch_related(
+                Prefetch("control__evidence", queryset=Evidence.objects.order_by("-revision"), to_attr="all_evidence")
+            )
+        )
 
     @admin.display(description="Criticality")
     def criticality(self, obj):
         return obj.control.get_criticality_display()
 
+    @admin.display(description="Evidence")
+    def evidence(self, obj):
+        mine = [e for e in obj.control.all_evidence if e.version_id == obj.stage_review.version_id]
+        return (
+            format_html_join(
+                ", ",
+                '<a href="{}">{} r{} ({})</a>',
+                (
+                    (
+                        reverse("admin:compliance_evidence_change", args=[e.pk]),
+                        e.get_kind_display(),
+                        e.revision,
+                        e.get_status_display().lower(),
+                    )
+                    for e in mine
+                ),
+            )
+            or "—"
+        )
+
+
+class EvidenceUploadForm(ServiceCreateForm):
+    upload = forms.FileField(help_text="PDF, PNG, JPEG, text, Markdown or CSV, up to 20 MiB.")
+    replaces = forms.ModelChoiceField(
+        queryset=Evidence.objects.none(),
+        required=False,
+        help_text="An earlier upload this one is the next revision of.",
+    )
+
+    class Meta:
+        model = Evidence
+        fields = ["version", "controls", "kind", "description", "expires_on"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        versions = versions_visible_to(user=self.user).filter(plugin__organisation__group__user=self.user)
+        self.fields["version"].queryset = versions  # type: ignore[attr-defined]
+        self.fields["replaces"].queryset = Evidence.objects.filter(version__in=versions)  # type: ignore[attr-defined]
+        self.fields["kind"].choices = EvidenceKind.choices  # type: ignore[attr-defined]
+
+    def create(self, data):
+        return evidence_upload(
+            version=data["version"],
+            controls=list(data["controls"]),
+            kind=data["kind"],
+            file=data["upload"],
+            actor=self.user,
+            description=data.get("description", ""),
+            expires_on=data.get("expires_on"),
+            replaces=data.get("replaces"),
+        )
+
+
+def _decide_evidence(accept: bool):
+    return lambda obj, user, reason: evidence_decide(evidence=obj, actor=user, accept=accept, reason=reason)
+
 
 @admin.register(Evidence)
-class EvidenceAdmin(ScopedAdmin):
+class EvidenceAdmin(ServiceCreateAdminMixin, ScopedAdmin):
     """Evidence of the versions the user may see; files are downloaded, never shown inline."""
 
     list_display = ["version", "kind", "revision", "file_name", "status", "uploaded_by", "uploaded_at", "expires_on"]
@@ -80,11 +146,29 @@ class EvidenceAdmin(ScopedAdmin):
         "decision_reason",
     ]
 
+    add_form = EvidenceUploadForm
+    service_actions = [
+        ServiceAction(
+            "accept",
+            "Accept",
+            _decide_evidence(True),
+            reason="required",
+            available=lambda obj: obj.status == "in_review",
+        ),
+        ServiceAction(
+            "reject",
+            "Reject",
+            _decide_evidence(False),
+            reason="required",
+            available=lambda obj: obj.status == "in_review",
+        ),
+    ]
+
     def scoped_queryset(self, request):
         return Evidence.objects.filter(version__in=versions_visible_to(user=request.user))
 
-    def has_add_permission(self, request):
-        return False
+    def has_add_permission(self, request):  # authors upload: members of an organisation
+        return per_request(request, "is_member", lambda: organisations_of(user=request.user).exists())
 
     def get_urls(self):
         return [
@@ -135,6 +219,35 @@ class ReReviewAdmin(ScopedAdmin):
 
     def scoped_queryset(self, request):
         return ReReview.objects.filter(version__in=versions_visible_to(user=request.user))
+
+    def has_add_permission(self, request):
+        return False
+
+
+def _assess(result: str):
+    return lambda obj, user, reason: assessment_decide(assessment=obj, actor=user, result=result, reason=reason)
+
+
+@admin.register(ControlAssessment)
+class ControlAssessmentAdmin(ScopedAdmin):
+    """One control of one compliance review: its result, the facts or evidence, its history."""
+
+    list_display = ["control", "stage_review", "result", "status", "automatic"]
+    list_filter = ["result", "status", "automatic"]
+    list_select_related = ["control__framework", "stage_review__version__plugin", "stage_review__stage"]
+    readonly_fields = ["stage_review", "control", "result", "status", "automatic", "inputs", "reason"]
+    service_actions = [
+        ServiceAction(result, label, _assess(result), reason="required", available=lambda obj: True)
+        for result, label in [
+            ("met", "Met"),
+            ("partially_met", "Partially met"),
+            ("not_met", "Not met"),
+            ("not_applicable", "Not applicable"),
+        ]
+    ]
+
+    def scoped_queryset(self, request):
+        return ControlAssessment.objects.filter(stage_review__version__in=versions_visible_to(user=request.user))
 
     def has_add_permission(self, request):
         return False

@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django_fsm import can_proceed
 from simple_history.admin import SimpleHistoryAdmin
 
 from compliance.admin import ControlAssessmentInline
@@ -69,6 +70,12 @@ REVIEW = "reviews.review_stagereview"
 
 def _itself(review):
     return review
+
+
+def _sign_off(risk: str):
+    from compliance.evidence import compliance_sign_off
+
+    return lambda obj, user, reason: compliance_sign_off(review=obj, actor=user, residual_risk=risk, statement=reason)
 
 
 def _triage(state: str):
@@ -139,10 +146,22 @@ class StageReviewAdmin(ScopedAdmin):
             "Pass",
             _reviewer(services.stage_pass),
             reason="optional",
-            transition="pass_review",
+            available=lambda obj: can_proceed(obj.pass_review) and obj.stage.kind != "compliance",
             perm=REVIEW,
             perm_on=_itself,
         ),
+        *[
+            ServiceAction(
+                f"sign_off_{risk}",
+                f"Sign off ({risk} residual risk)",
+                _sign_off(risk),
+                reason="required",
+                available=lambda obj: obj.stage.kind == "compliance" and obj.status == "in_progress",
+                perm=REVIEW,
+                perm_on=_itself,
+            )
+            for risk in ("low", "medium", "high")
+        ],
         ServiceAction("fail", "Fail", _reviewer(services.stage_fail), reason="required", perm=REVIEW, perm_on=_itself),
         ServiceAction(
             "request_changes",

@@ -126,3 +126,44 @@ def test_a_high_control_not_met_forces_a_failure_or_changes(compliance_review, c
 def test_the_compliance_stage_passes_only_by_sign_off(compliance_review, compliance):
     with pytest.raises(TransitionRefused, match="passes by a compliance sign-off"):
         review.stage_pass(review=compliance_review, actor=compliance)
+
+
+def test_the_compliance_workflow_in_the_admin(client, compliance_review, compliance, author):
+    page_url = reverse("admin:reviews_stagereview_change", args=[compliance_review.pk])
+    client.force_login(author)
+    upload = client.post(
+        reverse("admin:compliance_evidence_add"),
+        {
+            "version": compliance_review.version_id,
+            "controls": [c.pk for c in controls("sub-processors")],
+            "kind": "policy",
+            "description": "Our sub-processors",
+            "upload": pdf(),
+        },
+    )
+    assert upload.status_code == 302
+    evidence = Evidence.objects.get()
+    client.force_login(compliance)
+    page = client.get(page_url).content.decode()
+    assert "Sign off (low residual risk)" in page and ">Pass<" not in page
+    assert reverse("admin:compliance_evidence_change", args=[evidence.pk]) in page  # evidence beside its control
+    response = client.post(
+        reverse("admin:compliance_evidence_act", args=[evidence.pk, "accept"]),
+        {"reason": "Complete list."},
+        follow=True,
+    )
+    assert "Accept: done" in response.content.decode()
+    for assessment in ControlAssessment.objects.filter(stage_review=compliance_review).exclude(status="done"):
+        url = reverse("admin:compliance_controlassessment_act", args=[assessment.pk, "met"])
+        assert "Met: done" in client.post(url, {"reason": "Checked."}, follow=True).content.decode()
+    history = client.get(reverse("admin:compliance_controlassessment_history", args=[assessment.pk]))
+    assert history.status_code == 200
+    response = client.post(
+        reverse("admin:reviews_stagereview_act", args=[compliance_review.pk, "sign_off_medium"]),
+        {"reason": "One US sub-processor under contract."},
+        follow=True,
+    )
+    assert "done" in response.content.decode()
+    compliance_review.refresh_from_db()
+    assert compliance_review.status == ReviewStatus.PASSED
+    assert compliance_review.sign_off.residual_risk == "medium"
