@@ -46,7 +46,10 @@ def candidates(review: StageReview) -> list:
         users = users.filter(pk__in=current_qualifications(review.stage.required_qualification).values("reviewer"))
     if settings.WARDEN_SEPARATE_SIGNOFFS:
         signed = StageReview.objects.filter(
-            version_id=review.version_id, round=review.round, status__in=[ReviewStatus.PASSED, ReviewStatus.WAIVED]
+            version_id=review.version_id,
+            round=review.round,
+            status__in=[ReviewStatus.PASSED, ReviewStatus.WAIVED],
+            decided_by__isnull=False,  # a system pass signs nothing; and NOT IN (NULL) would exclude everyone
         ).exclude(pk=review.pk)
         users = users.exclude(pk__in=signed.values("decided_by"))
     return list(users.distinct())

@@ -73,6 +73,12 @@ def main() -> None:
             page.goto(f"{BASE}/admin/reviews/stagereview/?status__exact=in_progress")
             page.click("#result_list tbody tr:first-child th a")
             page.screenshot(path=str(ROOT / "docs/img/stage-review-checks.png"), full_page=True)
+            login(page, "compliance")
+            page.set_viewport_size({"width": 1400, "height": 900})
+            page.goto(f"{BASE}/admin/reviews/stagereview/?status__exact=in_progress")
+            page.click("#result_list tbody tr:first-child th a")
+            page.locator("#assessments-group").scroll_into_view_if_needed()
+            page.screenshot(path=str(ROOT / "docs/img/compliance-review.png"))
             browser.close()
     finally:
         server.terminate()

@@ -145,3 +145,17 @@ def test_the_automatic_assignee_is_told(in_review, platform_admin, security):
     review.stage_pass(review=open_review(in_review, "eligibility"), actor=platform_admin)
     told = Notification.objects.filter(event="stage.assigned", recipient=security).get()
     assert "Security review" in told.subject and told.subject.endswith("is yours")
+
+
+def test_a_stage_the_system_passed_does_not_block_assignment(
+    plugin, author, pipeline, security, compliance, performance, django_capture_on_commit_callbacks
+):
+    from governance.models import AllowedLicence, HostPlatform
+
+    HostPlatform.objects.create(name="Host", api_version="2.4", is_default=True)
+    AllowedLicence.objects.create(spdx_id="MIT")
+    version = sub.version_create(plugin=plugin, artifact=plugin_archive(plugin.name, "1.0.0"), actor=author)
+    with django_capture_on_commit_callbacks(execute=True):
+        sub.version_submit(version=version, actor=author)
+    assert open_review(version, "security").assignee == security  # eligibility passed on its own first
+    assert open_review(version, "compliance").assignee == compliance

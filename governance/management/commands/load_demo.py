@@ -9,11 +9,12 @@ from pathlib import Path
 import yaml
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from compliance.evidence import assessment_decide, compliance_sign_off
-from compliance.models import Checklist, ControlAssessment
+from compliance.evidence import assessment_decide, compliance_sign_off, evidence_upload
+from compliance.models import Checklist, Control, ControlAssessment
 from compliance.services import framework_import
 from governance import roles
 from governance.models import AllowedLicence, HostPlatform, ReviewerProfile, WorkingCalendar
@@ -162,6 +163,14 @@ class Command(BaseCommand):
             return
         if state == "in_review":
             review.stage_claim(review=self._review(version, "security"), actor=users["security"])
+            evidence_upload(
+                version=version,
+                controls=list(Control.objects.filter(key="sub-processors")),
+                kind="policy",
+                actor=author,
+                description="Our sub-processors and where they are.",
+                file=SimpleUploadedFile("sub-processors.pdf", b"%PDF-1.7\n% demo evidence\n"),
+            )
             return
         if state == "rejected":
             review.stage_fail(
