@@ -1,5 +1,5 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Prefetch
 from django.http import FileResponse, Http404
 from django.urls import path, reverse
@@ -8,33 +8,82 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from governance.admin_actions import ServiceAction
 from governance.admin_base import ReadOnlyInline, ScopedAdmin, ServiceCreateAdminMixin, ServiceCreateForm, per_request
+from governance.errors import WardenError
 from submissions.selectors import organisations_of, versions_visible_to
 
 from .evidence import assessment_decide, evidence_decide, evidence_upload
 from .models import Checklist, Control, ControlAssessment, Evidence, EvidenceKind, Framework, ReReview
 from .rereviews import re_review_complete
+from .services import compile_expression, framework_in_use, framework_new_version
 
 
-class ControlInline(ReadOnlyInline):
+class ControlForm(forms.ModelForm):
+    class Meta:
+        model = Control
+        fields = ["key", "text", "criticality", "guidance", "typical_evidence", "applies_to_data", "expression"]
+
+    def clean_expression(self):
+        expression = self.cleaned_data.get("expression", "")
+        if expression:
+            try:
+                compile_expression(expression)
+            except WardenError as exc:
+                raise forms.ValidationError(exc.detail) from None
+        return expression
+
+
+class ControlInline(admin.StackedInline):
     model = Control
-    fields = readonly_fields = ("key", "text", "criticality", "applies_to_data", "expression")
-    show_change_link = False
+    form = ControlForm
+    extra = 0
+
+    def _frozen(self, obj) -> bool:
+        return obj is not None and framework_in_use(framework=obj)
+
+    def has_add_permission(self, request, obj=None):
+        return not self._frozen(obj) and request.user.has_perm("compliance.add_control")
+
+    def has_change_permission(self, request, obj=None):
+        return not self._frozen(obj) and request.user.has_perm("compliance.change_control")
+
+    def has_delete_permission(self, request, obj=None):
+        return not self._frozen(obj) and request.user.has_perm("compliance.delete_control")
+
+    def has_view_permission(self, request, obj=None):
+        return True
 
 
 @admin.register(Framework)
 class FrameworkAdmin(SimpleHistoryAdmin):
-    """Frameworks change by importing YAML (manage.py import_framework): versions are never edited."""
+    """Versions nobody's assessment used yet are edited here; a used version is frozen, and
+    *New version* copies it for editing. YAML import/export keeps them in version control."""
 
-    list_display = ["key", "version", "name", "imported_at"]
+    list_display = ["key", "version", "name", "imported_at", "in_use"]
     list_filter = ["key"]
-    readonly_fields = ["key", "version", "name", "description", "imported_at"]
+    fields = ["key", "version", "name", "description", "imported_at"]
+    readonly_fields = ["key", "version", "imported_at"]
     inlines = [ControlInline]
+    actions = ["new_version"]
 
     def has_add_permission(self, request):
-        return False
+        return False  # frameworks start from YAML: manage.py import_framework
 
     def has_change_permission(self, request, obj=None):
-        return False
+        if obj is not None and framework_in_use(framework=obj):
+            return False
+        return request.user.has_perm("compliance.change_framework")
+
+    @admin.display(boolean=True, description="In use (frozen)")
+    def in_use(self, obj):
+        return framework_in_use(framework=obj)
+
+    @admin.action(description="New version (a copy to edit)")
+    def new_version(self, request, queryset):
+        if not request.user.has_perm("compliance.add_framework"):
+            self.message_user(request, "You may not create framework versions.", messages.ERROR)
+            return
+        copies = [framework_new_version(framework=f) for f in queryset]
+        self.message_user(request, f"Created {', '.join(str(c) for c in copies)}.")
 
 
 @admin.register(Checklist)

@@ -45,6 +45,26 @@ def framework_import(*, document) -> tuple[Framework, bool]:
     return framework, True
 
 
+def framework_in_use(*, framework: Framework) -> bool:
+    """A framework version some assessment used is frozen: changes go into a new version."""
+    return ControlAssessment.objects.filter(control__framework=framework).exists()
+
+
+def framework_new_version(*, framework: Framework) -> Framework:
+    """Copy a framework into its next version, to be edited in the admin (or exported)."""
+    document = framework_export(framework=framework)
+    latest = Framework.objects.filter(key=framework.key).order_by("-version").first()
+    with transaction.atomic():
+        copy = Framework.objects.create(
+            key=framework.key,
+            name=document["name"],
+            description=document["description"],
+            version=(latest.version if latest else framework.version) + 1,
+        )
+        Control.objects.bulk_create(Control(framework=copy, **control) for control in document["controls"])
+    return copy
+
+
 def framework_export(*, framework: Framework) -> dict:
     controls = [{field: getattr(c, field) for field in CONTROL_FIELDS} for c in framework.controls.order_by("key")]
     return {"key": framework.key, "name": framework.name, "description": framework.description, "controls": controls}

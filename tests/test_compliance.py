@@ -129,3 +129,45 @@ def test_the_compliance_review_page_lists_every_control(
     assert sorted(row.original.control.key for row in inline) == sorted(assessed)
     assert len(assessed) == 10
     assert "data.encryption_at_rest == true is false" in response.content.decode()
+
+
+def test_frameworks_are_edited_in_the_admin_until_used_then_versioned(
+    client, plugin, author, pipeline, platform_admin, compliance, checklist, django_capture_on_commit_callbacks
+):
+    from django.urls import reverse
+
+    framework = Framework.objects.get(key="data-handling")
+    client.force_login(compliance)
+    url = reverse("admin:compliance_framework_changelist")
+    copy_response = client.post(url, {"action": "new_version", "_selected_action": [framework.pk]}, follow=True)
+    assert "Created Data handling and vendor risk v2" in copy_response.content.decode()
+    draft = Framework.objects.get(key="data-handling", version=2)
+    control = draft.controls.get(key="retention")
+    change = reverse("admin:compliance_framework_change", args=[draft.pk])
+    form = {
+        "name": draft.name,
+        "description": draft.description,
+        "controls-TOTAL_FORMS": "1",
+        "controls-INITIAL_FORMS": "1",
+        "controls-MIN_NUM_FORMS": "0",
+        "controls-MAX_NUM_FORMS": "1000",
+        "controls-0-id": control.pk,
+        "controls-0-framework": draft.pk,
+        "controls-0-key": "retention",
+        "controls-0-text": control.text,
+        "controls-0-criticality": "medium",
+        "controls-0-guidance": "",
+        "controls-0-typical_evidence": "",
+        "controls-0-applies_to_data": "[]",
+        "controls-0-expression": "data.retention_days <= ",
+    }
+    refused = client.post(change, form)
+    assert refused.status_code == 200 and "CEL" in refused.content.decode()
+    form["controls-0-expression"] = "data.retention_days <= 180"
+    assert client.post(change, form).status_code == 302
+    assert draft.controls.get(key="retention").expression == "data.retention_days <= 180"
+
+    compliance_assessments(plugin, author, platform_admin, "1.0.0", django_capture_on_commit_callbacks)  # uses v1
+    page = client.get(reverse("admin:compliance_framework_change", args=[framework.pk])).content.decode()
+    assert 'name="controls-0-expression"' not in page  # version 1 is in use: frozen
+    assert client.post(reverse("admin:compliance_framework_change", args=[framework.pk]), form).status_code == 403
