@@ -350,7 +350,7 @@ class TrainingRecordAdmin(SimpleHistoryAdmin):
 class AnnotationForm(ServiceCreateForm):
     class Meta:
         model = Annotation
-        fields = ["version", "stage_review", "finding", "parent", "kind", "body", "to_author"]
+        fields = ["version", "stage_review", "finding", "assessment", "parent", "kind", "body", "to_author"]
 
     def create(self, data):
         return collaboration.annotation_add(actor=self.user, **data)
@@ -368,6 +368,7 @@ class AnnotationAdmin(ServiceCreateAdminMixin, ScopedAdmin):
         "version",
         "stage_review",
         "finding",
+        "assessment",
         "parent",
         "author",
         "kind",
@@ -377,7 +378,7 @@ class AnnotationAdmin(ServiceCreateAdminMixin, ScopedAdmin):
         "resolved_at",
         "resolved_by",
     ]
-    raw_id_fields = ["version", "stage_review", "finding", "parent"]
+    raw_id_fields = ["version", "stage_review", "finding", "assessment", "parent"]
     service_actions = [
         ServiceAction(
             "resolve",

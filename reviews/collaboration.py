@@ -52,6 +52,7 @@ def annotation_add(
     kind: str = AnnotationKind.COMMENT,
     stage_review: StageReview | None = None,
     finding: Finding | None = None,
+    assessment=None,
     parent: Annotation | None = None,
     to_author: bool = False,
 ) -> Annotation:
@@ -59,8 +60,11 @@ def annotation_add(
     if kind not in AnnotationKind.values:
         raise ValidationFailed(f"{kind!r} is not an annotation kind.", code="invalid_kind")
     if parent is not None:  # a reply lives where its thread lives; read the thread fresh
-        parent = Annotation.objects.select_related("version__plugin", "stage_review", "finding").get(pk=parent.pk)
+        parent = Annotation.objects.select_related(
+            "version__plugin", "stage_review", "finding", "assessment__stage_review"
+        ).get(pk=parent.pk)
         version, stage_review, finding = parent.version, parent.stage_review, parent.finding
+        assessment = parent.assessment
         to_author = parent.to_author
         if parent.parent_id:
             raise ValidationFailed("Reply to the thread's first annotation.", code="nested_reply")
@@ -71,7 +75,7 @@ def annotation_add(
         raise PermissionRefused(
             f"{actor} may not annotate {version}" + (" except in threads addressed to them." if author_side else ".")
         )
-    for target in (stage_review, finding):
+    for target in (stage_review, finding, assessment and assessment.stage_review):
         if target is not None and target.version_id != version.pk:
             raise ValidationFailed(f"{target} does not belong to {version}.", code="wrong_version")
     mentioned = _mentioned(body, version, to_author)
@@ -80,6 +84,7 @@ def annotation_add(
             version=version,
             stage_review=stage_review,
             finding=finding,
+            assessment=assessment,
             parent=parent,
             author=actor,
             kind=kind,

@@ -385,7 +385,8 @@ class AnnotationKind(models.TextChoices):
 
 
 class Annotation(models.Model):
-    """A comment or proposed mitigation on a version, one of its stage reviews or findings.
+    """A comment or proposed mitigation on a version, one of its stage reviews, findings or
+    control assessments.
 
     A thread is a root annotation and its replies. Threads are internal to reviewers unless
     addressed to the author, and authors see only those.
@@ -396,6 +397,9 @@ class Annotation(models.Model):
         StageReview, on_delete=models.CASCADE, null=True, blank=True, related_name="annotations"
     )
     finding = models.ForeignKey(Finding, on_delete=models.SET_NULL, null=True, blank=True, related_name="annotations")
+    assessment = models.ForeignKey(
+        "compliance.ControlAssessment", on_delete=models.CASCADE, null=True, blank=True, related_name="annotations"
+    )
     parent = models.ForeignKey("self", on_delete=models.CASCADE, null=True, blank=True, related_name="replies")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="annotations")
     kind = models.CharField(max_length=20, choices=AnnotationKind.choices, default=AnnotationKind.COMMENT)

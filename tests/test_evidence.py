@@ -167,3 +167,19 @@ def test_the_compliance_workflow_in_the_admin(client, compliance_review, complia
     compliance_review.refresh_from_db()
     assert compliance_review.status == ReviewStatus.PASSED
     assert compliance_review.sign_off.residual_risk == "medium"
+
+
+def test_a_control_assessment_can_be_discussed(compliance_review, compliance, security, in_review):
+    from reviews.collaboration import annotation_add
+
+    assessment = ControlAssessment.objects.get(stage_review=compliance_review, control__key="access-control")
+    thread = annotation_add(
+        version=compliance_review.version,
+        actor=compliance,
+        assessment=assessment,
+        body="@security do the network permissions look minimal to you?",
+        kind="comment",
+    )
+    reply = annotation_add(version=compliance_review.version, actor=security, body="Yes.", parent=thread)
+    assert reply.assessment == assessment
+    assert list(assessment.annotations.order_by("pk")) == [thread, reply]
