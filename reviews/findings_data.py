@@ -60,7 +60,3 @@ def normalise_path(path: str) -> str:
         path = path[2:]
     path = path.lstrip("/")
     return _VERSIONED_ROOT.sub("", path)
-
-
-def severity_at_least(severity: str, floor: str) -> bool:
-    return SEVERITIES.index(severity) <= SEVERITIES.index(floor)

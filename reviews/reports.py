@@ -127,33 +127,33 @@ def _with_dependency_matches(parsed: ParsedReport) -> list[FindingData]:
 
 def _apply_vex_to_existing(version: PluginVersion, run: CheckRun, parsed: ParsedReport, actor) -> int:
     """VEX about findings already on the version changes only those the poster may triage
-    themselves: a vendor's CI cannot dismiss what Warden's reviewers found."""
+    themselves: a vendor's CI cannot dismiss what Warden's reviewers found. Matching is
+    done in memory first; permission is checked only for the findings a verdict would change."""
     if not parsed.vex:
         return 0
-    existing = [
-        f
-        for f in Finding.objects.select_for_update()
-        .select_related("version__plugin")
+    existing = list(
+        Finding.objects.select_for_update(of=("self",))
+        .select_related("version__plugin", "check_run__stage_review")
         .filter(version=version)
         .exclude(check_run=run)
-        if can_triage(actor=actor, finding=f)
-    ]
+    )
     as_data = [
         FindingData(rule_id=f.rule_id, title=f.title, severity=f.severity, kind=f.kind, data=f.data) for f in existing
     ]
     changed = 0
     for finding, verdict in zip(existing, apply_vex(as_data, parsed.vex), strict=True):
-        if verdict.triage and verdict.triage != finding.triage:
-            FindingTriage.objects.create(
-                finding=finding,
-                version=version,
-                fingerprint=finding.fingerprint,
-                actor=actor,
-                from_state=finding.triage,
-                to_state=verdict.triage,
-                reason=f"VEX: {verdict.triage_reason}",
-            )
-            finding.triage = verdict.triage
-            finding.save(update_fields=["triage"])
-            changed += 1
+        if not verdict.triage or verdict.triage == finding.triage or not can_triage(actor=actor, finding=finding):
+            continue
+        FindingTriage.objects.create(
+            finding=finding,
+            version=version,
+            fingerprint=finding.fingerprint,
+            actor=actor,
+            from_state=finding.triage,
+            to_state=verdict.triage,
+            reason=f"VEX: {verdict.triage_reason}",
+        )
+        finding.triage = verdict.triage
+        finding.save(update_fields=["triage"])
+        changed += 1
     return changed

@@ -253,7 +253,11 @@ def finding_triage(
             errors=[{"field": "plan", "code": "plan_required", "message": "Required."}],
         )
     with transaction.atomic():
-        finding = Finding.objects.select_for_update(of=("self",)).select_related("version__plugin").get(pk=finding.pk)
+        finding = (
+            Finding.objects.select_for_update(of=("self",))
+            .select_related("version__plugin", "check_run__stage_review")
+            .get(pk=finding.pk)
+        )
         if not can_triage(actor=actor, finding=finding):
             raise PermissionRefused(f"{actor} does not review the stage that owns this finding of {finding.version}.")
         FindingTriage.objects.create(
@@ -289,7 +293,7 @@ def can_triage(*, actor, finding: Finding) -> bool:
         return False
     if actor.has_perm("reviews.waive_stagereview"):
         return True
-    run = CheckRun.objects.select_related("stage_review").get(pk=finding.check_run_id)
+    run = finding.check_run  # callers load it with select_related("check_run__stage_review")
     owner = run.stage_review or (
         StageReview.objects.filter(version_id=finding.version_id, stage__kind=StageKind.SECURITY)
         .order_by("-round")
