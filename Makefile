@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint migrate clean
+.PHONY: run test lint migrate clean sandbox
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,17 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 migrate: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --noinput -v0
 
+## sandbox: bubblewrap, which plugin code runs in (docs/sandbox.md); apt-get when root, else a warning.
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y -q bubblewrap >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null; }; \
+	  else \
+	    echo "bubblewrap (bwrap) is missing: install it, or plugin code runs unisolated (refused in production)."; \
+	  fi; }
+
 ## run: install, migrate, load the demo, start a django-q2 worker and the web server.
-run: migrate
+run: migrate sandbox
 	$(BIN)/python manage.py load_demo
 	@echo ""
 	@echo "Warden admin: http://$(HOST):$(PORT)/admin/   API schema: http://$(HOST):$(PORT)/api/docs/"
@@ -33,7 +42,7 @@ run: migrate
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 ## test: install what the tests need and run the whole suite.
-test: $(VENV)/.dev
+test: $(VENV)/.dev sandbox
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev

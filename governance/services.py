@@ -18,12 +18,22 @@ ELIGIBILITY_CHECKS = [
 ]
 # Stages whose reviewers need a current qualification of the stage's kind.
 QUALIFIED_KINDS = {StageKind.SECURITY, StageKind.PERFORMANCE, StageKind.COMPLIANCE}
-SECURITY_CHECKS = ["security.bandit", "security.guarddog", "security.dependencies"]
+SECURITY_CHECKS = ["security.bandit", "security.guarddog", "security.dependencies", "security.behaviour"]
+PERFORMANCE_CHECKS = ["performance.harness"]
 # key, name, kind, order, owner role, SLA hours, checks, passes on its own
 DEFAULT_PIPELINE = [
     ("eligibility", "Eligibility", StageKind.ELIGIBILITY, 1, roles.PLATFORM_ADMINS, 24, ELIGIBILITY_CHECKS, True),
     ("security", "Security review", StageKind.SECURITY, 2, roles.SECURITY_REVIEWERS, 72, SECURITY_CHECKS, False),
-    ("performance", "Performance assessment", StageKind.PERFORMANCE, 2, roles.PERFORMANCE_REVIEWERS, 72, [], False),
+    (
+        "performance",
+        "Performance assessment",
+        StageKind.PERFORMANCE,
+        2,
+        roles.PERFORMANCE_REVIEWERS,
+        72,
+        PERFORMANCE_CHECKS,
+        False,
+    ),
     ("compliance", "Compliance validation", StageKind.COMPLIANCE, 2, roles.COMPLIANCE_OFFICERS, 96, [], False),
     ("decision", "Approval decision", StageKind.DECISION, 3, roles.APPROVAL_BOARD, 48, [], False),
 ]

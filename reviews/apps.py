@@ -5,4 +5,4 @@ class ReviewsConfig(AppConfig):
     name = "reviews"
 
     def ready(self) -> None:
-        from .checks import dependencies, eligibility, security  # noqa: F401 - registers the checks
+        from .checks import behaviour, dependencies, eligibility, performance, security  # noqa: F401 - registers them

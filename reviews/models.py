@@ -436,3 +436,184 @@ class Feedback(models.Model):
 
     def __str__(self) -> str:
         return f"Feedback of {self.user} on {self.version}"
+
+
+# -- performance: budgets and measured KPIs ------------------------------------------------
+
+
+class PerformanceBudget(models.Model):
+    """What a plugin of one category may cost on one host platform. A blank category applies
+    to every category without its own row; with no row at all, the host platform's
+    ``resource_limits`` are the budget (reviews/performance.py)."""
+
+    host_platform = models.ForeignKey(
+        "governance.HostPlatform", on_delete=models.CASCADE, related_name="performance_budgets"
+    )
+    category = models.CharField(max_length=64, blank=True, help_text="Plugin category; blank for the default.")
+    startup_ms = models.FloatField(null=True, blank=True, help_text="Cold start: import and construction.")
+    peak_rss_mb = models.FloatField("peak RSS (MB)", null=True, blank=True)
+    cpu_ms = models.FloatField("CPU (ms)", null=True, blank=True, help_text="CPU time to start.")
+    latency_p95_ms = models.FloatField("p95 latency (ms)", null=True, blank=True, help_text="At peak concurrency.")
+    throughput_rps = models.FloatField(
+        "minimum throughput (calls/s)", null=True, blank=True, help_text="At peak concurrency."
+    )
+    regression_percent = models.FloatField(
+        default=20.0, help_text="A KPI worse than the last approved version's by more than this is a regression."
+    )
+    typical_threads = models.PositiveSmallIntegerField(default=4, help_text="Concurrency the host usually runs.")
+    peak_threads = models.PositiveSmallIntegerField(default=16, help_text="Concurrency at peak.")
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("host_platform", "category")
+        constraints = [
+            models.UniqueConstraint(fields=["host_platform", "category"], name="one_budget_per_host_category")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.category or 'any category'} on {self.host_platform.name}"
+
+
+class PerformanceMetric(models.Model):
+    """One KPI measured by a performance run, with its budget and the last approved version's
+    figure measured beside it in the same run."""
+
+    check_run = models.ForeignKey(CheckRun, on_delete=models.CASCADE, related_name="metrics")
+    version = models.ForeignKey(
+        "submissions.PluginVersion", on_delete=models.CASCADE, related_name="performance_metrics"
+    )
+    kpi = models.CharField(max_length=40)
+    concurrency = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Threads, for load KPIs.")
+    value = models.FloatField()
+    unit = models.CharField(max_length=16)
+    budget = models.FloatField(null=True, blank=True)
+    within_budget = models.BooleanField(null=True, blank=True)
+    baseline_version = models.ForeignKey(
+        "submissions.PluginVersion", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    baseline_value = models.FloatField(null=True, blank=True)
+    change_percent = models.FloatField(
+        null=True, blank=True, help_text="How much worse than the baseline (negative: better)."
+    )
+    regressed = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ("check_run", "pk")
+        indexes = [models.Index(fields=["version", "kpi"])]
+
+    def __str__(self) -> str:
+        return f"{self.kpi} = {self.value:g} {self.unit}"
+
+
+# -- threat model --------------------------------------------------------------------------
+
+
+class ThreatModelStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted for review"
+    CHANGES_REQUESTED = "changes_requested", "Changes requested"
+    ACCEPTED = "accepted", "Accepted"
+
+
+class ThreatModel(FSMModelMixin, models.Model):
+    """The author's threat model of one version, reviewed by the security reviewer."""
+
+    version = models.OneToOneField("submissions.PluginVersion", on_delete=models.CASCADE, related_name="threat_model")
+    status = FSMField(default=ThreatModelStatus.DRAFT, choices=ThreatModelStatus.choices, protected=True)
+    summary = models.TextField(blank=True, help_text="What the plugin does, in the author's words.")
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.TextField(blank=True)
+    history = HistoricalRecords()
+
+    def __str__(self) -> str:
+        return f"Threat model of {self.version}"
+
+    @transition(
+        field=status,
+        source=[ThreatModelStatus.DRAFT, ThreatModelStatus.CHANGES_REQUESTED],
+        target=ThreatModelStatus.SUBMITTED,
+    )
+    def submit(self) -> None:
+        pass
+
+    @transition(field=status, source=ThreatModelStatus.SUBMITTED, target=ThreatModelStatus.ACCEPTED)
+    def accept(self) -> None:
+        pass
+
+    @transition(field=status, source=ThreatModelStatus.SUBMITTED, target=ThreatModelStatus.CHANGES_REQUESTED)
+    def request_changes(self) -> None:
+        pass
+
+
+class ElementKind(models.TextChoices):
+    ASSET = "asset", "Asset"
+    ENTRY_POINT = "entry_point", "Entry point"
+    TRUST_BOUNDARY = "trust_boundary", "Trust boundary"
+
+
+class Source(models.TextChoices):
+    AUTHOR = "author", "Author"
+    MANIFEST = "manifest", "plugin.toml"
+    BEHAVIOUR = "behaviour", "Observed in the sandbox"
+
+
+class ThreatModelElement(models.Model):
+    threat_model = models.ForeignKey(ThreatModel, on_delete=models.CASCADE, related_name="elements")
+    kind = models.CharField(max_length=20, choices=ElementKind.choices)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.AUTHOR)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("kind", "pk")
+        constraints = [models.UniqueConstraint(fields=["threat_model", "kind", "name"], name="one_element_per_name")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.name}"
+
+
+class Stride(models.TextChoices):
+    SPOOFING = "spoofing", "Spoofing"
+    TAMPERING = "tampering", "Tampering"
+    REPUDIATION = "repudiation", "Repudiation"
+    INFORMATION_DISCLOSURE = "information_disclosure", "Information disclosure"
+    DENIAL_OF_SERVICE = "denial_of_service", "Denial of service"
+    ELEVATION_OF_PRIVILEGE = "elevation_of_privilege", "Elevation of privilege"
+
+
+class Rating(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+
+
+class ThreatStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    MITIGATED = "mitigated", "Mitigated"
+    ACCEPTED = "accepted", "Accepted"
+    TRANSFERRED = "transferred", "Transferred"
+
+
+class Threat(models.Model):
+    threat_model = models.ForeignKey(ThreatModel, on_delete=models.CASCADE, related_name="threats")
+    title = models.CharField(max_length=200)
+    stride = models.CharField("STRIDE category", max_length=30, choices=Stride.choices)
+    element = models.ForeignKey(
+        ThreatModelElement, on_delete=models.SET_NULL, null=True, blank=True, related_name="threats"
+    )
+    likelihood = models.CharField(max_length=10, choices=Rating.choices, default=Rating.MEDIUM)
+    impact = models.CharField(max_length=10, choices=Rating.choices, default=Rating.MEDIUM)
+    mitigation = models.TextField(blank=True)
+    status = models.CharField(max_length=12, choices=ThreatStatus.choices, default=ThreatStatus.OPEN)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.AUTHOR)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("pk",)
+
+    def __str__(self) -> str:
+        return self.title

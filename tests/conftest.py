@@ -73,12 +73,13 @@ def full_pipeline(platform_admin):
 
 @pytest.fixture
 def pipeline(full_pipeline):
-    """The default pipeline without the scanners on the security stage: most tests are about
-    the workflow, and bandit and GuardDog take a second each (test_security_checks.py runs
-    them through ``full_pipeline``)."""
-    security = full_pipeline["security"]
-    security.checks = []
-    security.save()
+    """The default pipeline without the scanners and the sandbox: most tests are about the
+    workflow, and bandit, GuardDog and the harness take seconds each (test_security_checks.py,
+    test_sandbox.py and test_performance.py run them)."""
+    for key in ("security", "performance"):
+        stage = full_pipeline[key]
+        stage.checks = []
+        stage.save()
     return full_pipeline
 
 

@@ -181,6 +181,34 @@ WARDEN_MAX_REPORT_BYTES = env_int("WARDEN_MAX_REPORT_BYTES", 100 * 1024 * 1024, 
 EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env_str("DJANGO_EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("DJANGO_EMAIL_PORT", 25, minimum=1)
+# The sandbox for plugin code (docs/sandbox.md). Without bubblewrap a run says "isolation: none";
+# with SANDBOX_REQUIRE_ISOLATION (on in production) it errors instead of running unisolated.
+SANDBOX_REQUIRE_ISOLATION = env_bool("WARDEN_SANDBOX_REQUIRE_ISOLATION", False)
+WARDEN_SANDBOX_BWRAP = env_str("WARDEN_SANDBOX_BWRAP", "bwrap")
+# When the worker runs as root, plugin code runs as this unprivileged user (root ignores RLIMIT_NPROC).
+WARDEN_SANDBOX_UID = env_int("WARDEN_SANDBOX_UID", 65534, minimum=1)
+# Where plugin dependencies come from: a directory of wheels (no network), else the index.
+WARDEN_SANDBOX_WHEELHOUSE = env_str("WARDEN_SANDBOX_WHEELHOUSE", "")
+WARDEN_SANDBOX_INDEX_URL = env_str("WARDEN_SANDBOX_INDEX_URL", "")
+WARDEN_SANDBOX_INSTALL_TIMEOUT = env_int("WARDEN_SANDBOX_INSTALL_TIMEOUT", 300, minimum=10)
+WARDEN_SANDBOX_LIMITS = {
+    "cpu_seconds": env_int("WARDEN_SANDBOX_CPU_SECONDS", 30, minimum=1),
+    "memory_mb": env_int("WARDEN_SANDBOX_MEMORY_MB", 1024, minimum=64),
+    "processes": env_int("WARDEN_SANDBOX_PROCESSES", 64, minimum=1),
+    "open_files": env_int("WARDEN_SANDBOX_OPEN_FILES", 256, minimum=16),
+    "file_size_mb": env_int("WARDEN_SANDBOX_FILE_SIZE_MB", 64, minimum=1),
+    "tmp_mb": env_int("WARDEN_SANDBOX_TMP_MB", 256, minimum=1),
+    "output_kb": env_int("WARDEN_SANDBOX_OUTPUT_KB", 1024, minimum=1),
+    "wall_seconds": env_int("WARDEN_SANDBOX_WALL_SECONDS", 120, minimum=1),
+}
+# The performance harness: fresh processes per startup figure, and the load plan per concurrency level.
+WARDEN_PERFORMANCE = {
+    "startup_runs": env_int("WARDEN_PERFORMANCE_STARTUP_RUNS", 7, minimum=1),
+    "warmup_calls": env_int("WARDEN_PERFORMANCE_WARMUP_CALLS", 20, minimum=0),
+    "rounds": env_int("WARDEN_PERFORMANCE_ROUNDS", 3, minimum=1),
+    "calls_per_round": env_int("WARDEN_PERFORMANCE_CALLS_PER_ROUND", 60, minimum=1),
+}
+
 DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "warden@localhost")
 # Links in e-mails point here.
 WARDEN_BASE_URL = env_str("WARDEN_BASE_URL", "http://127.0.0.1:8000")

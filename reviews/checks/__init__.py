@@ -31,6 +31,7 @@ class CheckOutcome:
     report: bytes = b""
     report_name: str = "report.json"
     tool_version: str = ""
+    metrics: list[dict] = field(default_factory=list)  # PerformanceMetric fields, for measuring checks
 
 
 @dataclass(frozen=True)

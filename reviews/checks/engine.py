@@ -28,7 +28,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from reviews.findings_data import FindingData
-from reviews.models import RUN_ACTIVE, CheckRun, Finding, FindingTriage, RunStatus, StageReview
+from reviews.models import RUN_ACTIVE, CheckRun, Finding, FindingTriage, PerformanceMetric, RunStatus, StageReview
 from submissions.intake import extract_artifact
 from submissions.models import PluginVersion, VersionStatus
 
@@ -119,6 +119,10 @@ def record_outcome(*, run: CheckRun, outcome: CheckOutcome) -> None:
                 return
             previous_report = run.report.name
             counts = replace_findings(run=run, findings=outcome.findings)
+            run.metrics.all().delete()
+            PerformanceMetric.objects.bulk_create(
+                PerformanceMetric(check_run=run, version_id=run.version_id, **metric) for metric in outcome.metrics
+            )
             if outcome.report:
                 run.report.save(outcome.report_name, ContentFile(outcome.report), save=False)
                 stored = run.report.name
@@ -305,6 +309,7 @@ def artifact_tree(version: PluginVersion) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{version.sha256[:12]}-", dir=root))
     try:
+        scratch.chmod(0o755)  # the sandbox user reads it
         with version.artifact.open("rb") as archive:
             extract_artifact(archive, version.artifact_name, scratch)
         with contextlib.suppress(OSError):  # another worker won the race; its tree is identical

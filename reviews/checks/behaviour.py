@@ -1,0 +1,201 @@
+"""Dynamic behaviour (``security.behaviour``): run the plugin in the sandbox and compare what it
+did with what plugin.toml's ``[permissions]`` declares.
+
+    ================  ========================================  ===========================
+    behaviour         declared by                               undeclared is
+    ================  ========================================  ===========================
+    connect, lookup   ``network`` has a matching host:port      high
+    file read         a ``read:`` or ``write:`` path above it   medium; critical for keys
+                                                                and credentials (~/.ssh ...)
+    file write        a ``write:`` path above it                high
+    process start     ``subprocess = true``                     high
+    environment read  the name is in ``environment``            medium; high for reading
+                                                                the whole environment
+    dynamic code      never (exec/eval/compile of a string in   high
+                      the plugin's code, marshal, ctypes)
+    ================  ========================================  ===========================
+
+A plugin stopped by a limit, or that crashed, gets a high finding saying which limit or what
+it raised. The plugin's own files, its dependencies and the Python installation are readable
+without declaration; everything else of the host is absent from the sandbox anyway.
+"""
+
+import json
+from collections.abc import Mapping
+from fnmatch import fnmatchcase
+from typing import Any
+
+from reviews.findings_data import FindingData
+from reviews.sandbox.environment import plugin_environment
+from reviews.sandbox.runner import SandboxRun, sandbox_run
+
+from . import CheckContext, CheckOutcome, register
+
+TOOL = "warden-sandbox"
+FAIL_AT = ("critical", "high")
+SENSITIVE = ("/.ssh/", "/.aws/", "/.gnupg/", "/.netrc", "/.docker/config.json", "/.kube/", "/.config/gcloud/")
+SENSITIVE_FILES = ("/etc/shadow", "/etc/gshadow", "/etc/sudoers")
+
+
+@register("security.behaviour", title="Behaviour in the sandbox", tool=TOOL)
+def behaviour(ctx: CheckContext) -> CheckOutcome:
+    manifest = ctx.manifest
+    run = sandbox_run(
+        mode="behaviour",
+        plugin_root=ctx.root,
+        environment=plugin_environment(requirements=manifest["dependencies"]["requirements"]),
+        entrypoint=manifest["plugin"]["entrypoint"],
+        benchmark=manifest.get("performance", {}).get("benchmark", ""),
+    )
+    findings = behaviour_findings(run, manifest["permissions"])
+    return CheckOutcome(
+        passed=not any(f.severity in FAIL_AT for f in findings),
+        findings=findings,
+        summary={
+            "isolation": run.isolation,
+            "events": len(run.of_type("event")),
+            "limit": run.limit,
+            "wall_ms": round(run.wall_ms),
+        },
+        report=sandbox_report(run),
+        report_name="behaviour.json",
+        tool_version=f"isolation: {run.isolation}",
+    )
+
+
+def sandbox_report(run: SandboxRun) -> bytes:
+    return json.dumps(
+        {
+            "isolation": run.isolation,
+            "exit_code": run.exit_code,
+            "limit": run.limit,
+            "wall_ms": round(run.wall_ms, 1),
+            "output_bytes": run.output_bytes,
+            "output": run.output.decode("utf-8", "replace"),
+            "records": run.records,
+        },
+        indent=1,
+    ).encode()
+
+
+def behaviour_findings(run: SandboxRun, permissions: Mapping[str, Any]) -> list[FindingData]:
+    findings = [f for event in run.of_type("event") if (f := _judge(event, permissions)) is not None]
+    if run.limit:
+        findings.append(_limit_finding(run))
+    elif run.crash is not None:
+        findings.append(_crash_finding(run.crash))
+    elif run.result is None:
+        findings.append(_exit_finding(run))
+    return findings
+
+
+def _judge(event: dict, permissions: Mapping[str, Any]) -> FindingData | None:
+    kind, target = event.get("kind"), str(event.get("target", ""))
+    if kind == "network" and not network_declared(target, permissions["network"]):
+        return _finding(event, "undeclared-network", "high", f"Network access to {target} is not declared", "")
+    if kind == "file":
+        return _file_finding(event, target, permissions["filesystem"])
+    if kind == "subprocess" and not permissions["subprocess"]:
+        return _finding(event, "undeclared-subprocess", "high", f"Started a process: {target[:120]}", "CWE-78")
+    if kind == "environment" and target not in permissions["environment"]:
+        if target == "*":
+            return _finding(event, "environment-enumeration", "high", "Read the whole environment", "CWE-526")
+        return _finding(event, "undeclared-environment", "medium", f"Read the undeclared variable {target}", "CWE-526")
+    if kind == "dynamic-code":
+        via = event.get("via", "")
+        return _finding(event, "dynamic-code", "high", f"Ran dynamic code ({via}): {target[:80]}", "CWE-95")
+    return None
+
+
+def network_declared(target: str, patterns: list[str]) -> bool:
+    """``host:port`` against plugin.toml's patterns (``*.acme.example:443``, ``api.example:*``);
+    a look-up without a port matches any pattern of its host."""
+    host, _, port = target.rpartition(":")
+    for pattern in patterns:
+        allowed_host, _, allowed_port = pattern.rpartition(":")
+        if fnmatchcase(host.lower(), allowed_host.lower()) and (allowed_port == "*" or port in ("*", allowed_port)):
+            return True
+    return False
+
+
+def path_declared(path: str, access: str, entries: list[str]) -> bool:
+    for entry in entries:
+        mode, _, root = entry.partition(":")
+        covers = mode == "write" or access == "read"
+        root = root.rstrip("/") or "/"
+        if covers and (path == root or path.startswith(root if root == "/" else root + "/")):
+            return True
+    return False
+
+
+def _file_finding(event: dict, path: str, entries: list[str]) -> FindingData | None:
+    access = event.get("access", "read")
+    if path_declared(path, access, entries):
+        return None
+    if any(marker in path for marker in SENSITIVE) or path.startswith(SENSITIVE_FILES) or path.endswith("/environ"):
+        return _finding(event, "credential-access", "critical", f"Tried to {access} {path}", "CWE-522")
+    severity = "high" if access == "write" else "medium"
+    return _finding(event, f"undeclared-file-{access}", severity, f"Undeclared file {access}: {path}", "CWE-552")
+
+
+def _finding(event: dict, rule: str, severity: str, title: str, cwe: str) -> FindingData:
+    where = event.get("where") or {}
+    location = f" at {where.get('file')}:{where.get('line')} in {where.get('function')}()" if where else ""
+    return FindingData(
+        rule_id=f"behaviour.{rule}",
+        title=title[:300],
+        severity=severity,
+        kind="behaviour",
+        message=f"Observed in the sandbox during {event.get('phase', 'import')}{location}. "
+        "Declare it in plugin.toml's [permissions] if the plugin needs it, or remove it.",
+        path=str(where.get("file", "")),
+        line=where.get("line") if isinstance(where.get("line"), int) else None,
+        cwe=cwe,
+        tool=TOOL,
+        snippet=f"{event.get('kind')}:{event.get('access', '')}:{event.get('target', '')}"[:500],
+        data={key: event[key] for key in ("kind", "target", "access", "operation", "via", "where") if key in event},
+    )
+
+
+def _limit_finding(run: SandboxRun) -> FindingData:
+    return FindingData(
+        rule_id="behaviour.resource-limit",
+        title=f"Stopped by {run.limit_text}",
+        severity="high",
+        kind="behaviour",
+        message=f"The plugin was stopped by {run.limit_text} ({run.limit}) after {run.wall_ms / 1000:.1f} s; "
+        f"it printed {run.output_bytes} bytes. A plugin must start within the sandbox's limits.",
+        cwe="CWE-400",
+        tool=TOOL,
+        snippet=f"limit:{run.limit}",
+        data={"limit": run.limit, "exit_code": run.exit_code, "output_bytes": run.output_bytes},
+    )
+
+
+def _crash_finding(crash: dict) -> FindingData:
+    where = crash.get("where") or {}
+    return FindingData(
+        rule_id="behaviour.crash",
+        title=f"Crashed during {crash.get('phase')}: {crash.get('exception')}",
+        severity="high",
+        kind="behaviour",
+        message=str(crash.get("message", ""))[:1000],
+        path=str(where.get("file", "")),
+        line=where.get("line") if isinstance(where.get("line"), int) else None,
+        tool=TOOL,
+        snippet=f"crash:{crash.get('exception')}",
+        data={"crash": crash},
+    )
+
+
+def _exit_finding(run: SandboxRun) -> FindingData:
+    return FindingData(
+        rule_id="behaviour.exit",
+        title=f"Exited before it finished loading (status {run.exit_code})",
+        severity="high",
+        kind="behaviour",
+        message=run.output.decode("utf-8", "replace")[-1000:],
+        tool=TOOL,
+        snippet=f"exit:{run.exit_code}",
+        data={"exit_code": run.exit_code},
+    )

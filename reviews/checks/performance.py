@@ -1,0 +1,211 @@
+"""The performance harness (``performance.harness``): cold startup, memory, CPU, and latency and
+throughput under concurrent load, against the budget, beside the last approved version.
+
+1. Startup: ``startup_runs`` fresh sandboxed processes per version, each importing the plugin
+   and constructing its entrypoint. Startup is the process's wall time (what a host waits for),
+   CPU its user+system time, memory the largest peak RSS; medians across runs.
+2. Load, when plugin.toml names ``[performance] benchmark``: a process per round calls it
+   ``warmup_calls`` times, then ``calls_per_round`` times from a pool of the budget's typical and
+   then peak thread count; latency percentiles over every call, throughput per round (median).
+3. The last approved version of the same plugin is measured in the same run, its runs
+   interleaved with this version's (A, B, A, B ...), so what the machine was doing meanwhile
+   weighs on both alike. A KPI worse by more than the budget's percentage, and by more than the
+   KPI's noise floor, is a regression.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+
+from reviews.findings_data import FindingData
+from reviews.performance import KPIS, Budget, Measured, budget_for, judge, median, percentile
+from reviews.sandbox.environment import plugin_environment
+from reviews.sandbox.runner import SandboxRun, sandbox_run
+from submissions.models import PluginVersion
+
+from . import CheckContext, CheckOutcome, register
+
+TOOL = "warden-harness"
+
+
+@dataclass
+class Subject:
+    label: str
+    root: Path
+    manifest: dict
+    version_id: int
+    environment: Path = Path()
+    startup_ms: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)
+    rss_kb: list[float] = field(default_factory=list)
+    latencies: dict[int, list[float]] = field(default_factory=dict)
+    throughput: dict[int, list[float]] = field(default_factory=dict)
+    failure: SandboxRun | None = None
+
+    @property
+    def benchmark(self) -> str:
+        return self.manifest.get("performance", {}).get("benchmark", "")
+
+    def sandbox(self, mode: str, **extra) -> SandboxRun:
+        return sandbox_run(
+            mode=mode,
+            plugin_root=self.root,
+            environment=self.environment,
+            entrypoint=self.manifest["plugin"]["entrypoint"],
+            benchmark=self.benchmark,
+            **extra,
+        )
+
+
+class HarnessFailed(Exception):
+    def __init__(self, subject: Subject, run: SandboxRun) -> None:
+        super().__init__(subject.label)
+        subject.failure = run
+        self.subject = subject
+
+
+@register("performance.harness", title="Performance harness", tool=TOOL)
+def performance_harness(ctx: CheckContext) -> CheckOutcome:
+    budget = budget_for(category=ctx.manifest["plugin"]["category"])
+    this = Subject("this version", ctx.root, ctx.manifest, ctx.version_id)
+    subjects = [this]
+    baseline = baseline_subject(ctx)
+    if baseline is not None:
+        subjects.append(baseline)
+    for subject in subjects:
+        subject.environment = plugin_environment(requirements=subject.manifest["dependencies"]["requirements"])
+    try:
+        measure(subjects, budget, progress=ctx.progress)
+    except HarnessFailed as failed:
+        if failed.subject is this:
+            return _did_not_start(this, budget)
+        subjects.remove(failed.subject)  # the old version no longer starts: measure this one alone
+        baseline = None
+        measure(subjects, budget, progress=ctx.progress)
+    measured = kpis(this, baseline, budget)
+    findings = judge(measured, budget, baseline_label=baseline.label if baseline else "")
+    return CheckOutcome(
+        passed=not findings,
+        findings=findings,
+        summary={
+            "budget": budget.source,
+            "baseline": baseline.label if baseline else None,
+            "regression_percent": budget.regression_percent,
+            "concurrency": [budget.typical_threads, budget.peak_threads] if this.benchmark else [],
+        },
+        metrics=[_metric(item, budget, baseline) for item in measured],
+        tool_version="warden-harness 1",
+    )
+
+
+def baseline_subject(ctx: CheckContext) -> Subject | None:
+    from .engine import APPROVED_STATES, artifact_tree
+
+    previous = (
+        PluginVersion.objects.filter(plugin_id=ctx.plugin_id, status__in=APPROVED_STATES)
+        .exclude(pk=ctx.version_id)
+        .order_by("-decided_at", "-pk")
+        .first()
+    )
+    if previous is None or not previous.artifact:
+        return None
+    return Subject(f"{previous.version} (last approved)", artifact_tree(previous), previous.manifest, previous.pk)
+
+
+def measure(subjects: list[Subject], budget: Budget, *, progress) -> None:
+    plan = settings.WARDEN_PERFORMANCE
+    loaded = [s for s in subjects if s.benchmark]
+    steps = plan["startup_runs"] * len(subjects) + plan["rounds"] * len(loaded)
+    done = 0
+    for _ in range(plan["startup_runs"]):
+        for subject in subjects:
+            run = subject.sandbox("startup")
+            if run.result is None:
+                raise HarnessFailed(subject, run)
+            subject.startup_ms.append(run.wall_ms)
+            subject.cpu_ms.append(run.result["cpu_ms"])
+            subject.rss_kb.append(run.result["peak_rss_kb"])
+            done += 1
+            progress(done * 100 // steps)
+    load = {
+        "warmup": plan["warmup_calls"],
+        "rounds": 1,
+        "calls": plan["calls_per_round"],
+        "concurrency": sorted({budget.typical_threads, budget.peak_threads}),
+    }
+    for _ in range(plan["rounds"]):
+        for subject in loaded:
+            run = subject.sandbox("load", load=load)
+            if run.result is None:
+                raise HarnessFailed(subject, run)
+            subject.rss_kb.append(run.result["peak_rss_kb"])
+            for record in run.of_type("round"):
+                threads = record["threads"]
+                subject.latencies.setdefault(threads, []).extend(record["latencies_ms"])
+                subject.throughput.setdefault(threads, []).append(len(record["latencies_ms"]) / record["seconds"])
+            done += 1
+            progress(done * 100 // steps)
+
+
+def figures(subject: Subject) -> dict[tuple[str, int | None], float]:
+    """KPI (and concurrency) -> this subject's figure."""
+    out: dict[tuple[str, int | None], float] = {
+        ("startup_ms", None): round(median(subject.startup_ms), 1),
+        ("cpu_ms", None): round(median(subject.cpu_ms), 1),
+        ("peak_rss_mb", None): round(max(subject.rss_kb) / 1024, 1),
+    }
+    for threads, latencies in subject.latencies.items():
+        for pct in (50, 95, 99):
+            out[(f"latency_p{pct}_ms", threads)] = round(percentile(latencies, pct), 3)
+        out[("throughput_rps", threads)] = round(median(subject.throughput[threads]), 1)
+    return out
+
+
+def kpis(this: Subject, baseline: Subject | None, budget: Budget) -> list[Measured]:
+    ours, theirs = figures(this), figures(baseline) if baseline else {}
+    measured = []
+    for (kpi, threads), value in ours.items():
+        budgeted = threads is None or threads == budget.peak_threads
+        measured.append(
+            Measured(
+                kpi=kpi,
+                value=value,
+                concurrency=threads,
+                baseline=theirs.get((kpi, threads)),
+                budget=budget.limits.get(kpi) if budgeted else None,
+            )
+        )
+    return measured
+
+
+def _metric(item: Measured, budget: Budget, baseline: Subject | None) -> dict:
+    return {
+        "kpi": item.kpi,
+        "concurrency": item.concurrency,
+        "value": item.value,
+        "unit": KPIS[item.kpi].unit,
+        "budget": item.budget,
+        "within_budget": item.within_budget,
+        "baseline_version_id": baseline.version_id if baseline and item.baseline is not None else None,
+        "baseline_value": item.baseline,
+        "change_percent": item.change_percent,
+        "regressed": item.regressed(budget.regression_percent),
+    }
+
+
+def _did_not_start(subject: Subject, budget: Budget) -> CheckOutcome:
+    run = subject.failure
+    assert run is not None
+    reason = f"stopped by {run.limit_text}" if run.limit else f"exited with status {run.exit_code}"
+    finding = FindingData(
+        rule_id="performance.start-failed",
+        title=f"The plugin did not start in the harness ({reason})",
+        severity="high",
+        kind="performance",
+        message=run.output.decode("utf-8", "replace")[-2000:],
+        tool=TOOL,
+        snippet="start-failed",
+        data={"limit": run.limit, "exit_code": run.exit_code},
+    )
+    return CheckOutcome(passed=False, findings=[finding], summary={"budget": budget.source, "started": False})

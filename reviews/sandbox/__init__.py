@@ -1,0 +1,6 @@
+"""Where plugin code runs: bubblewrap, resource limits, and a harness that watches from inside.
+
+``runner.sandbox_run`` starts the harness (``harness.py``) on an unpacked plugin with its
+virtual environment (``environment.plugin_environment``); the checks in
+reviews/checks/behaviour.py and reviews/checks/performance.py read what it reports.
+"""

@@ -1,0 +1,383 @@
+"""Runs inside the sandbox: set the limits, drop to the sandbox user, then load the plugin.
+
+This file is executed by the sandboxed interpreter (``python -I -B harness.py <config>``) and
+imports nothing from Warden or Django. It reports on the file descriptor named in its config,
+one JSON object per line, as things happen, so a plugin that is killed half-way still leaves
+what it did before on record.
+
+Modes:
+  behaviour  - install a PEP 578 audit hook and a recording ``os.environ``, then import the
+               plugin, construct its entrypoint and call its benchmark once; report every
+               file open, socket connect or DNS look-up, process start, environment read and
+               dynamic code the plugin's code caused.
+  startup    - import and construct, nothing else: a fresh process per measurement.
+  load       - import, construct, then call the benchmark from thread pools (warm-up, then
+               rounds per concurrency level) and report every call's latency.
+
+The hook runs in the same process as the plugin, so a hostile plugin could forge or silence
+what it reports: behaviour capture is evidence for a reviewer, the sandbox is the boundary.
+"""
+
+import os
+import resource
+import sys
+import time
+
+LIMITS = {
+    "cpu_seconds": resource.RLIMIT_CPU,
+    "address_space_bytes": resource.RLIMIT_AS,
+    "processes": resource.RLIMIT_NPROC,
+    "open_files": resource.RLIMIT_NOFILE,
+    "file_size_bytes": resource.RLIMIT_FSIZE,
+}
+MAX_EVENTS = 500
+HARNESS = os.path.abspath(__file__)
+
+
+def main() -> None:
+    import json
+
+    config = json.loads(sys.argv[1])
+    out = config["report_fd"]
+    apply_limits(config["limits"])
+    drop_privileges(config.get("uid"), config.get("gid"))
+    mode = config["mode"]
+    if mode == "startup":
+        startup(config, out)
+    elif mode == "behaviour":
+        Behaviour(config, out).run()
+    elif mode == "load":
+        load(config, out)
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
+
+
+def emit(out: int, record: dict) -> None:
+    import json
+
+    os.write(out, (json.dumps(record, default=repr) + "\n").encode())
+
+
+def apply_limits(limits: dict) -> None:
+    for name, value in limits.items():
+        kind = LIMITS[name]
+        hard = value + 1 if kind == resource.RLIMIT_CPU else value  # SIGXCPU first, SIGKILL a second later
+        resource.setrlimit(kind, (value, hard))
+
+
+def drop_privileges(uid: int | None, gid: int | None) -> None:
+    """As root, become the unprivileged sandbox user: root ignores the process limit."""
+    if os.getuid() != 0 or uid is None:
+        return
+    os.setgroups([])
+    os.setgid(gid if gid is not None else uid)
+    os.setuid(uid)
+
+
+def load_entrypoint(config: dict):
+    sys.path.insert(0, config["plugin_root"])
+    module_name, _, attribute = config["entrypoint"].partition(":")
+    target = __import__(module_name, fromlist=["_"])
+    for part in attribute.split("."):
+        target = getattr(target, part)
+    return target() if callable(target) else target
+
+
+def load_callable(spec: str):
+    module_name, _, attribute = spec.partition(":")
+    target = __import__(module_name, fromlist=["_"])
+    for part in attribute.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def usage() -> dict:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return {"cpu_ms": (own.ru_utime + own.ru_stime) * 1000, "peak_rss_kb": own.ru_maxrss}
+
+
+def startup(config: dict, out: int) -> None:
+    started = time.perf_counter()
+    load_entrypoint(config)
+    ready = (time.perf_counter() - started) * 1000
+    emit(out, {"type": "result", "phase": "done", "ready_ms": ready, **usage()})
+
+
+def load(config: dict, out: int) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    load_entrypoint(config)
+    bench = load_callable(config["benchmark"])
+    plan = config["load"]
+    for _ in range(plan["warmup"]):
+        bench()
+
+    def timed(_: int) -> float:
+        begun = time.perf_counter()
+        bench()
+        return (time.perf_counter() - begun) * 1000
+
+    for threads in plan["concurrency"]:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            for round_number in range(plan["rounds"]):
+                begun = time.perf_counter()
+                latencies = list(pool.map(timed, range(plan["calls"])))
+                elapsed = time.perf_counter() - begun
+                emit(
+                    out,
+                    {
+                        "type": "round",
+                        "threads": threads,
+                        "round": round_number,
+                        "latencies_ms": latencies,
+                        "seconds": elapsed,
+                    },
+                )
+    emit(out, {"type": "result", "phase": "done", **usage()})
+
+
+class Behaviour:
+    """The audit hook and the recording environment, and the phases they watch."""
+
+    def __init__(self, config: dict, out: int) -> None:
+        import sysconfig
+
+        self.out = out
+        self.plugin_root = os.path.realpath(config["plugin_root"]) + os.sep
+        self.benchmark = config.get("benchmark")
+        self.entrypoint = config["entrypoint"]
+        paths = sysconfig.get_paths()
+        self.third_party = tuple({paths["purelib"] + os.sep, paths["platlib"] + os.sep})
+        self.stdlib = tuple({paths["stdlib"] + os.sep, paths["platstdlib"] + os.sep})
+        self.implicit = (self.plugin_root, sys.prefix + os.sep, sys.base_prefix + os.sep, *self.third_party)
+        self.seen: set = set()
+        self.busy = False
+        self.forked = False
+        self.phase = "import"
+        self.config = config
+
+    # Where code comes from.
+    def origin(self, filename: str) -> str:
+        if filename == HARNESS:
+            return "harness"
+        if filename.startswith(self.plugin_root) or (filename.startswith("<") and not filename.startswith("<frozen")):
+            return "plugin"
+        if filename.startswith(self.third_party):
+            return "dependency"
+        return "stdlib"
+
+    def plugin_frame(self, frame):
+        """The innermost frame of the plugin's own code on the stack, or None."""
+        while frame is not None:
+            if self.origin(frame.f_code.co_filename) == "plugin":
+                return frame
+            frame = frame.f_back
+        return None
+
+    def direct_caller(self, frame, skip: tuple[str, ...] = ()):
+        """The first frame outside the harness (and ``skip`` files), if it is the plugin's."""
+        while frame is not None and (frame.f_code.co_filename == HARNESS or frame.f_code.co_filename.endswith(skip)):
+            frame = frame.f_back
+        return frame if frame is not None and self.origin(frame.f_code.co_filename) == "plugin" else None
+
+    def where(self, frame) -> dict:
+        filename = frame.f_code.co_filename
+        return {
+            "file": filename[len(self.plugin_root) :] if filename.startswith(self.plugin_root) else filename,
+            "line": frame.f_lineno,
+            "function": frame.f_code.co_name,
+        }
+
+    def record(self, kind: str, target: str, frame, **detail) -> None:
+        key = (kind, target, detail.get("access", ""))
+        if key in self.seen or len(self.seen) >= MAX_EVENTS:
+            return
+        self.seen.add(key)
+        emit(
+            self.out,
+            {
+                "type": "event",
+                "kind": kind,
+                "target": target,
+                "phase": self.phase,
+                "where": self.where(frame),
+                **detail,
+            },
+        )
+
+    # The audit hook.
+    def hook(self, event: str, args: tuple) -> None:
+        handler = self.HANDLERS.get(event)
+        if handler is None or self.busy:
+            return
+        self.busy = True
+        try:
+            handler(self, args, sys._getframe(1))
+        finally:
+            self.busy = False
+
+    def on_open(self, args, caller) -> None:
+        path, mode, flags = args
+        if not isinstance(path, str | bytes) or (frame := self.plugin_frame(caller)) is None:
+            return
+        path = os.path.abspath(os.fsdecode(path))
+        if path.startswith(self.implicit) or path in ("/dev/null", "/dev/urandom", "/dev/random"):
+            return
+        writes = bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND)) or any(
+            c in (mode or "") for c in "wax+"
+        )
+        self.record("file", path, frame, access="write" if writes else "read")
+
+    def on_connect(self, args, caller) -> None:
+        address = args[1]
+        if (frame := self.plugin_frame(caller)) is None:
+            return
+        if isinstance(address, tuple) and len(address) >= 2:
+            self.record("network", f"{address[0]}:{address[1]}", frame, operation="connect")
+        else:
+            self.record("network", str(address), frame, operation="connect")
+
+    def on_lookup(self, args, caller) -> None:
+        if (frame := self.plugin_frame(caller)) is None:
+            return
+        host = os.fsdecode(args[0]) if isinstance(args[0], str | bytes) else str(args[0])
+        port = args[1] if len(args) > 1 and args[1] is not None else "*"
+        self.record("network", f"{host}:{port}", frame, operation="lookup")
+
+    def on_process(self, args, caller) -> None:
+        if (frame := self.plugin_frame(caller)) is None:
+            return
+        command = args[1] if len(args) > 1 and args[1] is not None else args[0]
+        if isinstance(command, list | tuple):
+            command = " ".join(os.fsdecode(part) if isinstance(part, str | bytes) else str(part) for part in command)
+        self.record("subprocess", os.fsdecode(command) if isinstance(command, bytes) else str(command), frame)
+
+    def on_system(self, args, caller) -> None:
+        if (frame := self.plugin_frame(caller)) is not None:
+            command = args[0]
+            self.record("subprocess", os.fsdecode(command) if isinstance(command, bytes) else str(command), frame)
+
+    def on_fork(self, args, caller) -> None:
+        if (frame := self.plugin_frame(caller)) is not None:
+            self.record("subprocess", "fork()", frame)
+
+    def on_compile(self, args, caller) -> None:
+        source, filename = args[0], args[1]
+        if isinstance(source, str | bytes) and (frame := self.direct_caller(caller)) is not None:
+            text = os.fsdecode(source) if isinstance(source, bytes) else source
+            self.record("dynamic-code", text[:200], frame, via="compile/exec/eval", filename=str(filename))
+
+    def on_marshal(self, args, caller) -> None:
+        if (frame := self.direct_caller(caller)) is not None:
+            self.record("dynamic-code", "marshal.loads", frame, via="marshal")
+
+    def on_native(self, args, caller) -> None:
+        # direct use only: importing ctypes loads the interpreter itself (dlopen(None))
+        if (frame := self.direct_caller(caller, skip=("/ctypes/__init__.py",))) is not None:
+            self.record("dynamic-code", f"ctypes: {args[0]!r}", frame, via="ctypes")
+
+    HANDLERS = {
+        "open": on_open,
+        "socket.connect": on_connect,
+        "socket.sendto": on_connect,
+        "socket.getaddrinfo": on_lookup,
+        "socket.gethostbyname": on_lookup,
+        "socket.gethostbyaddr": on_lookup,
+        "subprocess.Popen": on_process,
+        "os.exec": on_process,
+        "os.posix_spawn": on_process,
+        "os.spawn": on_process,
+        "os.system": on_system,
+        "os.fork": on_fork,
+        "os.forkpty": on_fork,
+        "compile": on_compile,
+        "marshal.loads": on_marshal,
+        "ctypes.dlopen": on_native,
+    }
+
+    def environment_read(self, name: str) -> None:
+        if self.busy:
+            return
+        self.busy = True
+        try:
+            frame = self.direct_caller(
+                sys._getframe(1), skip=("/os.py", "_collections_abc.py", "<frozen _collections_abc>", "<frozen os>")
+            )
+            if frame is not None:
+                self.record("environment", name, frame)
+        finally:
+            self.busy = False
+
+    def run(self) -> None:
+        os.environ = recording_environ(os.environ, self.environment_read)  # noqa: B003 - same contents, recorded
+        os.register_at_fork(after_in_child=self.in_child)
+        sys.addaudithook(self.hook)
+        try:
+            entry = load_entrypoint(self.config)
+            self.phase = "exercise"
+            if self.benchmark:
+                load_callable(self.benchmark)()
+            del entry
+        except BaseException as exc:  # whatever the plugin raised is the finding
+            self.crashed(exc)
+        if self.forked:  # a copy of the plugin made by os.fork(): the parent reports
+            os._exit(0)
+        emit(self.out, {"type": "result", "phase": "done", **usage()})
+        self.finish()
+
+    def in_child(self) -> None:
+        self.forked = True
+
+    def crashed(self, exc: BaseException) -> None:
+        if self.forked:  # a forked copy of the plugin: the parent reports
+            os._exit(0)
+        tb = exc.__traceback__
+        frame = None
+        while tb is not None:
+            if self.origin(tb.tb_frame.f_code.co_filename) == "plugin":
+                frame = tb.tb_frame
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        where = {**self.where(frame), "line": line} if frame is not None else {}
+        emit(
+            self.out,
+            {
+                "type": "crash",
+                "phase": self.phase,
+                "exception": type(exc).__name__,
+                "errno": getattr(exc, "errno", None),
+                "message": str(exc)[:500],
+                "where": where,
+            },
+        )
+
+    def finish(self) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)  # no atexit handlers of the plugin's
+
+
+def recording_environ(environ, on_read):
+    """``os.environ`` that reports each read to ``on_read``: there is no audit event for it."""
+    base = type(environ)
+
+    class RecordingEnviron(base):  # type: ignore[misc, valid-type]
+        def __getitem__(self, key):
+            on_read(str(key))
+            return super().__getitem__(key)
+
+        def __contains__(self, key):
+            on_read(str(key))
+            return super().__contains__(key)
+
+        def __iter__(self):
+            on_read("*")
+            return super().__iter__()
+
+    wrapped = RecordingEnviron.__new__(RecordingEnviron)
+    wrapped.__dict__.update(environ.__dict__)
+    return wrapped
+
+
+if __name__ == "__main__":
+    main()

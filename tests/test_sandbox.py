@@ -1,0 +1,298 @@
+"""The sandbox and behaviour capture, with plugins the tests write.
+
+Plugins that misbehave only ever run inside bubblewrap: those tests skip where bwrap is missing
+(CI installs it, see the Makefile's `sandbox` target).
+"""
+
+import io
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from reviews.checks import CheckContext
+from reviews.checks.behaviour import behaviour, network_declared, path_declared
+from reviews.sandbox import runner
+from reviews.sandbox.runner import SandboxError, isolation_available
+
+needs_bwrap = pytest.mark.skipif(not isolation_available(), reason="bubblewrap (bwrap) is not installed")
+
+PERMISSIONS = {"network": [], "filesystem": ["write:/tmp"], "subprocess": False, "environment": []}
+TEST_LIMITS = {
+    "cpu_seconds": 2,
+    "memory_mb": 512,
+    "processes": 32,
+    "open_files": 64,
+    "file_size_mb": 8,
+    "tmp_mb": 32,
+    "output_kb": 64,
+    "wall_seconds": 15,
+}
+
+
+@pytest.fixture(autouse=True)
+def small_limits(settings):
+    settings.WARDEN_SANDBOX_LIMITS = TEST_LIMITS
+
+
+def manifest(*, permissions=None, requirements=(), benchmark=""):
+    data = {
+        "plugin": {"entrypoint": "probe:Plugin", "category": "data-connector"},
+        "permissions": {**PERMISSIONS, **(permissions or {})},
+        "dependencies": {"requirements": list(requirements)},
+    }
+    if benchmark:
+        data["performance"] = {"benchmark": benchmark}
+    return data
+
+
+def run_plugin(tmp_path: Path, body: str, **manifest_options):
+    """Write ``probe.py`` whose Plugin() runs ``body``, and run the behaviour check on it."""
+    root = tmp_path / "plugin"
+    root.mkdir()
+    code = "import os, socket, subprocess, sys, base64, ctypes\n\nclass Plugin:\n    def __init__(self):\n"
+    code += "".join(f"        {line}\n" for line in body.strip().splitlines())
+    (root / "probe.py").write_text(code)
+    return behaviour(CheckContext(version_id=0, plugin_id=0, manifest=manifest(**manifest_options), root=root))
+
+
+def rules(outcome) -> set[str]:
+    return {f.rule_id for f in outcome.findings}
+
+
+WELL_BEHAVED = """
+try:
+    socket.create_connection(("api.acme.example", 443), timeout=1)
+except OSError:
+    pass  # the sandbox has no network: the attempt is what counts
+self.token = os.environ.get("ACME_TOKEN")
+with open("/tmp/cache.json", "w") as cache:
+    cache.write("{}")
+"""
+
+
+@needs_bwrap
+def test_a_well_behaved_plugin_passes_with_its_declared_permissions_honoured(tmp_path):
+    outcome = run_plugin(
+        tmp_path, WELL_BEHAVED, permissions={"network": ["*.acme.example:443"], "environment": ["ACME_TOKEN"]}
+    )
+
+    assert outcome.passed, [f.title for f in outcome.findings]
+    assert list(outcome.findings) == []
+    assert outcome.summary["isolation"] == "bubblewrap"
+    assert outcome.summary["events"] == 3  # the look-up, the variable and the cache file, all declared
+    assert outcome.summary["limit"] == ""
+
+
+@needs_bwrap
+def test_the_same_plugin_without_the_declarations_gets_a_finding_per_behaviour(tmp_path):
+    outcome = run_plugin(tmp_path, WELL_BEHAVED, permissions={"filesystem": []})
+
+    assert not outcome.passed
+    assert rules(outcome) == {
+        "behaviour.undeclared-network",
+        "behaviour.undeclared-environment",
+        "behaviour.undeclared-file-write",
+    }
+
+
+@needs_bwrap
+@pytest.mark.parametrize(
+    ("body", "rule", "severity", "evidence"),
+    [
+        (
+            'try:\n    socket.create_connection(("10.9.8.7", 4444), timeout=1)\nexcept OSError:\n    pass',
+            "behaviour.undeclared-network",
+            "high",
+            "10.9.8.7:4444",
+        ),
+        (
+            'try:\n    open(os.path.expanduser("~/.ssh/id_rsa")).read()\nexcept OSError:\n    pass',
+            "behaviour.credential-access",
+            "critical",
+            "/home/sandbox/.ssh/id_rsa",
+        ),
+        ('subprocess.run(["/bin/sh", "-c", "echo owned"])', "behaviour.undeclared-subprocess", "high", "/bin/sh"),
+        ('os.system("id")', "behaviour.undeclared-subprocess", "high", "id"),
+        ('self.key = os.getenv("AWS_SECRET_ACCESS_KEY")', "behaviour.undeclared-environment", "medium", "AWS_SECRET"),
+        ("self.all = dict(os.environ)", "behaviour.environment-enumeration", "high", "*"),
+        ('exec(base64.b64decode(b"aW1wb3J0IG9z"))', "behaviour.dynamic-code", "high", "import os"),
+        ('ctypes.CDLL("libc.so.6")', "behaviour.dynamic-code", "high", "libc.so.6"),
+    ],
+    ids=["socket", "ssh-key", "shell", "os-system", "environment", "whole-environment", "exec-base64", "ctypes"],
+)
+def test_each_undeclared_behaviour_is_a_finding_with_its_evidence(tmp_path, body, rule, severity, evidence):
+    outcome = run_plugin(tmp_path, body)
+
+    matching = [f for f in outcome.findings if f.rule_id == rule]
+    assert matching, [f.rule_id for f in outcome.findings]
+    finding = matching[0]
+    assert finding.severity == severity
+    assert finding.kind == "behaviour"
+    assert evidence in finding.data["target"]
+    assert finding.path == "probe.py"  # the stack frame inside the plugin
+    assert finding.line is not None and finding.line >= 5
+    assert finding.data["where"]["function"] == "__init__"
+    assert outcome.passed is (severity == "medium")  # the check fails at high and critical
+
+
+@needs_bwrap
+@pytest.mark.parametrize(
+    ("body", "limit"),
+    [
+        ("while True:\n    pass", "cpu"),
+        ("self.block = bytearray(10 * 1024 ** 3)", "memory"),
+        ("while True:\n    os.fork()", "processes"),
+        ('for _ in range(1024 ** 2):\n    sys.stdout.write("x" * 1024)', "output"),
+        ("import time\ntime.sleep(3600)", "wall-clock"),
+        ('open("/tmp/big", "wb").write(b"x" * (64 * 1024 ** 2))', "file-size"),
+        ('self.files = [open("/dev/null") for _ in range(1000)]', "open-files"),
+    ],
+    ids=["infinite-loop", "10-GiB", "fork-bomb", "1-GiB-print", "hang", "big-file", "file-descriptors"],
+)
+def test_a_plugin_that_runs_away_is_stopped_by_the_limit_it_hit(tmp_path, settings, body, limit):
+    if limit == "wall-clock":
+        settings.WARDEN_SANDBOX_LIMITS = {**TEST_LIMITS, "wall_seconds": 3}
+
+    outcome = run_plugin(tmp_path, body)
+
+    stopped = [f for f in outcome.findings if f.rule_id == "behaviour.resource-limit"]
+    assert len(stopped) == 1, [f.title for f in outcome.findings]
+    assert stopped[0].data["limit"] == limit
+    assert runner.LIMIT_TEXT[limit] in stopped[0].title
+    assert outcome.summary["limit"] == limit
+    assert not outcome.passed
+    assert os.getpid() > 0  # still here: the test process survived the plugin
+
+
+@needs_bwrap
+def test_nothing_of_the_host_is_visible_inside(tmp_path):
+    outcome = run_plugin(
+        tmp_path,
+        'self.seen = sorted(os.listdir("/"))\nprint(self.seen)\nprint(sorted(os.environ))\nprint(os.getuid())',
+        permissions={"environment": []},
+    )
+
+    import json
+
+    report = json.loads(outcome.report)
+    printed = report["output"]
+    assert "'work'" not in printed and "'etc'" in printed  # /etc holds only the loader cache
+    assert "DATABASE_URL" not in printed and "DJANGO_SETTINGS_MODULE" not in printed
+    if os.getuid() == 0:
+        assert printed.strip().endswith("65534")  # dropped to the sandbox user
+
+
+@needs_bwrap
+def test_a_crash_at_import_is_a_finding_with_the_plugin_frame(tmp_path):
+    outcome = run_plugin(tmp_path, 'raise RuntimeError("no config")')
+
+    (finding,) = outcome.findings
+    assert finding.rule_id == "behaviour.crash"
+    assert "RuntimeError" in finding.title and finding.message == "no config"
+    assert finding.path == "probe.py"
+
+
+def make_wheel(wheelhouse: Path, name: str, version: str, code: str) -> None:
+    dist = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}.py": code,
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    files[f"{dist}/RECORD"] = "".join(f"{path},,\n" for path in [*files, f"{dist}/RECORD"])
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as wheel:
+        for path, text in files.items():
+            wheel.writestr(path, text)
+    (wheelhouse / f"{name}-{version}-py3-none-any.whl").write_bytes(buffer.getvalue())
+
+
+@needs_bwrap
+def test_pinned_dependencies_come_from_the_wheelhouse_and_are_readable_inside(tmp_path, settings):
+    wheelhouse = tmp_path / "wheels"
+    wheelhouse.mkdir()
+    make_wheel(wheelhouse, "tinydep", "1.0", "VALUE = 42\n")
+    settings.WARDEN_SANDBOX_WHEELHOUSE = str(wheelhouse)
+
+    outcome = run_plugin(tmp_path, "import tinydep\nassert tinydep.VALUE == 42", requirements=["tinydep==1.0"])
+
+    assert outcome.passed, [f.title for f in outcome.findings]
+    assert list(outcome.findings) == []
+
+
+def test_a_dependency_missing_from_the_wheelhouse_errors_the_run_and_leaves_no_environment(tmp_path, settings):
+    settings.WARDEN_SANDBOX_WHEELHOUSE = str(tmp_path)
+    settings.WARDEN_WORK_DIR = tmp_path / "work"
+
+    with pytest.raises(SandboxError, match="could not be installed"):
+        run_plugin(tmp_path, "pass", requirements=["nosuchpackage==9.9"])
+
+    assert list((tmp_path / "work" / "envs").iterdir()) == []
+
+
+@pytest.fixture
+def no_bwrap(settings):
+    settings.WARDEN_SANDBOX_BWRAP = "/nonexistent/bwrap"
+    isolation_available.cache_clear()
+    yield
+    isolation_available.cache_clear()
+
+
+def test_without_bwrap_a_run_that_requires_isolation_errors_instead_of_running(tmp_path, settings, no_bwrap):
+    settings.SANDBOX_REQUIRE_ISOLATION = True
+    marker = tmp_path / "ran"
+
+    with pytest.raises(SandboxError, match="SANDBOX_REQUIRE_ISOLATION"):
+        run_plugin(tmp_path, f'open("{marker}", "w").close()')
+
+    assert not marker.exists()
+
+
+def test_without_bwrap_and_not_required_the_report_says_isolation_none(tmp_path, settings, no_bwrap):
+    settings.SANDBOX_REQUIRE_ISOLATION = False
+
+    outcome = run_plugin(tmp_path, "self.ready = True")
+
+    assert outcome.summary["isolation"] == "none"
+    assert outcome.tool_version == "isolation: none"
+    assert list(outcome.findings) == []
+
+
+def test_production_requires_isolation(monkeypatch):
+    import importlib
+
+    monkeypatch.setenv("DJANGO_SECRET_KEY", "x" * 50)
+    production = importlib.import_module("governance.settings.production")
+
+    assert production.SANDBOX_REQUIRE_ISOLATION is True
+
+
+@pytest.mark.parametrize(
+    ("target", "patterns", "declared"),
+    [
+        ("api.acme.example:443", ["*.acme.example:443"], True),
+        ("api.acme.example:80", ["*.acme.example:443"], False),
+        ("API.ACME.EXAMPLE:443", ["api.acme.example:*"], True),
+        ("api.acme.example:*", ["api.acme.example:443"], True),
+        ("evil.example:443", ["*.acme.example:443"], False),
+        ("10.0.0.1:22", [], False),
+    ],
+)
+def test_network_patterns(target, patterns, declared):
+    assert network_declared(target, patterns) is declared
+
+
+@pytest.mark.parametrize(
+    ("path", "access", "entries", "declared"),
+    [
+        ("/data/exports/a.csv", "read", ["read:/data/exports"], True),
+        ("/data/exports/a.csv", "write", ["read:/data/exports"], False),
+        ("/data/exports/a.csv", "read", ["write:/data/exports"], True),
+        ("/data/exportsX/a.csv", "read", ["read:/data/exports"], False),
+        ("/tmp/x", "write", ["write:/tmp/"], True),
+    ],
+)
+def test_path_patterns(path, access, entries, declared):
+    assert path_declared(path, access, entries) is declared
