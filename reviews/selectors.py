@@ -73,3 +73,36 @@ def finding_counts(*, version) -> list[dict]:
         )
     }
     return [{"severity": s, **rows.get(s, {"total": 0, "open": 0, "new": 0})} for s in SEVERITY_RANK]
+
+
+def latest_harness_run(*, version_id: int) -> CheckRun | None:
+    return (
+        CheckRun.objects.filter(version_id=version_id, check_key="performance.harness", finished_at__isnull=False)
+        .order_by("-finished_at", "-pk")
+        .first()
+    )
+
+
+def performance_table(*, run: CheckRun) -> dict:
+    """A harness run as the performance reviewer's table: per KPI, the budget, this version, the
+    last approved version measured beside it in the same run, and the change."""
+    from .performance import KPIS
+
+    rows = []
+    for metric in run.metrics.select_related("baseline_version"):
+        kpi = KPIS.get(metric.kpi)
+        bound = "≥" if kpi and kpi.higher_is_better else "≤"
+        rows.append(
+            {
+                "kpi": kpi.title if kpi else metric.kpi,
+                "threads": metric.concurrency,
+                "unit": metric.unit,
+                "budget": f"{bound} {metric.budget:g}" if metric.budget is not None else "",
+                "value": f"{metric.value:g}",
+                "baseline": f"{metric.baseline_value:g}" if metric.baseline_value is not None else "",
+                "change": f"{metric.change_percent:+g}%" if metric.change_percent is not None else "",
+                "within_budget": metric.within_budget,
+                "regressed": metric.regressed,
+            }
+        )
+    return {"run": run, "rows": rows, "baseline": run.summary.get("baseline"), "budget": run.summary.get("budget")}

@@ -86,6 +86,17 @@ def test_a_well_behaved_plugin_passes_with_its_declared_permissions_honoured(tmp
 
 
 @needs_bwrap
+def test_declared_variables_are_set_to_a_placeholder_as_a_host_would_set_them(tmp_path):
+    outcome = run_plugin(
+        tmp_path,
+        'assert os.environ["ACME_TOKEN"] == "warden-sandbox-placeholder"',
+        permissions={"environment": ["ACME_TOKEN"]},
+    )
+
+    assert outcome.passed and list(outcome.findings) == []
+
+
+@needs_bwrap
 def test_the_same_plugin_without_the_declarations_gets_a_finding_per_behaviour(tmp_path):
     outcome = run_plugin(tmp_path, WELL_BEHAVED, permissions={"filesystem": []})
 

@@ -46,6 +46,7 @@ def behaviour(ctx: CheckContext) -> CheckOutcome:
         environment=plugin_environment(requirements=manifest["dependencies"]["requirements"]),
         entrypoint=manifest["plugin"]["entrypoint"],
         benchmark=manifest.get("performance", {}).get("benchmark", ""),
+        variables=manifest["permissions"]["environment"],
     )
     findings = behaviour_findings(run, manifest["permissions"])
     return CheckOutcome(

@@ -54,6 +54,7 @@ class Subject:
             environment=self.environment,
             entrypoint=self.manifest["plugin"]["entrypoint"],
             benchmark=self.benchmark,
+            variables=self.manifest["permissions"]["environment"],
             **extra,
         )
 

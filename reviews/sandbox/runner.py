@@ -26,6 +26,7 @@ HARNESS = Path(__file__).with_name("harness.py")
 INSIDE = Path("/sandbox")
 ENV_INSIDE, PLUGIN_INSIDE, HARNESS_INSIDE = INSIDE / "env", INSIDE / "plugin", INSIDE / "harness.py"
 PRIVATE_TMP = "/tmp"  # noqa: S108 - a tmpfs of the sandbox's own, sized by the tmp_mb limit
+PLACEHOLDER = "warden-sandbox-placeholder"
 MAX_RECORD_BYTES = 4 * 1024 * 1024
 SIGNAL_EXIT = 128  # bwrap exits with 128 + the signal that killed its child
 # errno of the exception a plugin died of -> the limit that refused it
@@ -123,9 +124,14 @@ def sandbox_run(
     benchmark: str = "",
     load: dict | None = None,
     limits: Limits | None = None,
+    variables: list[str] | tuple[str, ...] = (),
 ) -> SandboxRun:
     """Run the harness in ``mode`` on the plugin unpacked at ``plugin_root`` with the virtual
-    environment ``environment``; refuse when isolation is required and unavailable."""
+    environment ``environment``; refuse when isolation is required and unavailable.
+
+    ``variables`` (the manifest's declared environment) are set to a placeholder, as a host
+    would set them to real values, so that a plugin reading its configuration still starts.
+    """
     limits = limits or Limits.configured()
     isolated = isolation_available()
     if not isolated and settings.SANDBOX_REQUIRE_ISOLATION:
@@ -151,6 +157,7 @@ def sandbox_run(
             else [str(environment / "bin" / "python"), "-I", "-B", str(HARNESS)]
         )
         env = _environment(home=Path("/home/sandbox") if isolated else Path(scratch))
+        env.update({name: PLACEHOLDER for name in variables if name not in env})
         try:
             return _watch([*argv, json.dumps(config)], env, read, write, limits, isolated, cwd=scratch)
         finally:
