@@ -33,6 +33,8 @@ from .models import (
     CheckRun,
     Feedback,
     Finding,
+    PerformanceBudget,
+    PerformanceMetric,
     ReviewerQualification,
     SlaBreach,
     StageReview,
@@ -591,3 +593,46 @@ class ThreatModelAdmin(ScopedAdmin):
         for row in formset.deleted_objects:
             row._history_user = request.user
             row.delete()
+
+
+@admin.register(PerformanceBudget)
+class PerformanceBudgetAdmin(SimpleHistoryAdmin):
+    """Platform admins set what a plugin category may cost on a host platform."""
+
+    list_display = [
+        "host_platform",
+        "category",
+        "startup_ms",
+        "peak_rss_mb",
+        "cpu_ms",
+        "latency_p95_ms",
+        "throughput_rps",
+        "regression_percent",
+        "typical_threads",
+        "peak_threads",
+    ]
+    list_filter = ["host_platform"]
+    list_select_related = ["host_platform"]
+
+
+@admin.register(PerformanceMetric)
+class PerformanceMetricAdmin(ReadOnlyAdmin):
+    list_display = [
+        "version",
+        "kpi",
+        "concurrency",
+        "value",
+        "unit",
+        "budget",
+        "within_budget",
+        "baseline_value",
+        "change_percent",
+        "regressed",
+    ]
+    list_filter = ["kpi", "within_budget", "regressed"]
+    list_select_related = ["version__plugin"]
+    readonly_fields = [*list_display, "check_run", "baseline_version"]
+
+    def get_queryset(self, request):
+        visible = versions_visible_to(user=request.user)
+        return super().get_queryset(request).filter(version__in=visible)

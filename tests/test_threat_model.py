@@ -166,3 +166,33 @@ def test_the_performance_stage_page_shows_kpi_budget_this_previous_and_change(
     assert "≤ 250 ms" in row and "312.5 ms" in row and "208 ms" in row and "+50.2%" in row
     assert "over budget" in row and "regressed" in row
     assert "1.0.0 (last approved), measured in the same run" in page
+
+
+def test_budgets_are_edited_by_platform_admins_and_metrics_are_scoped(
+    client, version, platform_admin, performance, outsider, django_assert_max_num_queries
+):
+    from governance.models import HostPlatform
+    from reviews.models import PerformanceBudget
+
+    host = HostPlatform.objects.create(name="Host", api_version="2.4", is_default=True)
+    client.force_login(platform_admin)
+    response = client.post(
+        reverse("admin:reviews_performancebudget_add"),
+        {"host_platform": host.pk, "category": "data-connector", "startup_ms": "250", "regression_percent": "15",
+         "typical_threads": "4", "peak_threads": "16"},
+    )  # fmt: skip
+    assert response.status_code == 302
+    budget = PerformanceBudget.objects.get()
+    assert (budget.startup_ms, budget.regression_percent) == (250, 15)
+    assert budget.history.get().history_user == platform_admin
+
+    run = CheckRun.objects.create(version=version, check_key="performance.harness", status=RunStatus.SUCCEEDED)
+    for kpi in ("startup_ms", "cpu_ms", "peak_rss_mb"):
+        PerformanceMetric.objects.create(check_run=run, version=version, kpi=kpi, value=1, unit="ms")
+    client.force_login(performance)
+    with django_assert_max_num_queries(12):
+        page = client.get(reverse("admin:reviews_performancemetric_changelist"))
+    assert page.status_code == 200 and page.content.count(b"startup_ms") >= 1
+    assert client.get(reverse("admin:reviews_performancebudget_add")).status_code == 403
+    client.force_login(outsider)
+    assert client.get(reverse("admin:reviews_performancemetric_changelist")).status_code == 403
