@@ -268,3 +268,6 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     ]
     inlines = [WebhookAttemptInline]
     show_full_result_count = False
+
+
+from .risk import admin as risk_admin  # noqa: E402, F401  (registers rubrics, policies, ratings, exemptions)

@@ -1,6 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from governance.risk.api import VersionGate
 from reviews.api import AdvisoryImport, VersionReports
 from submissions.api import PluginVersionCreate, VersionViewSet
 
@@ -11,5 +12,6 @@ urlpatterns = [
     path("plugins/<int:plugin>/versions/", PluginVersionCreate.as_view(), name="plugin-versions"),
     path("advisories/", AdvisoryImport.as_view(), name="advisories"),
     path("versions/<int:version>/reports/", VersionReports.as_view(), name="version-reports"),
+    path("versions/<int:version>/gate/", VersionGate.as_view(), name="version-gate"),
     *router.urls,
 ]

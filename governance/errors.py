@@ -38,3 +38,10 @@ class TransitionRefused(WardenError):
 class ValidationFailed(WardenError):
     code = "invalid"
     status = 400
+
+
+class PolicyBlocked(WardenError):
+    """An enforce-mode policy is violated and no exemption covers it."""
+
+    code = "policy_violation"
+    status = 409

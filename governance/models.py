@@ -361,3 +361,13 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.status_code or self.error[:40]}"
+
+
+# Risk rubrics, ratings, policies and exemptions live in their own module (governance/risk/).
+from .risk.models import (  # noqa: E402, F401
+    Exemption,
+    Policy,
+    PolicyEvaluation,
+    RiskRating,
+    RiskRubric,
+)

@@ -32,6 +32,10 @@ EVENTS = {
     "annotation.to_author": "The reviewers wrote to your organisation",
     "feedback.requested": "A decision was made: rate the review process",
     "compliance.re_review": "A deployed version is due for a compliance re-review",
+    "exemption.requested": "Someone asks the approval board for an exemption",
+    "exemption.decided": "The approval board decided an exemption you asked for",
+    "exemption.expiring": "An exemption of your plugin expires soon",
+    "exemption.expired": "An exemption of your plugin expired or was revoked: what it covered counts again",
 }
 CLAIM = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=6)

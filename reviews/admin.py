@@ -1,10 +1,12 @@
 from datetime import timedelta
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.safestring import SafeString
 from django_fsm import can_proceed
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -213,7 +215,7 @@ class StageReviewAdmin(ScopedAdmin):
             return {}
         events = audit_events_for(targets=[obj])
         run = latest_harness_run(version_id=obj.version_id) if obj.stage.kind == "performance" else None
-        table = render_performance(run) if run else ""
+        table = render_performance(run) if run else SafeString()
         return {"below_inlines": table + render_to_string("admin/warden/audit_trail.html", {"events": events})}
 
     @admin.display(description="Overdue", boolean=True)
@@ -615,23 +617,26 @@ class PerformanceBudgetAdmin(SimpleHistoryAdmin):
     list_select_related = ["host_platform"]
 
 
+METRIC_COLUMNS: list[Any] = [
+    "version",
+    "kpi",
+    "concurrency",
+    "value",
+    "unit",
+    "budget",
+    "within_budget",
+    "baseline_value",
+    "change_percent",
+    "regressed",
+]
+
+
 @admin.register(PerformanceMetric)
 class PerformanceMetricAdmin(ReadOnlyAdmin):
-    list_display = [
-        "version",
-        "kpi",
-        "concurrency",
-        "value",
-        "unit",
-        "budget",
-        "within_budget",
-        "baseline_value",
-        "change_percent",
-        "regressed",
-    ]
+    list_display = METRIC_COLUMNS
     list_filter = ["kpi", "within_budget", "regressed"]
     list_select_related = ["version__plugin"]
-    readonly_fields = [*list_display, "check_run", "baseline_version"]
+    readonly_fields = [*METRIC_COLUMNS, "check_run", "baseline_version"]
 
     def get_queryset(self, request):
         visible = versions_visible_to(user=request.user)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import BasePermission
@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from governance.errors import ValidationFailed
+from governance.risk.services import gate_verdict
 from submissions.selectors import versions_visible_to
 
 from .advisories.osv import load_any, parse_advisory
@@ -109,7 +110,11 @@ class VersionReports(APIView):
 
     parser_classes = [MultiPartParser]
 
-    @extend_schema(request=ReportUpload, responses={201: ReportOut})
+    @extend_schema(
+        request=ReportUpload,
+        responses={201: ReportOut},
+        parameters=[OpenApiParameter("wait", bool, description="Also answer with the gate verdict (`gate`).")],
+    )
     def post(self, request, version: int):
         target = get_object_or_404(versions_visible_to(user=request.user), pk=version)
         upload = ReportUpload(data=request.data)
@@ -128,4 +133,7 @@ class VersionReports(APIView):
             actor=request.user,
             filename=(report.name or "report.json")[-80:],
         )
-        return Response(ReportOut(run).data, status=201)
+        body = ReportOut(run).data
+        if request.query_params.get("wait", "").lower() in ("true", "1", "yes"):
+            body["gate"] = gate_verdict(version=target)  # the report is stored: a CI job can fail now
+        return Response(body, status=201)

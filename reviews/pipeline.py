@@ -11,6 +11,7 @@ from guardian.shortcuts import assign_perm
 
 from compliance.services import assessments_open
 from governance.models import Stage, StageKind
+from governance.risk.services import on_awaiting_decision
 from governance.transitions import apply_transition, save_with_audit
 from submissions.models import PluginVersion, VersionStatus
 
@@ -66,6 +67,7 @@ def advance(*, version: PluginVersion) -> None:
         action="version.await_decision",
         reason="Every blocking stage has passed.",
     )
+    on_awaiting_decision(version=version)  # the rating and the policies, for the board to see
     for review in reviews:
         if review.stage.kind == StageKind.DECISION and review.status == ReviewStatus.PENDING:
             _start(review)

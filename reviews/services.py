@@ -16,8 +16,9 @@ from governance.errors import PermissionRefused, TransitionRefused, ValidationFa
 from governance.models import ReviewerProfile, StageKind
 from governance.notifications import notify
 from governance.permissions import is_org_member, refuse_own_submission, require_perm
+from governance.risk.services import approval_check, auto_approvable, version_assess
 from governance.transitions import apply_transition, require_reason, save_with_audit
-from submissions.models import PluginVersion
+from submissions.models import PluginVersion, VersionStatus
 
 from . import pipeline
 from .assignment import candidates, is_qualified
@@ -150,31 +151,54 @@ def stage_waive(*, review: StageReview, actor, reason: str) -> StageReview:
 
 
 def version_approve(*, version: PluginVersion, actor, reason: str = "") -> PluginVersion:
+    """The board approves; an enforce-mode policy violation refuses it with the policy's message."""
     with transaction.atomic():
         version = _lock_version_for_decision(version, actor)
         decision_reviews = [r for r in pipeline.current_reviews(version) if r.stage.kind == StageKind.DECISION]
         _refuse_second_signoff(version, actor, exclude=decision_reviews)
-        apply_transition(
-            version,
-            "approve",
-            actor=actor,
-            action="version.approve",
-            reason=reason,
-            changes={"decided_at": timezone.now(), "decision_reason": reason},
-        )
-        for review in decision_reviews:
-            if review.status == ReviewStatus.IN_PROGRESS:
-                apply_transition(
-                    review,
-                    "pass_review",
-                    actor=actor,
-                    action="stage.pass",
-                    reason=reason,
-                    changes=_decided(actor, reason),
-                )
-        pipeline.close_round(version=version, reason="The version was approved.")
-        feedback_request(version=version)
+        if version.status == VersionStatus.AWAITING_DECISION:  # else the transition refuses it below
+            approval_check(version=version, actor=actor)
+        _approve(version, decision_reviews, actor=actor, action="version.approve", reason=reason)
     return version
+
+
+def version_auto_approve(*, version: PluginVersion) -> PluginVersion | None:
+    """System: approve a version whose category has auto-approval, whose rating is low and
+    whose policies all pass, judged again now (something may have changed since it was queued)."""
+    with transaction.atomic():
+        version = PluginVersion.objects.select_for_update(of=("self",)).select_related("plugin").get(pk=version.pk)
+        if version.status != VersionStatus.AWAITING_DECISION:
+            return None
+        stored = version_assess(version=version, trigger="auto_approve")  # recorded, approved or not
+        if not auto_approvable(version=version, assessment=stored.assessment):
+            return None
+        reason = f"Auto-approved: risk {stored.rating.total} (low) and every policy passes."
+        decision_reviews = [r for r in pipeline.current_reviews(version) if r.stage.kind == StageKind.DECISION]
+        _approve(version, decision_reviews, actor=None, action="version.auto_approve", reason=reason)
+    return version
+
+
+def _approve(version: PluginVersion, decision_reviews: list[StageReview], *, actor, action: str, reason: str) -> None:
+    apply_transition(
+        version,
+        "approve",
+        actor=actor,
+        action=action,
+        reason=reason,
+        changes={"decided_at": timezone.now(), "decision_reason": reason},
+    )
+    for review in decision_reviews:
+        if review.status == ReviewStatus.IN_PROGRESS:
+            apply_transition(
+                review,
+                "pass_review",
+                actor=actor,
+                action="stage.pass",
+                reason=reason,
+                changes=_decided(actor, reason),
+            )
+    pipeline.close_round(version=version, reason="The version was approved.")
+    feedback_request(version=version)
 
 
 def version_reject(*, version: PluginVersion, actor, reason: str) -> PluginVersion:

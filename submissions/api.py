@@ -8,6 +8,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from governance.models import RiskRating
 from reviews.models import SEVERITY_RANK, CheckRun, StageReview
 from reviews.selectors import latest_runs
 
@@ -49,6 +50,7 @@ class VersionOut(serializers.ModelSerializer):
     stages = serializers.SerializerMethodField()
     check_runs = serializers.SerializerMethodField()
     findings = serializers.SerializerMethodField()
+    rating = serializers.SerializerMethodField()
 
     class Meta:
         model = PluginVersion
@@ -67,6 +69,7 @@ class VersionOut(serializers.ModelSerializer):
             "stages",
             "check_runs",
             "findings",
+            "rating",
         ]
 
     def get_stages(self, version) -> list[dict]:
@@ -85,6 +88,18 @@ class VersionOut(serializers.ModelSerializer):
                 totals[severity] = totals.get(severity, 0) + count
         return totals
 
+    def get_rating(self, version) -> dict | None:
+        """The latest risk rating: total (0-100), band, rubric version and the plain summary."""
+        rating = version.latest_ratings[0] if version.latest_ratings else None
+        if rating is None:
+            return None
+        return {
+            "total": str(rating.total),
+            "band": rating.band,
+            "rubric": str(rating.rubric),
+            "summary": rating.summary,
+        }
+
 
 def versions_for_api(*, user):
     reviews = StageReview.objects.select_related("stage", "assignee").order_by("stage__order", "stage__key")
@@ -94,6 +109,11 @@ def versions_for_api(*, user):
         .prefetch_related(
             Prefetch("stage_reviews", queryset=reviews, to_attr="all_reviews"),
             Prefetch("check_runs", queryset=CheckRun.objects.order_by("pk"), to_attr="all_runs"),
+            Prefetch(
+                "risk_ratings",
+                queryset=RiskRating.objects.select_related("rubric").order_by("-pk"),
+                to_attr="latest_ratings",
+            ),
         )
         .order_by("-created_at", "-pk")
     )

@@ -214,3 +214,31 @@ def sign_off(version, officer, residual_risk: str = "low"):
         residual_risk=residual_risk,
         statement="No open controls.",
     )
+
+
+@pytest.fixture
+def make_awaiting(plugin, author, pipeline, security, performance, compliance, django_capture_on_commit_callbacks):
+    """A factory: ``make_awaiting("1.0.0")`` takes a new version of ``plugin`` through eligibility
+    (which passes on its own) and the reviews to awaiting decision, where it is rated and its
+    policies evaluated (and, where auto-approval is on, perhaps approved)."""
+    from governance.models import AllowedLicence, HostPlatform
+    from reviews import services as review
+
+    HostPlatform.objects.get_or_create(name="Test host", defaults={"api_version": "2.4", "is_default": True})
+    AllowedLicence.objects.get_or_create(spdx_id="MIT")
+
+    def make(number: str, *, residual_risk: str = "low", **archive):
+        version = sub.version_create(
+            plugin=plugin, artifact=plugin_archive(plugin.name, number, **archive), actor=author
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            sub.version_submit(version=version, actor=author)
+        assert current_review(version, "eligibility").status == ReviewStatus.PASSED
+        for key, who in (("security", security), ("performance", performance)):
+            review.stage_pass(review=open_review(version, key), actor=who)
+        with django_capture_on_commit_callbacks(execute=True):
+            sign_off(version, compliance, residual_risk=residual_risk)
+        version.refresh_from_db()
+        return version
+
+    return make

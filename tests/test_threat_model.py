@@ -166,6 +166,17 @@ def test_the_performance_stage_page_shows_kpi_budget_this_previous_and_change(
     assert "≤ 250 ms" in row and "312.5 ms" in row and "208 ms" in row and "+50.2%" in row
     assert "over budget" in row and "regressed" in row
     assert "1.0.0 (last approved), measured in the same run" in page
+    assert '<table class="warden-audit">' in page  # the audit trail below, as HTML
+
+
+def test_other_stage_pages_show_the_audit_trail_as_html_and_no_performance_table(client, version, security):
+    review = open_review(version, "security")
+    client.force_login(security)
+
+    page = client.get(reverse("admin:reviews_stagereview_change", args=[review.pk])).content.decode()
+
+    assert '<table class="warden-audit">' in page
+    assert "warden-performance" not in page
 
 
 def test_budgets_are_edited_by_platform_admins_and_metrics_are_scoped(

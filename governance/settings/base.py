@@ -164,7 +164,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("WARDEN_LOG_LEVEL", "INFO")},
-    "loggers": {"django-q": {"level": env_str("WARDEN_Q_LOG_LEVEL", "WARNING")}},
+    "loggers": {
+        "django-q": {"level": env_str("WARDEN_Q_LOG_LEVEL", "WARNING")},
+        # cel-python logs every expression error it returns to us as a value; policies record them.
+        "celpy": {"level": "CRITICAL"},
+    },
 }
 
 # Where workers unpack artifacts for checks (one private directory per artifact digest).
@@ -177,10 +181,6 @@ WARDEN_TOOL_TIMEOUT = env_int("WARDEN_TOOL_TIMEOUT", 300, minimum=5)
 # Largest external report accepted (bandit's SARIF for 50,000 results is about 60 MB).
 WARDEN_MAX_REPORT_BYTES = env_int("WARDEN_MAX_REPORT_BYTES", 100 * 1024 * 1024, minimum=1024)
 
-# E-mail: the console in development; set EMAIL_BACKEND/EMAIL_HOST... for real delivery.
-EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-EMAIL_HOST = env_str("DJANGO_EMAIL_HOST", "localhost")
-EMAIL_PORT = env_int("DJANGO_EMAIL_PORT", 25, minimum=1)
 # The sandbox for plugin code (docs/sandbox.md). Without bubblewrap a run says "isolation: none";
 # with SANDBOX_REQUIRE_ISOLATION (on in production) it errors instead of running unisolated.
 SANDBOX_REQUIRE_ISOLATION = env_bool("WARDEN_SANDBOX_REQUIRE_ISOLATION", False)
@@ -209,9 +209,22 @@ WARDEN_PERFORMANCE = {
     "calls_per_round": env_int("WARDEN_PERFORMANCE_CALLS_PER_ROUND", 60, minimum=1),
 }
 
+# E-mail: the console in development; set EMAIL_BACKEND/EMAIL_HOST... for real delivery.
+EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("DJANGO_EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("DJANGO_EMAIL_PORT", 25, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "warden@localhost")
 # Links in e-mails point here.
 WARDEN_BASE_URL = env_str("WARDEN_BASE_URL", "http://127.0.0.1:8000")
 # Webhooks: seconds per POST, and failures in a row before an endpoint is disabled.
 WARDEN_WEBHOOK_TIMEOUT = env_int("WARDEN_WEBHOOK_TIMEOUT", 10, minimum=1)
 WARDEN_WEBHOOK_DISABLE_AFTER = env_int("WARDEN_WEBHOOK_DISABLE_AFTER", 10, minimum=1)
+
+# Risk rating and policies (docs/rubric.md, docs/policies.md): the rubric ratings use, where
+# `sync_policies` reads policy files, exemptions, and the plugin categories whose versions are
+# approved by the system when their rating is low and every policy passes (none by default).
+WARDEN_RISK_RUBRIC = env_str("WARDEN_RISK_RUBRIC", "default")
+WARDEN_POLICY_DIR = Path(env_str("WARDEN_POLICY_DIR", str(BASE_DIR / "policies")))
+WARDEN_EXEMPTION_MAX_DAYS = env_int("WARDEN_EXEMPTION_MAX_DAYS", 365, minimum=1)
+WARDEN_EXEMPTION_WARN_DAYS = env_int("WARDEN_EXEMPTION_WARN_DAYS", 14, minimum=0)
+WARDEN_AUTO_APPROVE_CATEGORIES = env_list("WARDEN_AUTO_APPROVE_CATEGORIES", [])

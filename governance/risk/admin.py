@@ -1,0 +1,398 @@
+"""Admin for rubrics (edited as YAML, versioned, with a diff and a what-if view), policies
+(read-only: they come from files), ratings, policy evaluations and exemptions."""
+
+from collections.abc import Callable
+from decimal import Decimal
+
+import yaml
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from simple_history.admin import SimpleHistoryAdmin
+
+from governance.admin_actions import ServiceAction
+from governance.admin_base import ReadOnlyAdmin, ScopedAdmin, ServiceCreateAdminMixin, ServiceCreateForm, valid_pk
+from governance.errors import ValidationFailed, WardenError
+from reviews.selectors import findings_visible_to
+from submissions.selectors import plugins_visible_to, versions_visible_to
+
+from .exemptions import exemption_approve, exemption_reject, exemption_request, exemption_revoke
+from .models import Exemption, ExemptionStatus, Policy, PolicyEvaluation, RiskRating, RiskRubric
+from .rubric import rubric_diff, validated_rubric
+from .selectors import (
+    evaluations_visible_to,
+    exemptions_visible_to,
+    latest_evaluation,
+    latest_rating,
+    ratings_visible_to,
+)
+from .services import rubric_document, rubric_in_use, rubric_previous, rubric_revise, rubric_what_if, version_reassess
+
+
+def rubric_yaml(document: dict) -> str:
+    """The rubric as people edit it: plain numbers, sorted keys."""
+
+    def plain(value):
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, str) and value.replace(".", "", 1).lstrip("-").isdigit():
+            number = Decimal(value)
+            return int(number) if number == number.to_integral_value() else float(number)
+        return value
+
+    return yaml.safe_dump(plain(document), sort_keys=True, allow_unicode=True)
+
+
+class RubricDocumentField(forms.CharField):
+    widget = forms.Textarea(attrs={"rows": 30, "cols": 90, "style": "font-family: monospace"})
+
+    def clean(self, value):
+        value = super().clean(value)
+        try:
+            return validated_rubric(yaml.safe_load(value))
+        except yaml.YAMLError as exc:
+            raise forms.ValidationError(f"Not valid YAML: {exc}") from None
+        except ValidationFailed as exc:
+            raise forms.ValidationError([f"{e['field']}: {e['message']}" for e in exc.errors] or exc.detail) from None
+
+
+class RubricForm(forms.ModelForm):
+    document = RubricDocumentField(
+        help_text="factors: {key: {weight, cap, mitigation}}, bands: {medium, high, critical}"
+    )
+    reason = forms.CharField(required=False, help_text="Why (recorded in the audit log).")
+
+    class Meta:
+        model = RiskRubric
+        fields = ["name", "description"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["document"].initial = rubric_yaml(rubric_document(self.instance))
+
+
+class WhatIfForm(forms.Form):
+    document = RubricDocumentField()
+
+
+@admin.register(RiskRubric)
+class RiskRubricAdmin(SimpleHistoryAdmin):
+    """Saving a used version creates the next one; the page shows what changed since the previous."""
+
+    form = RubricForm
+    change_form_template = "admin/warden/rubric_change_form.html"
+    list_display = ["key", "version", "name", "created_at", "created_by", "in_use"]
+    list_filter = ["key"]
+    readonly_fields = ["key", "version", "created_by", "created_at", "document_text", "changes_from_previous"]
+
+    def get_fields(self, request, obj=None):
+        if self.has_change_permission(request, obj):
+            return ["key", "version", "name", "description", "document", "reason", "changes_from_previous"]
+        return ["key", "version", "name", "description", "document_text", "changes_from_previous"]
+
+    @admin.display(description="Factors and bands")
+    def document_text(self, obj):
+        return format_html("<pre>{}</pre>", rubric_yaml(rubric_document(obj)))
+
+    def has_add_permission(self, request):
+        return False  # the default is installed on first use; later versions come from editing
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.has_perm("governance.change_riskrubric")
+
+    @admin.display(boolean=True, description="In use (frozen)")
+    def in_use(self, obj):
+        return rubric_in_use(rubric=obj)
+
+    @admin.display(description="Changes from the previous version")
+    def changes_from_previous(self, obj):
+        previous = rubric_previous(rubric=obj)
+        if previous is None:
+            return "The first version."
+        changes = rubric_diff(rubric_document(previous), rubric_document(obj))
+        return render_to_string("admin/warden/rubric_diff.html", {"changes": changes})
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        rubric = self.get_object(request, valid_pk(object_id))
+        context = {**(extra_context or {})}
+        if rubric is not None and rubric_in_use(rubric=rubric):
+            latest = RiskRubric.objects.filter(key=rubric.key).order_by("-version").first()
+            context.update(in_use=True, next_version=(latest.version if latest else rubric.version) + 1)
+        return super().change_view(request, object_id, form_url, context)
+
+    def save_model(self, request, obj, form, change):
+        try:
+            request._saved_rubric = rubric_revise(
+                rubric=RiskRubric(pk=obj.pk),
+                actor=request.user,
+                document=form.cleaned_data["document"],
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data.get("description", ""),
+                reason=form.cleaned_data.get("reason", ""),
+            )
+        except WardenError as exc:
+            request._saved_rubric = None
+            self.message_user(request, exc.detail, messages.ERROR)
+
+    def save_related(self, request, form, formsets, change):
+        pass
+
+    def log_change(self, request, obj, message):
+        pass  # the service wrote the audit event (and history) for what really happened
+
+    def response_change(self, request, obj):
+        saved = getattr(request, "_saved_rubric", None)
+        if saved is not None and saved.pk != obj.pk:
+            self.message_user(request, f"{obj} is in use, so the change was saved as {saved}.", messages.SUCCESS)
+        elif saved is not None:
+            self.message_user(request, f"{saved} saved.", messages.SUCCESS)
+        target = saved or obj
+        return HttpResponseRedirect(reverse("admin:governance_riskrubric_change", args=[target.pk]))
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/what-if/",
+                self.admin_site.admin_view(self.what_if_view),
+                name="governance_riskrubric_what_if",
+            ),
+            *super().get_urls(),
+        ]
+
+    def what_if_view(self, request, object_id):
+        rubric = self.get_object(request, valid_pk(object_id))
+        if rubric is None or not self.has_view_permission(request, rubric):
+            raise PermissionDenied
+        form = WhatIfForm(request.POST or None, initial={"document": rubric_yaml(rubric_document(rubric))})
+        rows = changes = None
+        if request.method == "POST" and form.is_valid():
+            rows = rubric_what_if(document=form.cleaned_data["document"])
+            changes = rubric_diff(rubric_document(rubric), form.cleaned_data["document"])
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"What if: {rubric}",
+            "opts": self.opts,
+            "rubric": rubric,
+            "form": form,
+            "rows": rows,
+            "changes": changes,
+        }
+        return TemplateResponse(request, "admin/warden/rubric_what_if.html", context)
+
+
+@admin.register(Policy)
+class PolicyAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
+    """Policies come from the files in ``policies/`` (manage.py sync_policies); here they are read."""
+
+    list_display = ["key", "version", "title", "severity", "mode", "is_current", "source", "created_at"]
+    list_filter = ["is_current", "mode", "severity"]
+    search_fields = ["key", "title", "expression"]
+    readonly_fields = [
+        "key",
+        "version",
+        "title",
+        "description",
+        "severity",
+        "mode",
+        "message",
+        "expression",
+        "source",
+        "content_digest",
+        "is_current",
+        "retired_at",
+        "created_at",
+        "versions",
+    ]
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+    has_module_permission = has_view_permission
+
+    @admin.display(description="All versions")
+    def versions(self, obj):
+        rows = Policy.objects.filter(key=obj.key).order_by("-version")
+        return format_html_join(
+            "",
+            '<div><a href="{}">v{}</a> {} ({}){}</div>',
+            (
+                (
+                    reverse("admin:governance_policy_change", args=[p.pk]),
+                    p.version,
+                    p.mode,
+                    p.created_at.strftime("%Y-%m-%d"),
+                    " current" if p.is_current else "",
+                )
+                for p in rows
+            ),
+        )
+
+
+def rating_panel(version) -> str:
+    """The decision stage's view of a version: its latest rating as a bar chart, the summary,
+    and the latest policy results (exempted ones shown as such)."""
+    rating = latest_rating(version=version)
+    return render_to_string(
+        "admin/warden/risk_rating.html",
+        {"rating": rating, "bars": _bars(rating) if rating else [], "evaluation": latest_evaluation(version=version)},
+    )
+
+
+def _bars(rating: RiskRating) -> list[dict]:
+    rows = [r for r in rating.breakdown if Decimal(r["contribution"]) != 0]
+    rows.sort(key=lambda r: (-abs(Decimal(r["contribution"])), r["factor"]))
+    return [
+        {
+            **row,
+            "credit": Decimal(row["contribution"]) < 0,
+            "width": min(abs(Decimal(row["contribution"])), Decimal(100)),
+            "inputs_text": ", ".join(f"{k}: {v}" for k, v in sorted(row["inputs"].items())),
+        }
+        for row in rows
+    ]
+
+
+@admin.register(RiskRating)
+class RiskRatingAdmin(ScopedAdmin):
+    list_display = ["version", "total", "band", "rubric", "trigger", "created_at"]
+    list_filter = ["band", "trigger", "rubric"]
+    list_select_related = ["version__plugin", "rubric"]
+    readonly_fields = ("version", "rubric", "total", "band", "trigger", "digest", "created_by", "created_at", "chart")
+    fields = readonly_fields
+    service_actions = [
+        ServiceAction(
+            "reassess",
+            "Rate and evaluate again",
+            lambda obj, user, reason: version_reassess(version=obj.version, actor=user),
+            available=lambda obj: True,
+        ),
+    ]
+
+    def scoped_queryset(self, request):
+        return ratings_visible_to(user=request.user)
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="Breakdown")
+    def chart(self, obj):
+        return render_to_string(
+            "admin/warden/risk_rating.html", {"rating": obj, "bars": _bars(obj), "evaluation": None}
+        )
+
+
+@admin.register(PolicyEvaluation)
+class PolicyEvaluationAdmin(ScopedAdmin):
+    list_display = ["version", "passed", "trigger", "created_at", "created_by"]
+    list_filter = ["passed", "trigger"]
+    list_select_related = ["version__plugin", "created_by"]
+    readonly_fields = ("version", "rating", "passed", "trigger", "created_by", "created_at", "outcomes")
+    fields = readonly_fields
+
+    def scoped_queryset(self, request):
+        return evaluations_visible_to(user=request.user)
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="Policies")
+    def outcomes(self, obj):
+        return render_to_string("admin/warden/policy_results.html", {"results": obj.results})
+
+
+class ExemptionRequestForm(ServiceCreateForm):
+    policy_key = forms.ChoiceField(required=False, label="Policy", help_text="Or a finding below.")
+    finding: forms.ModelChoiceField = forms.ModelChoiceField(
+        queryset=None, required=False, widget=forms.TextInput, help_text="The finding's id (or a policy above)."
+    )
+    controls = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}), required=False, label="Compensating controls", help_text="One a line."
+    )
+
+    class Meta:
+        model = Exemption
+        fields = ["plugin", "scope", "version", "justification", "expires_at"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["plugin"].queryset = plugins_visible_to(user=self.user)  # type: ignore[attr-defined]
+        self.fields["version"].queryset = versions_visible_to(user=self.user)  # type: ignore[attr-defined]
+        self.fields["finding"].queryset = findings_visible_to(user=self.user)  # type: ignore[attr-defined]
+        keys = Policy.objects.filter(is_current=True).order_by("key").values_list("key", flat=True)
+        self.fields["policy_key"].choices = [("", "—"), *((k, k) for k in keys)]  # type: ignore[attr-defined]
+
+    def create(self, data):
+        return exemption_request(
+            actor=self.user,
+            plugin=data["plugin"],
+            scope=data["scope"],
+            version=data.get("version"),
+            policy_key=data.get("policy_key", ""),
+            finding=data.get("finding"),
+            justification=data["justification"],
+            compensating_controls=data.get("controls", ""),
+            expires_at=data["expires_at"],
+        )
+
+
+# action, label, service, reason, the states it applies to
+BOARD_DECISIONS: list[tuple[str, str, Callable[..., Exemption], str, list[str]]] = [
+    ("approve", "Approve", exemption_approve, "optional", [ExemptionStatus.REQUESTED]),
+    ("reject", "Reject", exemption_reject, "required", [ExemptionStatus.REQUESTED]),
+    ("revoke", "Revoke", exemption_revoke, "required", [ExemptionStatus.REQUESTED, ExemptionStatus.APPROVED]),
+]
+
+
+def _decide(call):
+    return lambda obj, user, reason: call(exemption=obj, actor=user, reason=reason)
+
+
+@admin.register(Exemption)
+class ExemptionAdmin(ServiceCreateAdminMixin, ScopedAdmin):
+    """Requests, decisions and expiry of exemptions; the board approves, never the requester."""
+
+    add_form = ExemptionRequestForm
+    list_display = ["__str__", "status", "scope", "requested_by", "approved_by", "expires_at"]
+    list_filter = ["status", "scope"]
+    list_select_related = ["plugin__organisation", "version__plugin", "requested_by", "approved_by"]
+    readonly_fields = [
+        "plugin",
+        "scope",
+        "version",
+        "policy_key",
+        "finding_fingerprint",
+        "finding_title",
+        "justification",
+        "controls_list",
+        "status",
+        "requested_by",
+        "requested_at",
+        "approved_by",
+        "decided_at",
+        "decision_reason",
+        "expires_at",
+        "warned_at",
+    ]
+    service_actions = [
+        ServiceAction(name, label, _decide(call), reason=reason, available=lambda obj, s=states: obj.status in s)
+        for name, label, call, reason, states in BOARD_DECISIONS
+    ]
+
+    def scoped_queryset(self, request):
+        return exemptions_visible_to(user=request.user)
+
+    def has_add_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+    @admin.display(description="Compensating controls")
+    def controls_list(self, obj):
+        return format_html_join("", "<div>{}</div>", ((c,) for c in obj.compensating_controls)) or format_html("—")

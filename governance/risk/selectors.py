@@ -1,0 +1,92 @@
+"""Reads on ratings, evaluations and exemptions, filtered by what the user may see."""
+
+from django.db.models import Q, QuerySet
+
+from governance.models import AuditEvent
+from submissions.models import PluginVersion
+from submissions.selectors import plugins_visible_to, versions_visible_to
+
+from .models import Exemption, PolicyEvaluation, RiskRating
+
+DECISIONS = ("version.approve", "version.auto_approve", "version.reject", "version.revoke")
+
+
+def latest_rating(*, version) -> RiskRating | None:
+    return version.risk_ratings.select_related("rubric").order_by("-pk").first()
+
+
+def latest_evaluation(*, version) -> PolicyEvaluation | None:
+    return version.policy_evaluations.order_by("-pk").first()
+
+
+def ratings_visible_to(*, user) -> QuerySet[RiskRating]:
+    return RiskRating.objects.filter(version__in=versions_visible_to(user=user))
+
+
+def evaluations_visible_to(*, user) -> QuerySet[PolicyEvaluation]:
+    return PolicyEvaluation.objects.filter(version__in=versions_visible_to(user=user))
+
+
+def exemptions_visible_to(*, user) -> QuerySet[Exemption]:
+    if user.has_perm("governance.view_exemption"):
+        return Exemption.objects.all()
+    return Exemption.objects.filter(Q(plugin__in=plugins_visible_to(user=user)) | Q(requested_by=user))
+
+
+def risk_register() -> list[dict]:
+    """Every decision and every exemption, oldest first, for auditors (a handful of queries)."""
+    events = AuditEvent.objects.filter(object_type="submissions.pluginversion", action__in=DECISIONS).order_by("seq")
+    versions = PluginVersion.objects.select_related("plugin__organisation").in_bulk([int(e.object_id) for e in events])
+    ratings = _latest_by_version(RiskRating.objects.filter(version__in=versions).select_related("rubric"))
+    evaluations = _latest_by_version(PolicyEvaluation.objects.filter(version__in=versions))
+    rows = []
+    for event in events:
+        version = versions.get(int(event.object_id))
+        rating, evaluation = ratings.get(int(event.object_id)), evaluations.get(int(event.object_id))
+        rows.append(
+            {
+                "entry": event.action,
+                "id": event.object_id,
+                "plugin": str(version.plugin) if version else "",
+                "version": event.object_repr,
+                "status": event.to_state,
+                "at": event.created_at.isoformat(),
+                "by": event.actor_username,
+                "reason": event.reason,
+                "rating_total": str(rating.total) if rating else "",
+                "rating_band": rating.band if rating else "",
+                "rubric": str(rating.rubric) if rating else "",
+                "policies_passed": evaluation.passed if evaluation else "",
+            }
+        )
+    for exemption in Exemption.objects.select_related("plugin", "version", "requested_by", "approved_by").order_by(
+        "requested_at", "pk"
+    ):
+        rows.append(
+            {
+                "entry": "exemption",
+                "id": exemption.pk,
+                "plugin": str(exemption.plugin),
+                "version": str(exemption.version or ""),
+                "status": exemption.status,
+                "at": exemption.requested_at.isoformat(),
+                "by": exemption.requested_by.get_username(),
+                "reason": exemption.justification,
+                "scope": exemption.scope,
+                "covers": f"policy {exemption.policy_key}"
+                if exemption.policy_key
+                else f"finding {exemption.finding_fingerprint} {exemption.finding_title}",
+                "requested_by": exemption.requested_by.get_username(),
+                "approved_by": exemption.approved_by.get_username() if exemption.approved_by else "",
+                "expires_at": exemption.expires_at.isoformat(),
+                "compensating_controls": "; ".join(exemption.compensating_controls),
+            }
+        )
+    return rows
+
+
+def _latest_by_version(queryset) -> dict:
+    latest = {}
+    for row in queryset.order_by("pk"):
+        latest[row.version_id] = row
+    return latest

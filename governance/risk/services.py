@@ -1,0 +1,318 @@
+"""Rating versions and evaluating policies: on transitions, on demand, for the CI gate.
+
+``assess_facts`` is the pure core (what the benchmark times): policies that do not read the
+rating run first, their violations feed the rating, then the policies that read ``rating``
+run. ``version_assess`` stores the outcome inside the caller's transaction (the version row
+locked), ``gate_verdict`` computes it without storing anything.
+"""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from governance.audit import audit_record
+from governance.errors import PermissionRefused, PolicyBlocked
+from governance.policies import CompiledPolicy, PreparedFacts, current_policies, evaluate
+from governance.transitions import save_with_audit
+from reviews.models import Finding
+
+from .facts import OPEN_TRIAGE, current_run_ids, version_facts
+from .models import PolicyEvaluation, RiskRating, RiskRubric
+from .rubric import DEFAULT_RUBRIC, SEVERITIES, Rating, rate, rubric_diff, validated_rubric
+
+UNRATED = {"computed": False, "total": 0.0, "band": ""}
+CURRENT_STATES = ("awaiting_decision", "approved", "deployed")
+
+
+@dataclass(frozen=True)
+class Assessment:
+    facts: dict  # what the rating read (``policies`` included, ``rating`` not)
+    rating: Rating
+    results: list[dict]
+
+    @property
+    def passed(self) -> bool:
+        return not any(row["blocks"] for row in self.results)
+
+    @property
+    def blocking(self) -> list[dict]:
+        return [row for row in self.results if row["blocks"]]
+
+
+def assess_facts(
+    *, facts: dict, rubric: dict, rubric_label: str, policies: list[CompiledPolicy], exempt: dict[str, int]
+) -> Assessment:
+    prepared = PreparedFacts({**facts, "rating": UNRATED})
+    rows = evaluate([p for p in policies if not p.reads_rating], prepared, exempt)
+    counted = [r for r in rows if r["outcome"] in ("violation", "error")]
+    facts = {
+        **facts,
+        "policies": {
+            "violated": {s: sorted(r["key"] for r in counted if r["severity"] == s) for s in SEVERITIES},
+            "exempted": sorted(r["key"] for r in rows if r["outcome"] == "exempted"),
+        },
+    }
+    rating = rate(facts=facts, rubric=rubric, rubric_label=rubric_label)
+    later = [p for p in policies if p.reads_rating]
+    if later:
+        prepared.set("rating", {"computed": True, "total": float(rating.total), "band": rating.band})
+        rows += evaluate(later, prepared, exempt)
+    return Assessment(facts=facts, rating=rating, results=sorted(rows, key=lambda r: r["key"]))
+
+
+# -- rubrics -----------------------------------------------------------------------------
+
+
+def rubric_current() -> RiskRubric:
+    """The newest version of the configured rubric; the default is installed on first use."""
+    key = settings.WARDEN_RISK_RUBRIC
+    rubric = RiskRubric.objects.filter(key=key).order_by("-version").first()
+    if rubric is None:
+        with transaction.atomic():
+            rubric = RiskRubric(key=key, version=1, name="Default rubric", **validated_rubric(DEFAULT_RUBRIC))
+            save_with_audit(rubric, actor=None, action="rubric.install_default")
+    return rubric
+
+
+def rubric_label(rubric: RiskRubric) -> str:
+    return f"{rubric.key} v{rubric.version}"
+
+
+def rubric_document(rubric: RiskRubric) -> dict:
+    return {"factors": rubric.factors, "bands": rubric.bands}
+
+
+def rubric_in_use(*, rubric: RiskRubric) -> bool:
+    return RiskRating.objects.filter(rubric=rubric).exists()
+
+
+def rubric_previous(*, rubric: RiskRubric) -> RiskRubric | None:
+    return RiskRubric.objects.filter(key=rubric.key, version__lt=rubric.version).order_by("-version").first()
+
+
+def rubric_revise(
+    *, rubric: RiskRubric, actor, document: dict, name: str, description: str = "", reason: str = ""
+) -> RiskRubric:
+    """Change a rubric. A version no rating used yet is changed in place; a used one is
+    frozen, so the change becomes the next version and old ratings keep theirs."""
+    if actor is None or not actor.has_perm("governance.change_riskrubric"):
+        raise PermissionRefused(f"{actor} may not change risk rubrics.")
+    clean = validated_rubric(document)
+    with transaction.atomic():
+        rubric = RiskRubric.objects.select_for_update().get(pk=rubric.pk)
+        changes = rubric_diff(rubric_document(rubric), clean)
+        if rubric_in_use(rubric=rubric):
+            latest = RiskRubric.objects.filter(key=rubric.key).order_by("-version").first()
+            rubric = RiskRubric(key=rubric.key, version=latest.version + 1 if latest else 1, created_by=actor)
+            action = "rubric.new_version"
+        else:
+            action = "rubric.edit"
+        rubric.name, rubric.description = name, description
+        rubric.factors, rubric.bands = clean["factors"], clean["bands"]
+        save_with_audit(rubric, actor=actor, action=action, reason=reason, data={"changes": changes})
+    return rubric
+
+
+def rubric_what_if(*, document: dict, limit: int = 500) -> list[dict]:
+    """Current versions' latest stored facts rated under a draft rubric; nothing is saved."""
+    draft = validated_rubric(document)
+    latest: dict[int, RiskRating] = {}
+    ratings = (
+        RiskRating.objects.filter(version__status__in=CURRENT_STATES)
+        .select_related("version__plugin", "rubric")
+        .order_by("-version_id", "-pk")
+    )
+    for rating in ratings.iterator(chunk_size=500):
+        if len(latest) >= limit and rating.version_id not in latest:
+            break
+        latest.setdefault(rating.version_id, rating)
+    rows = []
+    for rating in latest.values():
+        what_if = rate(facts=rating.facts, rubric=draft, rubric_label="draft")
+        rows.append(
+            {
+                "version": rating.version,
+                "rubric": rubric_label(rating.rubric),
+                "total": rating.total,
+                "band": rating.band,
+                "draft_total": what_if.total,
+                "draft_band": what_if.band,
+                "delta": what_if.total - rating.total,
+            }
+        )
+    return sorted(rows, key=lambda r: (-abs(r["delta"]), r["version"].pk))
+
+
+# -- assessing versions --------------------------------------------------------------------
+
+
+def assess_version(*, version, now=None) -> tuple[Assessment, RiskRubric]:
+    """Compute (not store) the rating and policy results of ``version`` now."""
+    now = now or timezone.now()
+    facts = version_facts(version=version, now=now)
+    rubric = rubric_current()
+    assessment = assess_facts(
+        facts=facts,
+        rubric=rubric_document(rubric),
+        rubric_label=rubric_label(rubric),
+        policies=current_policies(),
+        exempt=facts["exemptions"]["policies"],
+    )
+    return assessment, rubric
+
+
+@dataclass(frozen=True)
+class StoredAssessment:
+    assessment: Assessment
+    rating: RiskRating
+    evaluation: PolicyEvaluation
+
+
+def version_assess(*, version, trigger: str, actor=None) -> StoredAssessment:
+    """Inside the caller's transaction, with ``version`` locked: rate it (a new rating only
+    when the payload differs from its latest under the same rubric) and record the policy
+    evaluation, each with an audit row."""
+    assessment, rubric = assess_version(version=version)
+    rating = _store_rating(version, rubric, assessment, trigger, actor)
+    evaluation = PolicyEvaluation.objects.create(
+        version=version,
+        rating=rating,
+        trigger=trigger,
+        passed=assessment.passed,
+        results=assessment.results,
+        created_by=_user(actor),
+    )
+    audit_record(
+        actor=actor,
+        action="policies.evaluate",
+        target=evaluation,
+        reason=trigger,
+        data={
+            "version": version.pk,
+            "version_status": version.status,
+            "passed": evaluation.passed,
+            "violations": [
+                f"{r['key']} v{r['version']} ({r['mode']})" for r in assessment.results if r["outcome"] != "pass"
+            ],
+        },
+    )
+    return StoredAssessment(assessment=assessment, rating=rating, evaluation=evaluation)
+
+
+def _user(actor):
+    return actor if getattr(actor, "pk", None) else None  # None: the system
+
+
+def _store_rating(version, rubric: RiskRubric, assessment: Assessment, trigger: str, actor) -> RiskRating:
+    latest = RiskRating.objects.filter(version=version, rubric=rubric).order_by("-pk").first()
+    if latest is not None and latest.digest == assessment.rating.digest:
+        return latest
+    rating = RiskRating.objects.create(
+        version=version,
+        rubric=rubric,
+        trigger=trigger,
+        facts=assessment.facts,
+        breakdown=assessment.rating.breakdown,
+        total=assessment.rating.total,
+        band=assessment.rating.band,
+        summary=assessment.rating.summary,
+        digest=assessment.rating.digest,
+        created_by=_user(actor),
+    )
+    audit_record(
+        actor=actor,
+        action="rating.compute",
+        target=rating,
+        reason=trigger,
+        data={"version": version.pk, "total": rating.total, "band": rating.band, "digest": rating.digest},
+    )
+    return rating
+
+
+def approval_check(*, version, actor) -> StoredAssessment:
+    """Before an approval, in its transaction: evaluate, record, and refuse on a blocking
+    (enforce-mode, unexempted) violation with the policies' messages."""
+    stored = version_assess(version=version, trigger="approve", actor=actor)
+    blocking = stored.assessment.blocking
+    if blocking:
+        raise PolicyBlocked(
+            f"{version} cannot be approved: " + " ".join(f"[{r['key']}] {r['message']}" for r in blocking),
+            errors=[{"field": r["key"], "code": r["outcome"], "message": r["message"]} for r in blocking],
+        )
+    return stored
+
+
+def on_awaiting_decision(*, version) -> StoredAssessment:
+    """The pipeline moved ``version`` into awaiting decision: rate it, evaluate the policies,
+    and queue the auto-approval where its category has it and nothing stands in the way."""
+    stored = version_assess(version=version, trigger="awaiting_decision")
+    if auto_approvable(version=version, assessment=stored.assessment):
+        version_id = version.pk
+        transaction.on_commit(lambda: async_task("governance.tasks.auto_approve", version_id))
+    return stored
+
+
+def auto_approvable(*, version, assessment: Assessment) -> bool:
+    return (
+        version.plugin.category in settings.WARDEN_AUTO_APPROVE_CATEGORIES
+        and assessment.rating.band == "low"
+        and all(row["outcome"] == "pass" for row in assessment.results)
+    )
+
+
+def version_reassess(*, version, actor) -> StoredAssessment:
+    """On demand (the board or a platform admin): rate and evaluate now, and record it."""
+    from submissions.models import PluginVersion
+
+    if not (actor.has_perm("submissions.decide_pluginversion") or actor.has_perm("reviews.waive_stagereview")):
+        raise PermissionRefused(f"{actor} may not re-assess versions.")
+    with transaction.atomic():
+        version = PluginVersion.objects.select_for_update(of=("self",)).select_related("plugin").get(pk=version.pk)
+        return version_assess(version=version, trigger="on_demand", actor=actor)
+
+
+def gate_verdict(*, version) -> dict:
+    """The CI gate: pass or fail, the policies that decide it, the open serious findings, and
+    what exemptions suppress (shown, not hidden). Stores nothing."""
+    assessment, rubric = assess_version(version=version)
+    facts = assessment.facts
+    exempted_by = facts["exemptions"]["findings"]
+    serious = Finding.objects.filter(
+        check_run__in=current_run_ids(version=version), severity__in=("critical", "high"), triage__in=OPEN_TRIAGE
+    ).order_by("pk")
+    findings = [
+        {
+            "id": f.pk,
+            "kind": f.kind,
+            "severity": f.severity,
+            "rule_id": f.rule_id,
+            "title": f.title,
+            "path": f.path,
+            "line": f.line,
+            "fingerprint": f.fingerprint,
+            "exempted_by": exempted_by.get(f.fingerprint),
+        }
+        for f in serious
+    ]
+    return {
+        "version": version.pk,
+        "status": version.status,
+        "verdict": "pass" if assessment.passed else "fail",
+        "policies": assessment.blocking,
+        "findings": [f for f in findings if f["exempted_by"] is None],
+        "exempted": {
+            "policies": [r for r in assessment.results if r["outcome"] == "exempted"],
+            "findings": [f for f in findings if f["exempted_by"] is not None],
+        },
+        "evaluated": assessment.results,
+        "rating": {
+            "total": str(assessment.rating.total),
+            "band": assessment.rating.band,
+            "rubric": rubric_label(rubric),
+            "digest": assessment.rating.digest,
+            "summary": assessment.rating.summary,
+        },
+    }
