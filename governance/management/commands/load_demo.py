@@ -91,6 +91,17 @@ class Plugin:
 """,
 }
 
+# acme-notifier 2.0.0 reads a variable its manifest does not declare: the sandbox notices.
+NOTIFIER_2 = {
+    "acme_notifier/plugin.py": b"""import os
+
+
+class Plugin:
+    def __init__(self, host=None):
+        self.webhook = os.environ.get("SLACK_WEBHOOK_URL", "")
+""",
+}
+
 # acme-exporter names a benchmark, so the performance harness measures latency under load;
 # 1.4.0 got slower per call than 1.3.0, so its review shows a regression.
 EXPORTER_SECONDS_PER_CALL = {"1.2.0": 0.002, "1.3.0": 0.002, "1.4.0": 0.004, "1.5.0": 0.004}
@@ -262,6 +273,8 @@ class Command(BaseCommand):
     def _archive(self, plugin, number: str, state: str) -> SimpleUploadedFile:
         if state == "rejected":
             return plugin_archive(plugin.name, number, files=TELEMETRY)  # something real for the scanners
+        if (plugin.name, number) == ("acme-notifier", "2.0.0"):
+            return plugin_archive(plugin.name, number, files=NOTIFIER_2)  # a concern for the rating
         if plugin.name != "acme-exporter":
             return plugin_archive(plugin.name, number)
         manifest = MANIFEST_TEMPLATE.format(
