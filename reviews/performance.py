@@ -10,38 +10,9 @@ from dataclasses import dataclass, field
 from governance.models import HostPlatform
 
 from .findings_data import FindingData
+from .kpis import KPIS, Kpi
 from .models import PerformanceBudget
 
-
-@dataclass(frozen=True)
-class Kpi:
-    key: str
-    title: str
-    unit: str
-    noise: float  # differences smaller than this are never a regression
-    higher_is_better: bool = False
-    remediation: str = ""
-
-
-KPIS = {
-    kpi.key: kpi
-    for kpi in [
-        Kpi("startup_ms", "Cold startup", "ms", 10.0, remediation="Import heavy modules lazily, do no I/O at import."),
-        Kpi("peak_rss_mb", "Peak memory (RSS)", "MB", 2.0, remediation="Stream data instead of loading it whole."),
-        Kpi("cpu_ms", "CPU time to start", "ms", 10.0, remediation="Move work out of import and construction."),
-        Kpi("latency_p50_ms", "Latency p50", "ms", 0.5, remediation="Profile the benchmark's hot path."),
-        Kpi("latency_p95_ms", "Latency p95", "ms", 0.5, remediation="Look for contention under concurrency."),
-        Kpi("latency_p99_ms", "Latency p99", "ms", 0.5, remediation="Look for locks and GC pauses in the tail."),
-        Kpi(
-            "throughput_rps",
-            "Throughput",
-            "calls/s",
-            1.0,
-            higher_is_better=True,
-            remediation="Release the GIL or shared locks; avoid per-call setup.",
-        ),
-    ]
-}
 # Budgets apply to these KPIs; latency and throughput at peak concurrency.
 BUDGETED = ("startup_ms", "peak_rss_mb", "cpu_ms", "latency_p95_ms", "throughput_rps")
 # HostPlatform.resource_limits key -> (budget KPI, factor)
@@ -152,7 +123,7 @@ def judge(measured: list[Measured], budget: Budget, *, baseline_label: str) -> l
                 _finding(
                     "performance.budget",
                     "high" if ratio > 2 else "medium",
-                    f"{kpi.title}{at} is {item.value:g} {kpi.unit}, over the budget ({limit} {item.budget:g})",
+                    f"{kpi.title}{at} is {item.value:g} {kpi.unit}; the budget is {limit} {item.budget:g}",
                     item,
                     budget,
                 )

@@ -1,9 +1,10 @@
-"""External reports: a CI job posts SARIF, CycloneDX or pip-audit JSON about a version.
+"""External reports: a CI job posts SARIF, CycloneDX, pip-audit or performance JSON about a version.
 
 Each report becomes a CheckRun of origin *external* with its findings, in one transaction.
 A CycloneDX SBOM's PyPI components are matched against the advisory store; its VEX
 statements set the triage of matching findings, on this report and on the version's
-existing findings, each change with its trail row.
+existing findings, each change with its trail row. A performance report's figures become
+the run's metrics, judged against the version's budget like the harness's own.
 """
 
 from dataclasses import replace
@@ -22,11 +23,12 @@ from .checks.engine import store_findings
 from .findings_data import FindingData, ReportError
 from .importers import ParsedReport, parse_report
 from .importers.vex import apply_vex
-from .models import CheckRun, Finding, FindingTriage, RunOrigin
+from .models import CheckRun, Finding, FindingTriage, PerformanceMetric, RunOrigin
+from .performance import Budget, Measured, budget_for, judge
 from .selectors import reviews_assigned_to_groups_of
 from .services import can_triage
 
-FORMATS = ("sarif", "cyclonedx", "pip-audit")
+FORMATS = ("sarif", "cyclonedx", "pip-audit", "performance")
 CLOSED = [
     VersionStatus.WITHDRAWN,
     VersionStatus.REJECTED,
@@ -55,6 +57,12 @@ def report_attach(*, version: PluginVersion, format: str, content: bytes, actor,
             errors=[{"field": "report", "code": "invalid_report", "message": str(exc)}],
         ) from None
     findings = _with_dependency_matches(parsed)
+    if parsed.metrics:
+        budget = budget_for(category=version.plugin.category)
+        measured = _measured(parsed, budget)
+        findings += judge(measured, budget, baseline_label="")  # no baseline: nothing is a regression
+    else:
+        measured = []
     stored = None
     try:
         with transaction.atomic():
@@ -63,6 +71,7 @@ def report_attach(*, version: PluginVersion, format: str, content: bytes, actor,
                 raise TransitionRefused(f"{version} is {version.get_status_display().lower()}; it takes no reports.")
             run = _create_run(version, parsed, format)
             counts = store_findings(run=run, findings=findings)
+            PerformanceMetric.objects.bulk_create(_metric_row(run, item) for item in measured)
             run.report.save(filename or f"{format}.json", ContentFile(content), save=False)
             stored = run.report.name
             run.succeed() if not any(s in FAIL_AT for s in counts) else run.fail()
@@ -87,6 +96,33 @@ def report_attach(*, version: PluginVersion, format: str, content: bytes, actor,
             CheckRun.report.field.storage.delete(stored)
         raise
     return run
+
+
+def _measured(parsed: ParsedReport, budget: Budget) -> list[Measured]:
+    """A performance report's figures with the budget that applies to each (budgets hold at
+    the budget's peak concurrency, or for KPIs without one)."""
+    return [
+        Measured(
+            kpi=m["kpi"],
+            value=m["value"],
+            concurrency=m["concurrency"],
+            budget=budget.limits.get(m["kpi"]) if m["concurrency"] in (None, budget.peak_threads) else None,
+        )
+        for m in parsed.metrics
+    ]
+
+
+def _metric_row(run: CheckRun, item: Measured) -> PerformanceMetric:
+    return PerformanceMetric(
+        check_run=run,
+        version_id=run.version_id,
+        kpi=item.kpi,
+        concurrency=item.concurrency,
+        value=item.value,
+        unit=item.definition.unit,
+        budget=item.budget,
+        within_budget=item.within_budget,
+    )
 
 
 def _check_poster(version: PluginVersion, actor) -> None:

@@ -106,6 +106,17 @@ def test_the_vendors_vex_cannot_dismiss_existing_findings(api, in_review):
         ("cyclonedx", (REPORTS / "cyclonedx-env-1.2.json").read_bytes(), "specVersion 1.2 is not supported"),
         ("pip-audit", b"   \n", "report is empty"),
         ("pip-audit", b"[1, 2, 3]", "pip-audit"),
+        ("performance", b'{"warden_performance": 2, "metrics": []}', "warden_performance must be 1"),
+        ("performance", b'{"warden_performance": 1, "metrics": []}', "metrics is empty"),
+        ("performance", b'{"warden_performance": 1, "metrics": [{"kpi": "fun", "value": 1}]}', "metrics[0].kpi"),
+        ("performance", b'{"warden_performance": 1, "metrics": [{"kpi": "cpu_ms", "value": -1}]}', "between 0"),
+        ("performance", b'{"warden_performance": 1, "metrics": [{"kpi": "cpu_ms", "value": true}]}', "a number"),
+        (
+            "performance",
+            b'{"warden_performance": 1, "metrics": [{"kpi": "cpu_ms", "value": 1}, {"kpi": "cpu_ms", "value": 2}]}',
+            "repeats cpu_ms",
+        ),
+        ("sarif", (REPORTS / "performance.json").read_bytes(), "this is a performance JSON document, not SARIF"),
     ],
 )
 def test_bad_reports_are_400s_that_change_nothing(api, in_review, fmt, content, message):
@@ -116,6 +127,38 @@ def test_bad_reports_are_400s_that_change_nothing(api, in_review, fmt, content, 
     assert body["code"] == "invalid_report" and message in body["detail"]
     assert body["errors"][0]["field"] == "report"
     assert (CheckRun.objects.count(), Finding.objects.count(), AuditEvent.objects.count(), stored_reports()) == before
+
+
+def test_a_performance_report_becomes_metrics_judged_against_the_budget(api, in_review):
+    from governance.models import HostPlatform
+    from reviews.models import PerformanceBudget
+
+    host, _ = HostPlatform.objects.get_or_create(is_default=True, defaults={"name": "Host", "api_version": "2.4"})
+    PerformanceBudget.objects.create(
+        host_platform=host, category="data-connector", startup_ms=300, latency_p95_ms=20, throughput_rps=1000
+    )
+
+    response = post(api, in_review, "performance", (REPORTS / "performance.json").read_bytes())
+
+    assert response.status_code == 201, response.json()
+    run = CheckRun.objects.get(pk=response.json()["id"])
+    assert (run.check_key, run.tool, run.tool_version, run.status) == (
+        "external.performance",
+        "locust",
+        "2.31.8",
+        "failed",
+    )
+    metrics = {(m.kpi, m.concurrency): m for m in run.metrics.all()}
+    assert len(metrics) == 5
+    assert metrics[("startup_ms", None)].within_budget is True
+    assert metrics[("latency_p95_ms", 16)].within_budget is False and metrics[("latency_p95_ms", 16)].budget == 20
+    assert metrics[("latency_p95_ms", 4)].budget is None  # budgets hold at the peak concurrency
+    assert metrics[("throughput_rps", 16)].within_budget is False
+    assert {f.title for f in run.findings.all()} == {
+        "Latency p95 at 16 threads is 41 ms; the budget is at most 20",
+        "Throughput at 16 threads is 850 calls/s; the budget is at least 1000",
+    }
+    assert run.findings.get(rule_id="performance.budget", data__kpi="latency_p95_ms").severity == "high"
 
 
 def test_unknown_format_and_oversized_report(api, in_review, settings):

@@ -1,5 +1,5 @@
 """Importers for reports CI jobs post about a plugin version: SARIF 2.1.0, CycloneDX 1.4+ JSON
-(SBOM, with or without VEX) and pip-audit JSON.
+(SBOM, with or without VEX), pip-audit JSON and Warden's performance JSON.
 
 ``parse_report(format, content)`` is the one entry point. It is pure - bytes in, plain data out,
 no Django - so the integrator decides how findings become rows. Every problem with the input is a
@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from reviews.findings_data import ReportError
 
-from . import cyclonedx, pip_audit, sarif
+from . import cyclonedx, performance, pip_audit, sarif
 from ._base import Component, ParsedReport, VexStatement, load_json, type_name
 from .vex import apply_vex
 
@@ -31,13 +31,15 @@ _PARSERS: dict[str, Callable[[object], ParsedReport]] = {
     "sarif": sarif.parse,
     "cyclonedx": cyclonedx.parse,
     "pip-audit": pip_audit.parse,
+    "performance": performance.parse,
 }
 _DETECTORS: dict[str, Callable[[object], bool]] = {
     "cyclonedx": cyclonedx.looks_like,  # before pip-audit: a BOM also has "dependencies"
     "sarif": sarif.looks_like,
     "pip-audit": pip_audit.looks_like,
+    "performance": performance.looks_like,
 }
-FORMATS = {"sarif": "SARIF", "cyclonedx": "CycloneDX", "pip-audit": "pip-audit JSON"}
+FORMATS = {"sarif": "SARIF", "cyclonedx": "CycloneDX", "pip-audit": "pip-audit JSON", "performance": "performance JSON"}
 
 
 def parse_report(format: str, content: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ParsedReport:

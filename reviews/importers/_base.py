@@ -60,13 +60,14 @@ class VexStatement:
 class ParsedReport:
     """Everything one report says, as plain data for the integrator to store."""
 
-    format: str  # "sarif" | "cyclonedx" | "pip-audit"
+    format: str  # "sarif" | "cyclonedx" | "pip-audit" | "performance"
     tool: str
     tool_version: str = ""
     findings: list[FindingData] = field(default_factory=list)
     components: list[Component] = field(default_factory=list)
     vex: list[VexStatement] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
+    metrics: list[dict] = field(default_factory=list)  # {"kpi", "value", "concurrency"}: performance reports
 
 
 class _NotJsonConstant(ValueError):
