@@ -128,6 +128,8 @@ def test_an_expired_exemption_lets_the_violation_return_and_tells_the_owners(
             review.version_approve(version=version, actor=board)
         assert expire_exemptions() == 1
         assert expire_exemptions() == 0
+    latest = PolicyEvaluation.objects.filter(version=version).latest("pk")
+    assert (latest.trigger, latest.passed) == ("exemption_expired", False)  # the board sees it at once
     exemption.refresh_from_db()
     assert exemption.status == "expired"
     event = last_audit(exemption)

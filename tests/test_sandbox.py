@@ -307,3 +307,14 @@ def test_network_patterns(target, patterns, declared):
 )
 def test_path_patterns(path, access, entries, declared):
     assert path_declared(path, access, entries) is declared
+
+
+def test_a_sandbox_that_fails_to_start_errors_the_run_instead_of_blaming_the_plugin(tmp_path, settings, no_bwrap):
+    broken = tmp_path / "harness.py"
+    broken.write_text('print("harness: cannot start")\nraise SystemExit(3)\n')
+    settings.SANDBOX_REQUIRE_ISOLATION = False
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runner, "HARNESS", broken)
+        with pytest.raises(SandboxError, match=r"did not start \(exit status 3\): harness: cannot start"):
+            run_plugin(tmp_path, "pass")

@@ -222,8 +222,27 @@ def exemptions_expire(*, now: datetime | None = None) -> int:
                     f"{exemption} has expired",
                     "What it suppressed counts again: the policy or finding is back in ratings and the gate.",
                 )
-            expired += 1
+        if was_active:
+            _reassess_waiting(exemption)
+        expired += 1
     return expired
+
+
+def _reassess_waiting(exemption: Exemption) -> None:
+    """The board is looking at versions awaiting a decision: rate them again now, so what the
+    exemption suppressed shows at once rather than at the next evaluation."""
+    from submissions.models import PluginVersion, VersionStatus
+
+    from .services import version_assess
+
+    waiting = PluginVersion.objects.filter(plugin_id=exemption.plugin_id, status=VersionStatus.AWAITING_DECISION)
+    if exemption.version_id:
+        waiting = waiting.filter(pk=exemption.version_id)
+    for version_id in waiting.values_list("pk", flat=True):
+        with transaction.atomic():
+            version = PluginVersion.objects.select_for_update().get(pk=version_id)
+            if version.status == VersionStatus.AWAITING_DECISION:
+                version_assess(version=version, trigger="exemption_expired")
 
 
 def exemptions_warn(*, now: datetime | None = None) -> int:

@@ -41,6 +41,7 @@ def main() -> None:
     out = config["report_fd"]
     apply_limits(config["limits"])
     drop_privileges(config.get("uid"), config.get("gid"))
+    emit(out, {"type": "started", "uid": os.getuid()})  # the sandbox is up: what follows is the plugin's
     mode = config["mode"]
     if mode == "startup":
         startup(config, out)

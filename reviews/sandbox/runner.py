@@ -102,12 +102,25 @@ class SandboxRun:
 
 @functools.cache
 def isolation_available() -> bool:
-    """bwrap is installed and this machine lets it create namespaces."""
+    """bwrap is installed, this machine lets it create namespaces, and it is recent enough
+    (0.7 or later: ``--size`` for the private /tmp)."""
     binary = shutil.which(settings.WARDEN_SANDBOX_BWRAP)
     if binary is None:
         return False
     probe = subprocess.run(  # noqa: S603 - a fixed argument list
-        [binary, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "true"],
+        [
+            binary,
+            "--ro-bind",
+            "/",
+            "/",
+            "--unshare-pid",
+            "--unshare-net",
+            "--size",
+            "1048576",
+            "--tmpfs",
+            PRIVATE_TMP,
+            "true",
+        ],
         capture_output=True,
         timeout=30,
         check=False,
@@ -254,6 +267,9 @@ def _watch(argv, env, read, write, limits: Limits, isolated: bool, *, cwd: str) 
         process.stdout.close()  # type: ignore[union-attr]
     run.wall_ms = (time.perf_counter() - started) * 1000
     run.exit_code = process.returncode
+    if not run.limit and not run.of_type("started"):  # bwrap or the harness failed: not the plugin's doing
+        output = run.output.decode("utf-8", "replace").strip()[-500:]
+        raise SandboxError(f"The sandbox did not start (exit status {run.exit_code}): {output or 'no output'}")
     run.limit = run.limit or _limit_from_exit(run, isolated)
     return run
 
