@@ -2,6 +2,8 @@
 approved version measured side by side. Plugins sleep rather than spin, so that the figures
 do not depend on how busy the machine is."""
 
+import json
+
 import pytest
 
 from governance.models import HostPlatform
@@ -170,6 +172,9 @@ def test_the_harness_runs_on_the_performance_stage_and_stores_its_metrics(
     assert stored["peak_rss_mb"].budget == 256 and stored["peak_rss_mb"].within_budget is True
     assert stored["startup_ms"].budget == 2000
     assert run.summary["baseline"] == "1.0.0 (last approved)"
+    samples = json.loads(run.report.read())["samples"]
+    assert [s["version"] for s in samples] == [version.pk, previous.pk]
+    assert len(samples[0]["startup_ms"]) == 5 and len(samples[1]["startup_ms"]) == 5  # side by side
 
 
 # Budgets and verdicts without running anything.

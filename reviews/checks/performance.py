@@ -13,6 +13,7 @@ throughput under concurrent load, against the budget, beside the last approved v
    KPI's noise floor, is a regression.
 """
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,8 +97,23 @@ def performance_harness(ctx: CheckContext) -> CheckOutcome:
             "concurrency": [budget.typical_threads, budget.peak_threads] if this.benchmark else [],
         },
         metrics=[_metric(item, budget, baseline) for item in measured],
+        report=json.dumps({"budget": budget.limits, "samples": [_samples(s) for s in subjects]}, indent=1).encode(),
+        report_name="performance.json",
         tool_version="warden-harness 1",
     )
+
+
+def _samples(subject: Subject) -> dict:
+    """Every raw figure behind the medians and percentiles, for whoever doubts them."""
+    return {
+        "label": subject.label,
+        "version": subject.version_id,
+        "startup_ms": [round(v, 2) for v in subject.startup_ms],
+        "cpu_ms": [round(v, 2) for v in subject.cpu_ms],
+        "peak_rss_kb": subject.rss_kb,
+        "latencies_ms": {str(k): [round(v, 3) for v in values] for k, values in subject.latencies.items()},
+        "throughput_rps": {str(k): [round(v, 1) for v in values] for k, values in subject.throughput.items()},
+    }
 
 
 def baseline_subject(ctx: CheckContext) -> Subject | None:
