@@ -58,7 +58,7 @@ def main() -> int:
     privileged = {"--cap-add", "CAP_SETUID", "CAP_SETGID"}
     sandbox = [
         a
-        for a in runner.bwrap_argv(plugin_root=root, environment=environment, limits=limits)[:-4]
+        for a in runner.bwrap_argv(plugin_root=root, environment=environment, limits=limits)[:-5]
         if a not in privileged
     ]
     direct_argv = [

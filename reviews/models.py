@@ -1,6 +1,7 @@
 """Stage reviews: one per stage per version per review round."""
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django_fsm import FSMField, FSMModelMixin, transition
@@ -441,6 +442,9 @@ class Feedback(models.Model):
 # -- performance: budgets and measured KPIs ------------------------------------------------
 
 
+THREADS = [MinValueValidator(1), MaxValueValidator(256)]
+
+
 class PerformanceBudget(models.Model):
     """What a plugin of one category may cost on one host platform. A blank category applies
     to every category without its own row; with no row at all, the host platform's
@@ -460,8 +464,10 @@ class PerformanceBudget(models.Model):
     regression_percent = models.FloatField(
         default=20.0, help_text="A KPI worse than the last approved version's by more than this is a regression."
     )
-    typical_threads = models.PositiveSmallIntegerField(default=4, help_text="Concurrency the host usually runs.")
-    peak_threads = models.PositiveSmallIntegerField(default=16, help_text="Concurrency at peak.")
+    typical_threads = models.PositiveSmallIntegerField(
+        default=4, validators=THREADS, help_text="Concurrency the host usually runs (1 to 256)."
+    )
+    peak_threads = models.PositiveSmallIntegerField(default=16, validators=THREADS, help_text="Concurrency at peak.")
     history = HistoricalRecords()
 
     class Meta:

@@ -81,6 +81,15 @@ def version_create(*, plugin: Plugin, artifact: UploadedFile, actor) -> PluginVe
             errors=[{"field": "plugin.name", "code": "plugin_mismatch", "message": f"Expected {plugin.name!r}."}],
         )
     stored = default_storage.save(artifact_path(None, filename), artifact)
+    category = facts.manifest["plugin"]["category"]
+    if category != plugin.category:  # budgets, checklists and auto-approval go by the plugin's category
+        raise ValidationFailed(
+            f"The manifest's category is {category!r}, but {plugin.name} is registered as {plugin.category!r}.",
+            code="category_mismatch",
+            errors=[
+                {"field": "plugin.category", "code": "category_mismatch", "message": f"Expected {plugin.category!r}."}
+            ],
+        )
     try:
         with transaction.atomic():
             _refuse_duplicate(plugin, facts.version)

@@ -254,6 +254,12 @@ def test_manifest_naming_another_plugin(refuse):
     refuse(plugin_archive("other-plugin", "1.0.0"), "plugin_mismatch")
 
 
+def test_manifest_naming_another_category_is_refused(refuse):
+    """Budgets, checklists and auto-approval follow the plugin's category: the archive may not pick another."""
+    refusal = refuse(plugin_archive("acme-exporter", "1.0.0", category="ui-widget"), "category_mismatch")
+    assert "'ui-widget'" in refusal.detail and "'data-connector'" in refusal.detail
+
+
 def test_extraction_writes_the_tree(tmp_path):
     upload = plugin_archive("acme-exporter", "1.0.0")
     extract_artifact(upload, upload.name, tmp_path, limits=ArchiveLimits.from_settings())

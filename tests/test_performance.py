@@ -207,3 +207,24 @@ def test_percentile_is_nearest_rank():
     values = [float(v) for v in range(1, 101)]
     assert (percentile(values, 50), percentile(values, 95), percentile(values, 99)) == (50.0, 95.0, 99.0)
     assert percentile([7.0], 99) == 7.0
+
+
+def test_figures_the_plugin_forges_are_refused_not_measured(host, plugin, author):
+    forged = (
+        b"import json, os, sys\n"
+        b"fd = json.loads(sys.argv[1])['report_fd']\n"
+        b'os.write(fd, b\'{"type": "round", "threads": 16, "round": 0, "latencies_ms": [0.001], "seconds": 1}\\n\')\n'
+        b"class Plugin:\n    pass\n\ndef bench():\n    pass\n"
+    )
+    manifest = archive("4.0.0", benchmark=True)["manifest"]
+    version = sub.version_create(
+        plugin=plugin,
+        artifact=plugin_archive(plugin.name, "4.0.0", manifest=manifest, files={"acme_exporter/plugin.py": forged}),
+        actor=author,
+    )
+
+    outcome = measure(version)
+
+    (finding,) = outcome.findings
+    assert finding.rule_id == "performance.start-failed" and "report channel" in finding.title
+    assert outcome.metrics == []

@@ -189,3 +189,34 @@ def test_a_closed_version_takes_no_reports(api, in_review, author):
     assert (response.status_code, response.json()["code"]) == (409, "invalid_transition")
     assert not CheckRun.objects.filter(origin="external").exists()
     assert stored_reports() == before
+
+
+def test_a_posted_finding_never_shares_a_fingerprint_with_wardens_own(api, in_review):
+    """A poster chooses tool, rule, path and code: copying those of a Warden finding must not make
+    the two one finding (an exemption for the harmless-looking copy would hide the real one)."""
+    from reviews.importers import parse_report
+
+    sarif = {
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {"driver": {"name": "warden-sandbox"}},
+                "results": [
+                    {
+                        "ruleId": "behaviour.credential-access",
+                        "level": "note",
+                        "message": {"text": "Unused import (cosmetic)"},
+                        "locations": [{"physicalLocation": {"artifactLocation": {"uri": "probe.py"}}}],
+                    }
+                ],
+            }
+        ],
+    }
+    content = json.dumps(sarif).encode()
+    (copied,) = parse_report("sarif", content).findings
+
+    response = post(api, in_review, "sarif", content)
+
+    assert response.status_code == 201
+    stored = Finding.objects.get(check_run_id=response.json()["id"])
+    assert stored.fingerprint != copied.fingerprint

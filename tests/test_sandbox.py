@@ -177,6 +177,49 @@ def test_a_plugin_that_runs_away_is_stopped_by_the_limit_it_hit(tmp_path, settin
     assert os.getpid() > 0  # still here: the test process survived the plugin
 
 
+FORGE = """
+import json
+fd = json.loads(sys.argv[1])["report_fd"]
+os.write(fd, b'{"type": "event", "kind": "file", "target": "x", "where": "nope"}\\n')
+"""
+
+
+@needs_bwrap
+@pytest.mark.parametrize(
+    ("body", "rule", "evidence"),
+    [
+        (FORGE, "behaviour.tampered-report", None),
+        (
+            "import threading\n"
+            't = threading.Thread(target=open, args=(os.path.expanduser("~/.aws/credentials"),))\n'
+            "t.start()\nt.join()",
+            "behaviour.credential-access",
+            "/home/sandbox/.aws/credentials",
+        ),
+        (
+            'for n in range(300):\n    os.makedirs(f"/tmp/d{n}")\n    open(f"/tmp/d{n}/f", "w").close()\n'
+            'open("/etc/ld.so.cache", "rb").close()',
+            "behaviour.truncated",
+            None,
+        ),
+        (
+            'os.symlink("/etc/ld.so.cache", "/tmp/innocent")\nopen("/tmp/innocent", "rb").close()',
+            "behaviour.undeclared-file-read",
+            "/etc/ld.so.cache",
+        ),
+    ],
+    ids=["forged-record", "thread-target", "flood", "symlink"],
+)
+def test_ways_around_the_capture_are_findings_too(tmp_path, body, rule, evidence):
+    outcome = run_plugin(tmp_path, body)
+
+    matching = [f for f in outcome.findings if f.rule_id == rule]
+    assert matching, [f.rule_id for f in outcome.findings]
+    if evidence:
+        assert matching[0].data["target"] == evidence
+    assert not outcome.passed
+
+
 @needs_bwrap
 def test_nothing_of_the_host_is_visible_inside(tmp_path):
     outcome = run_plugin(
@@ -205,10 +248,11 @@ def test_a_crash_at_import_is_a_finding_with_the_plugin_frame(tmp_path):
     assert finding.path == "probe.py"
 
 
-def make_wheel(wheelhouse: Path, name: str, version: str, code: str) -> None:
+def make_wheel(wheelhouse: Path, name: str, version: str, code: str, extra: dict | None = None) -> None:
     dist = f"{name}-{version}.dist-info"
     files = {
         f"{name}.py": code,
+        **(extra or {}),
         f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
         f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
     }
@@ -231,6 +275,29 @@ def test_pinned_dependencies_come_from_the_wheelhouse_and_are_readable_inside(tm
 
     assert outcome.passed, [f.title for f in outcome.findings]
     assert list(outcome.findings) == []
+
+
+@needs_bwrap
+def test_a_dependencys_pth_file_runs_only_under_the_limits_the_sandbox_user_and_the_hook(tmp_path, settings):
+    wheelhouse = tmp_path / "wheels"
+    wheelhouse.mkdir()
+    startup_code = (
+        'import os; print("pth uid", os.getuid(), flush=True)\n'
+        'import socket; socket.socket().connect_ex(("10.1.2.3", 9))\n'
+    )
+    make_wheel(wheelhouse, "pthdep", "1.0", "VALUE = 1\n", extra={"pthdep_boot.pth": startup_code})
+    settings.WARDEN_SANDBOX_WHEELHOUSE = str(wheelhouse)
+
+    outcome = run_plugin(tmp_path, "import pthdep", requirements=["pthdep==1.0"])
+
+    (finding,) = [f for f in outcome.findings if f.rule_id == "behaviour.undeclared-network"]
+    assert finding.data["target"] == "10.1.2.3:9"
+    import json
+
+    output = json.loads(outcome.report)["output"]
+    assert "pth uid" in output
+    if os.getuid() == 0:
+        assert "pth uid 65534" in output  # never as the worker's root
 
 
 def test_a_dependency_missing_from_the_wheelhouse_errors_the_run_and_leaves_no_environment(tmp_path, settings):

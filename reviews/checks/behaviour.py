@@ -81,6 +81,9 @@ def sandbox_report(run: SandboxRun) -> bytes:
 
 def behaviour_findings(run: SandboxRun, permissions: Mapping[str, Any]) -> list[FindingData]:
     findings = [f for event in run.of_type("event") if (f := _judge(event, permissions)) is not None]
+    findings += [_truncated_finding(record["kind"]) for record in run.of_type("truncated")]
+    if run.tampered:
+        findings.append(_tampered_finding(run))
     if run.limit:
         findings.append(_limit_finding(run))
     elif run.crash is not None:
@@ -155,6 +158,36 @@ def _finding(event: dict, rule: str, severity: str, title: str, cwe: str) -> Fin
         tool=TOOL,
         snippet=f"{event.get('kind')}:{event.get('access', '')}:{event.get('target', '')}"[:500],
         data={key: event[key] for key in ("kind", "target", "access", "operation", "via", "where") if key in event},
+    )
+
+
+def _truncated_finding(kind: str) -> FindingData:
+    return FindingData(
+        rule_id="behaviour.truncated",
+        title=f"So much {kind} activity that the sandbox stopped recording it",
+        severity="high",
+        kind="behaviour",
+        message="Past this many distinct events of one kind, what else the plugin did is not on record: "
+        "a reviewer cannot rely on the capture.",
+        tool=TOOL,
+        snippet=f"truncated:{kind}",
+        data={"kind": kind},
+    )
+
+
+def _tampered_finding(run: SandboxRun) -> FindingData:
+    garbled = run.of_type("garbled")
+    return FindingData(
+        rule_id="behaviour.tampered-report",
+        title="The plugin wrote to the sandbox's report channel",
+        severity="critical",
+        kind="behaviour",
+        message=f"{len(garbled)} record(s) the harness did not write, first: {garbled[0]['text'][:200]!r}. "
+        "Code that forges its own inspection cannot be trusted.",
+        cwe="CWE-345",
+        tool=TOOL,
+        snippet="tampered-report",
+        data={"records": [g["text"] for g in garbled[:5]]},
     )
 
 

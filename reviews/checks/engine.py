@@ -11,6 +11,7 @@
 """
 
 import contextlib
+import hashlib
 import json
 import logging
 import shutil
@@ -28,7 +29,16 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from reviews.findings_data import FindingData
-from reviews.models import RUN_ACTIVE, CheckRun, Finding, FindingTriage, PerformanceMetric, RunStatus, StageReview
+from reviews.models import (
+    RUN_ACTIVE,
+    CheckRun,
+    Finding,
+    FindingTriage,
+    PerformanceMetric,
+    RunOrigin,
+    RunStatus,
+    StageReview,
+)
 from submissions.intake import extract_artifact
 from submissions.models import PluginVersion, VersionStatus
 
@@ -199,6 +209,10 @@ def _insert(batch: list[Finding], reasons: list[str], previous: dict) -> None:
 
 def _finding(run: CheckRun, data: FindingData, known: set[str]) -> Finding:
     fingerprint = data.fingerprint
+    if run.origin == RunOrigin.EXTERNAL:
+        # The poster chose the tool, rule, path and code: in a namespace of their own, a posted
+        # finding can never share a fingerprint (nor an exemption) with one Warden found.
+        fingerprint = hashlib.sha256(f"external\x1f{fingerprint}".encode()).hexdigest()
     return Finding(
         check_run=run,
         version_id=run.version_id,

@@ -48,6 +48,10 @@ class Subject:
     def benchmark(self) -> str:
         return self.manifest.get("performance", {}).get("benchmark", "")
 
+    def clear(self) -> None:
+        for samples in (self.startup_ms, self.cpu_ms, self.rss_kb, self.latencies, self.throughput):
+            samples.clear()
+
     def sandbox(self, mode: str, **extra) -> SandboxRun:
         return sandbox_run(
             mode=mode,
@@ -61,10 +65,17 @@ class Subject:
 
 
 class HarnessFailed(Exception):
-    def __init__(self, subject: Subject, run: SandboxRun) -> None:
-        super().__init__(subject.label)
+    def __init__(self, subject: Subject, run: SandboxRun, *, forged: bool = False) -> None:
+        if run.limit:
+            reason = f"stopped by {run.limit_text}"
+        elif run.tampered or forged:
+            reason = "its report channel carried figures the harness did not write"
+        else:
+            reason = f"exited with status {run.exit_code}"
+        super().__init__(reason)
         subject.failure = run
         self.subject = subject
+        self.reason = reason
 
 
 @register("performance.harness", title="Performance harness", tool=TOOL)
@@ -81,10 +92,14 @@ def performance_harness(ctx: CheckContext) -> CheckOutcome:
         measure(subjects, budget, progress=ctx.progress)
     except HarnessFailed as failed:
         if failed.subject is this:
-            return _did_not_start(this, budget)
+            return _did_not_start(this, budget, failed.reason)
         subjects.remove(failed.subject)  # the old version no longer starts: measure this one alone
         baseline = None
-        measure(subjects, budget, progress=ctx.progress)
+        this.clear()
+        try:
+            measure(subjects, budget, progress=ctx.progress)
+        except HarnessFailed as failed_again:
+            return _did_not_start(this, budget, failed_again.reason)
     measured = kpis(this, baseline, budget)
     findings = judge(measured, budget, baseline_label=baseline.label if baseline else "")
     return CheckOutcome(
@@ -138,26 +153,27 @@ def measure(subjects: list[Subject], budget: Budget, *, progress) -> None:
     for _ in range(plan["startup_runs"]):
         for subject in subjects:
             run = subject.sandbox("startup")
-            if run.result is None:
-                raise HarnessFailed(subject, run)
+            if run.result is None or run.tampered:
+                raise HarnessFailed(subject, run)  # a tampered run is reported as such
             subject.startup_ms.append(run.wall_ms)
             subject.cpu_ms.append(run.result["cpu_ms"])
             subject.rss_kb.append(run.result["peak_rss_kb"])
             done += 1
             progress(done * 100 // steps)
-    load = {
-        "warmup": plan["warmup_calls"],
-        "rounds": 1,
-        "calls": plan["calls_per_round"],
-        "concurrency": sorted({budget.typical_threads, budget.peak_threads}),
-    }
+    levels = sorted({budget.typical_threads, budget.peak_threads})
+    load = {"warmup": plan["warmup_calls"], "rounds": 1, "calls": plan["calls_per_round"], "concurrency": levels}
     for _ in range(plan["rounds"]):
         for subject in loaded:
             run = subject.sandbox("load", load=load)
-            if run.result is None:
+            rounds = run.of_type("round")
+            if run.result is None or run.tampered:
                 raise HarnessFailed(subject, run)
+            if sorted(r["threads"] for r in rounds) != levels or any(
+                len(r["latencies_ms"]) != plan["calls_per_round"] for r in rounds
+            ):
+                raise HarnessFailed(subject, run, forged=True)  # figures the harness did not write
             subject.rss_kb.append(run.result["peak_rss_kb"])
-            for record in run.of_type("round"):
+            for record in rounds:
                 threads = record["threads"]
                 subject.latencies.setdefault(threads, []).extend(record["latencies_ms"])
                 subject.throughput.setdefault(threads, []).append(len(record["latencies_ms"]) / record["seconds"])
@@ -211,10 +227,9 @@ def _metric(item: Measured, budget: Budget, baseline: Subject | None) -> dict:
     }
 
 
-def _did_not_start(subject: Subject, budget: Budget) -> CheckOutcome:
+def _did_not_start(subject: Subject, budget: Budget, reason: str) -> CheckOutcome:
     run = subject.failure
     assert run is not None
-    reason = f"stopped by {run.limit_text}" if run.limit else f"exited with status {run.exit_code}"
     finding = FindingData(
         rule_id="performance.start-failed",
         title=f"The plugin did not start in the harness ({reason})",

@@ -1,7 +1,9 @@
 """Runs inside the sandbox: set the limits, drop to the sandbox user, then load the plugin.
 
-This file is executed by the sandboxed interpreter (``python -I -B harness.py <config>``) and
-imports nothing from Warden or Django. It reports on the file descriptor named in its config,
+This file is executed by the sandboxed interpreter (``python -I -S -B harness.py <config>``) and
+imports nothing from Warden or Django. ``-S``: the ``site`` module, which runs the ``.pth`` files
+and ``sitecustomize`` of the plugin's dependencies, runs only once the limits are set, the
+privileges dropped and (for behaviour) the audit hook installed. It reports on the file descriptor named in its config,
 one JSON object per line, as things happen, so a plugin that is killed half-way still leaves
 what it did before on record.
 
@@ -21,6 +23,7 @@ what it reports: behaviour capture is evidence for a reviewer, the sandbox is th
 import os
 import resource
 import sys
+import threading
 import time
 
 LIMITS = {
@@ -30,7 +33,7 @@ LIMITS = {
     "open_files": resource.RLIMIT_NOFILE,
     "file_size_bytes": resource.RLIMIT_FSIZE,
 }
-MAX_EVENTS = 500
+MAX_EVENTS_PER_KIND = 200  # then one "truncated" record: flooding is itself a finding
 HARNESS = os.path.abspath(__file__)
 
 
@@ -44,13 +47,22 @@ def main() -> None:
     emit(out, {"type": "started", "uid": os.getuid()})  # the sandbox is up: what follows is the plugin's
     mode = config["mode"]
     if mode == "startup":
+        enable_site()
         startup(config, out)
     elif mode == "behaviour":
         Behaviour(config, out).run()
     elif mode == "load":
+        enable_site()
         load(config, out)
     else:
         raise SystemExit(f"unknown mode {mode!r}")
+
+
+def enable_site() -> None:
+    """The environment's site-packages, and whatever its .pth files run: the plugin's code."""
+    import site
+
+    site.main()
 
 
 def emit(out: int, record: dict) -> None:
@@ -141,18 +153,19 @@ class Behaviour:
     """The audit hook and the recording environment, and the phases they watch."""
 
     def __init__(self, config: dict, out: int) -> None:
-        import sysconfig
-
         self.out = out
         self.plugin_root = os.path.realpath(config["plugin_root"]) + os.sep
         self.benchmark = config.get("benchmark")
         self.entrypoint = config["entrypoint"]
-        paths = sysconfig.get_paths()
-        self.third_party = tuple({paths["purelib"] + os.sep, paths["platlib"] + os.sep})
-        self.stdlib = tuple({paths["stdlib"] + os.sep, paths["platstdlib"] + os.sep})
-        self.implicit = (self.plugin_root, sys.prefix + os.sep, sys.base_prefix + os.sep, *self.third_party)
+        # The virtual environment (python -S leaves sys.prefix at the base until site runs):
+        # its files are the dependencies', readable without declaration.
+        environment = os.path.dirname(os.path.dirname(sys.executable)) + os.sep
+        self.third_party = (environment,)
+        self.implicit = (self.plugin_root, environment, sys.base_prefix + os.sep)
         self.seen: set = set()
-        self.busy = False
+        self.per_kind: dict[str, int] = {}
+        self.main_thread = threading.get_ident()
+        self.local = threading.local()  # per thread: an event being recorded is not recorded again
         self.forked = False
         self.phase = "import"
         self.config = config
@@ -168,18 +181,26 @@ class Behaviour:
         return "stdlib"
 
     def plugin_frame(self, frame):
-        """The innermost frame of the plugin's own code on the stack, or None."""
+        """The innermost frame of the plugin's own code on the stack, or None. In a thread the
+        plugin started (the harness starts none), everything is the plugin's: ``Thread(target=
+        open, ...)`` leaves no plugin frame to find."""
+        first = frame
         while frame is not None:
             if self.origin(frame.f_code.co_filename) == "plugin":
                 return frame
             frame = frame.f_back
-        return None
+        return first if self.in_plugin_thread() else None
 
     def direct_caller(self, frame, skip: tuple[str, ...] = ()):
         """The first frame outside the harness (and ``skip`` files), if it is the plugin's."""
         while frame is not None and (frame.f_code.co_filename == HARNESS or frame.f_code.co_filename.endswith(skip)):
             frame = frame.f_back
-        return frame if frame is not None and self.origin(frame.f_code.co_filename) == "plugin" else None
+        if frame is not None and (self.origin(frame.f_code.co_filename) == "plugin" or self.in_plugin_thread()):
+            return frame
+        return None
+
+    def in_plugin_thread(self) -> bool:
+        return threading.get_ident() != self.main_thread
 
     def where(self, frame) -> dict:
         filename = frame.f_code.co_filename
@@ -189,11 +210,18 @@ class Behaviour:
             "function": frame.f_code.co_name,
         }
 
-    def record(self, kind: str, target: str, frame, **detail) -> None:
-        key = (kind, target, detail.get("access", ""))
-        if key in self.seen or len(self.seen) >= MAX_EVENTS:
+    def record(self, kind: str, target: str, frame, *, key: str = "", **detail) -> None:
+        """Once per (kind, key, access); ``key`` defaults to the target (files: their directory)."""
+        seen = (kind, key or target, detail.get("access", ""))
+        if seen in self.seen:
             return
-        self.seen.add(key)
+        count = self.per_kind.get(kind, 0) + 1
+        self.per_kind[kind] = count
+        if count > MAX_EVENTS_PER_KIND:
+            if count == MAX_EVENTS_PER_KIND + 1:
+                emit(self.out, {"type": "truncated", "kind": kind})
+            return
+        self.seen.add(seen)
         emit(
             self.out,
             {
@@ -209,25 +237,26 @@ class Behaviour:
     # The audit hook.
     def hook(self, event: str, args: tuple) -> None:
         handler = self.HANDLERS.get(event)
-        if handler is None or self.busy:
+        if handler is None or getattr(self.local, "busy", False):
             return
-        self.busy = True
+        self.local.busy = True
         try:
             handler(self, args, sys._getframe(1))
         finally:
-            self.busy = False
+            self.local.busy = False
 
     def on_open(self, args, caller) -> None:
         path, mode, flags = args
         if not isinstance(path, str | bytes) or (frame := self.plugin_frame(caller)) is None:
             return
-        path = os.path.abspath(os.fsdecode(path))
+        path = os.path.realpath(os.fsdecode(path))  # a link in a declared directory is judged by its target
         if path.startswith(self.implicit) or path in ("/dev/null", "/dev/urandom", "/dev/random"):
             return
         writes = bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND)) or any(
             c in (mode or "") for c in "wax+"
         )
-        self.record("file", path, frame, access="write" if writes else "read")
+        access = "write" if writes else "read"
+        self.record("file", path, frame, key=os.path.dirname(path), access=access)
 
     def on_connect(self, args, caller) -> None:
         address = args[1]
@@ -297,9 +326,9 @@ class Behaviour:
     }
 
     def environment_read(self, name: str) -> None:
-        if self.busy:
+        if getattr(self.local, "busy", False):
             return
-        self.busy = True
+        self.local.busy = True
         try:
             frame = self.direct_caller(
                 sys._getframe(1), skip=("/os.py", "_collections_abc.py", "<frozen _collections_abc>", "<frozen os>")
@@ -307,13 +336,16 @@ class Behaviour:
             if frame is not None:
                 self.record("environment", name, frame)
         finally:
-            self.busy = False
+            self.local.busy = False
 
     def run(self) -> None:
         os.environ = recording_environ(os.environ, self.environment_read)  # noqa: B003 - same contents, recorded
         os.register_at_fork(after_in_child=self.in_child)
         sys.addaudithook(self.hook)
         try:
+            self.phase = "site"
+            enable_site()
+            self.phase = "import"
             entry = load_entrypoint(self.config)
             self.phase = "exercise"
             if self.benchmark:

@@ -27,6 +27,8 @@ INSIDE = Path("/sandbox")
 ENV_INSIDE, PLUGIN_INSIDE, HARNESS_INSIDE = INSIDE / "env", INSIDE / "plugin", INSIDE / "harness.py"
 PRIVATE_TMP = "/tmp"  # noqa: S108 - a tmpfs of the sandbox's own, sized by the tmp_mb limit
 PLACEHOLDER = "warden-sandbox-placeholder"
+# isolated mode, no bytecode written, and no site until the harness has set the limits (harness.py)
+PYTHON_FLAGS = ("-I", "-S", "-B")
 MAX_RECORD_BYTES = 4 * 1024 * 1024
 SIGNAL_EXIT = 128  # bwrap exits with 128 + the signal that killed its child
 # errno of the exception a plugin died of -> the limit that refused it
@@ -40,6 +42,9 @@ LIMIT_TEXT = {
     "output": "the output limit",
     "wall-clock": "the wall-clock timeout",
 }
+
+
+EVENT_KINDS = ("file", "network", "subprocess", "environment", "dynamic-code")
 
 
 class SandboxError(RuntimeError):
@@ -94,6 +99,11 @@ class SandboxRun:
     def crash(self) -> dict | None:
         crashes = self.of_type("crash")
         return crashes[0] if crashes else None
+
+    @property
+    def tampered(self) -> bool:
+        """Something other than the harness wrote to its report pipe."""
+        return bool(self.of_type("garbled"))
 
     @property
     def limit_text(self) -> str:
@@ -167,7 +177,7 @@ def sandbox_run(
         argv = (
             bwrap_argv(plugin_root=plugin_root, environment=environment, limits=limits)
             if isolated
-            else [str(environment / "bin" / "python"), "-I", "-B", str(HARNESS)]
+            else [str(environment / "bin" / "python"), *PYTHON_FLAGS, str(HARNESS)]
         )
         env = _environment(home=Path("/home/sandbox") if isolated else Path(scratch))
         env.update({name: PLACEHOLDER for name in variables if name not in env})
@@ -215,7 +225,7 @@ def bwrap_argv(*, plugin_root: Path, environment: Path, limits: Limits) -> list[
         "--perms", "1777", "--size", str(limits.tmp_mb * 1024 * 1024), "--tmpfs", PRIVATE_TMP,
         "--chdir", PRIVATE_TMP,
     ]  # fmt: skip
-    return [*argv, str(ENV_INSIDE / "bin" / "python"), "-I", "-B", str(HARNESS_INSIDE)]
+    return [*argv, str(ENV_INSIDE / "bin" / "python"), *PYTHON_FLAGS, str(HARNESS_INSIDE)]
 
 
 def _open_directories(path: Path) -> list[str]:
@@ -309,11 +319,62 @@ def _drain(process: subprocess.Popen, read: int, run: SandboxRun, limits: Limits
 
 
 def _parse(line: bytes) -> dict:
+    """A record as the harness writes it, or ``garbled``: the plugin shares the harness's
+    process and can write to its pipe, so nothing is taken on trust."""
     try:
         record = json.loads(line)
     except ValueError:
-        return {"type": "garbled", "text": line[:200].decode("utf-8", "replace")}
-    return record if isinstance(record, dict) else {"type": "garbled", "text": str(record)[:200]}
+        record = None
+    if isinstance(record, dict) and _well_formed(record):
+        return record
+    return {"type": "garbled", "text": line[:200].decode("utf-8", "replace")}
+
+
+def _number(value, *, positive: bool = False) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and (value > 0 if positive else value >= 0)
+
+
+def _text(record: dict, *keys: str) -> bool:
+    return all(isinstance(record.get(key), str) for key in keys)
+
+
+def _where(value) -> bool:
+    return value == {} or (
+        isinstance(value, dict)
+        and _text(value, "file", "function")
+        and isinstance(value.get("line"), int)
+        and not isinstance(value.get("line"), bool)
+    )
+
+
+RECORD_SHAPES = {
+    "started": lambda r: isinstance(r.get("uid"), int),
+    "event": lambda r: (
+        r.get("kind") in EVENT_KINDS
+        and _text(r, "target", "phase")
+        and _where(r.get("where"))
+        and r.get("access", "read") in ("read", "write")
+    ),
+    "truncated": lambda r: r.get("kind") in EVENT_KINDS,
+    "crash": lambda r: (
+        _text(r, "exception", "message", "phase")
+        and (r.get("errno") is None or isinstance(r.get("errno"), int))
+        and _where(r.get("where"))
+    ),
+    "result": lambda r: _number(r.get("cpu_ms")) and _number(r.get("peak_rss_kb")),
+    "round": lambda r: (
+        isinstance(r.get("threads"), int)
+        and r["threads"] >= 1
+        and _number(r.get("seconds"), positive=True)
+        and isinstance(r.get("latencies_ms"), list)
+        and all(_number(v) for v in r["latencies_ms"])
+    ),
+}
+
+
+def _well_formed(record: dict) -> bool:
+    check = RECORD_SHAPES.get(record.get("type"))  # type: ignore[arg-type]
+    return check is not None and bool(check(record))
 
 
 def _kill(process: subprocess.Popen) -> None:
