@@ -80,7 +80,6 @@ def version_create(*, plugin: Plugin, artifact: UploadedFile, actor) -> PluginVe
             code="plugin_mismatch",
             errors=[{"field": "plugin.name", "code": "plugin_mismatch", "message": f"Expected {plugin.name!r}."}],
         )
-    stored = default_storage.save(artifact_path(None, filename), artifact)
     category = facts.manifest["plugin"]["category"]
     if category != plugin.category:  # budgets, checklists and auto-approval go by the plugin's category
         raise ValidationFailed(
@@ -90,6 +89,7 @@ def version_create(*, plugin: Plugin, artifact: UploadedFile, actor) -> PluginVe
                 {"field": "plugin.category", "code": "category_mismatch", "message": f"Expected {plugin.category!r}."}
             ],
         )
+    stored = default_storage.save(artifact_path(None, filename), artifact)
     try:
         with transaction.atomic():
             _refuse_duplicate(plugin, facts.version)
