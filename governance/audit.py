@@ -17,7 +17,9 @@ from .request_context import current_request_id
 SYSTEM_ACTOR = "system"
 
 
-def _locked_head() -> AuditChainHead:
+def audit_lock() -> AuditChainHead:
+    """Lock the chain head until the transaction ends. Every audited write takes it last; a
+    service that must lock something else first (a rubric) takes it first, in this order."""
     head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
     if head is None:
         AuditChainHead.objects.get_or_create(pk=1)
@@ -38,7 +40,7 @@ def audit_record(
     """Append one event. Must run inside the transaction that makes the change."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record() must run inside the transaction of the change it records.")
-    head = _locked_head()
+    head = audit_lock()
     user = actor if getattr(actor, "pk", None) else None
     event = AuditEvent(
         seq=head.seq + 1,

@@ -13,6 +13,7 @@ from compliance.rereviews import re_review_schedule
 from governance import roles
 from governance.errors import PermissionRefused, ValidationFailed
 from governance.permissions import is_org_member, require_perm
+from governance.risk.services import deploy_check
 from governance.transitions import apply_transition, require_reason, save_with_audit
 from reviews import pipeline
 
@@ -154,11 +155,15 @@ def version_withdraw(*, version: PluginVersion, actor, reason: str) -> PluginVer
 
 
 def version_deploy(*, version: PluginVersion, actor, reason: str = "") -> PluginVersion:
-    """Mark an approved version as running; the plugin's previously deployed version is superseded."""
+    """Mark an approved version as running; the plugin's previously deployed version is superseded.
+    Its policies are evaluated again first: an enforce-mode violation (an exemption that expired
+    since the approval, say) refuses the deployment with the policy's message."""
     with transaction.atomic():
         rows = _lock_plugin_versions(version, also=Q(status=VersionStatus.DEPLOYED))
         version = rows.pop(version.pk)
         require_perm(actor, "submissions.deploy_pluginversion", detail=f"{actor} may not deploy versions.")
+        if version.status == VersionStatus.APPROVED:  # else the transition refuses it below
+            deploy_check(version=version, actor=actor)
         apply_transition(version, "deploy", actor=actor, action="version.deploy", reason=reason)
         re_review_schedule(version=version)
         for previous in rows.values():

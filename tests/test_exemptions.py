@@ -277,3 +277,43 @@ def test_risk_changelists_do_not_grow_queries_with_rows_and_hide_from_outsiders(
     assert page.status_code == 302 and page["Location"] == reverse("admin:index")
     listing = client.get(reverse("admin:governance_exemption_changelist")).content.decode()
     assert str(exemption) not in listing
+
+
+def test_exemptions_are_seen_only_by_who_may_see_their_plugin_or_version(
+    client, enforced, make_awaiting, author, other_author, globex, board2, security, platform_admin, outsider
+):
+    from governance.risk.selectors import exemptions_visible_to
+    from submissions import services as sub
+
+    acme_version = make_awaiting("1.0.0")  # the security reviewers review it
+    acme_exemption = ask(author, acme_version)
+    globex_plugin = sub.plugin_create(organisation=globex, name="globex-sync", category="reporting", actor=other_author)
+    globex_exemption = exemption_request(
+        actor=other_author,
+        plugin=globex_plugin,
+        scope="plugin",
+        policy_key="no-critical",
+        justification="Our own reasons.",
+        expires_at=timezone.now() + timedelta(days=5),
+    )
+
+    def seen(user) -> set[int]:
+        return set(exemptions_visible_to(user=user).values_list("pk", flat=True))
+
+    everything = {acme_exemption.pk, globex_exemption.pk}
+    assert seen(board2) == seen(platform_admin) == everything
+    assert seen(author) == {acme_exemption.pk}
+    assert seen(other_author) == {globex_exemption.pk}
+    assert seen(security) == {acme_exemption.pk}  # what they review, not another organisation's
+    assert seen(outsider) == set()
+    assert not security.has_perm("governance.view_exemption")  # the global "every exemption" is gone
+
+    for user, hidden in ((security, globex_exemption), (other_author, acme_exemption)):
+        client.force_login(user)
+        page = client.get(reverse("admin:governance_exemption_change", args=[hidden.pk]))
+        assert page.status_code == 302 and page["Location"] == reverse("admin:index")
+        listing = client.get(reverse("admin:governance_exemption_changelist"))
+        assert listing.status_code == 200 and str(hidden) not in listing.content.decode()
+    client.force_login(security)
+    page = client.get(reverse("admin:governance_exemption_change", args=[acme_exemption.pk]))
+    assert page.status_code == 200

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from governance.models import AuditEvent, PolicyEvaluation, RiskRating
 from governance.risk.exemptions import exemption_approve, exemption_request
+from reviews import services as review
 
 from .test_policies import add_critical, load, policy_yaml
 
@@ -149,3 +150,40 @@ def test_the_auto_approval_task_judges_again_and_leaves_a_blocked_version(settin
     assert version.status == "awaiting_decision"
     evaluation = PolicyEvaluation.objects.filter(version=version).order_by("-pk").first()
     assert (evaluation.trigger, evaluation.passed) == ("auto_approve", False)
+
+
+def test_without_policies_the_gate_fails_closed_but_the_board_may_still_approve(client, make_awaiting, author, board):
+    version = make_awaiting("1.0.0")
+    client.force_login(author)
+    response = client.get(f"/api/v1/versions/{version.pk}/gate/")
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["verdict"], body["evaluated"]) == ("fail", [])
+    [deciding] = body["policies"]
+    assert (deciding["key"], deciding["outcome"], deciding["blocks"]) == ("policies-loaded", "error", True)
+    assert deciding["message"].startswith("No policies are loaded") and "manage.py sync_policies" in deciding["message"]
+
+    review.version_approve(version=version, actor=board)  # the board decides without policies
+    version.refresh_from_db()
+    assert version.status == "approved"
+
+
+def test_the_gate_passes_again_once_policies_are_synced(client, make_awaiting, author, tmp_path):
+    version = make_awaiting("1.0.0")
+    client.force_login(author)
+    assert client.get(f"/api/v1/versions/{version.pk}/gate/").json()["verdict"] == "fail"
+    load(tmp_path, critical=policy_yaml("no-critical", "findings.open.critical == 0"))
+    body = client.get(f"/api/v1/versions/{version.pk}/gate/").json()
+    assert (body["verdict"], body["policies"]) == ("pass", [])
+
+
+def test_auto_approval_approves_nothing_without_policies(settings, make_awaiting):
+    from governance.tasks import auto_approve
+
+    settings.WARDEN_AUTO_APPROVE_CATEGORIES = ["data-connector"]
+    version = make_awaiting("1.0.0")  # low risk, the right category, and no policy at all
+    assert version.status == "awaiting_decision"
+    assert auto_approve(version.pk) is None  # the task judges the same
+    version.refresh_from_db()
+    assert version.status == "awaiting_decision"
+    assert not AuditEvent.objects.filter(action="version.auto_approve").exists()

@@ -242,3 +242,73 @@ def test_deploy_supersedes_and_roll_back_reinstates(make_approved, platform_admi
         actor=platform_admin,
         reason=f"{new} was rolled back.",
     )
+
+
+def test_deploy_evaluates_the_policies_again_and_refuses_once_an_exemption_expired(
+    tmp_path, plugin, make_approved, author, board, platform_admin
+):
+    from datetime import UTC, datetime, timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from governance.errors import PolicyBlocked
+    from governance.models import PolicyEvaluation
+    from governance.risk.exemptions import exemption_approve, exemption_request
+
+    from .test_policies import add_critical, load, policy_yaml
+
+    start = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False):
+        load(tmp_path, critical=policy_yaml("no-critical", "findings.open.critical == 0", message="Fix criticals."))
+        exemption = exemption_request(
+            actor=author,
+            plugin=plugin,
+            scope="plugin",
+            policy_key="no-critical",
+            justification="Only reachable from the admin console; fixed in 1.2.",
+            expires_at=timezone.now() + timedelta(days=30),
+        )
+        exemption_approve(exemption=exemption, actor=board)
+        first, second = make_approved("1.0.0"), make_approved("1.1.0")
+        for version in (first, second):
+            add_critical(version)  # reported by CI after the approval
+
+    with time_machine.travel(start + timedelta(days=1), tick=False):
+        sub.version_deploy(version=first, actor=platform_admin)  # the exemption still covers it
+    assert_step(first, status=VersionStatus.DEPLOYED, action="version.deploy", actor=platform_admin)
+    evaluation = PolicyEvaluation.objects.get(version=first, trigger="deploy")
+    assert evaluation.passed and evaluation.results[0]["outcome"] == "exempted"
+
+    evaluations = PolicyEvaluation.objects.count()
+    with (
+        time_machine.travel(start + timedelta(days=30, minutes=1), tick=False),
+        pytest.raises(PolicyBlocked) as blocked,
+    ):
+        sub.version_deploy(version=second, actor=platform_admin)
+    assert blocked.value.detail == f"{second} cannot be deployed: [no-critical] Fix criticals."
+    assert blocked.value.status == 409
+    assert_step(second, status=VersionStatus.APPROVED, action="version.approve", actor=board)  # nothing changed
+    first.refresh_from_db()
+    assert first.status == VersionStatus.DEPLOYED  # not superseded by the refused deployment
+    assert PolicyEvaluation.objects.count() == evaluations
+    assert not AuditEvent.objects.filter(action="version.deploy", object_id=str(second.pk)).exists()
+
+
+def test_the_admin_deploy_button_shows_the_blocking_policy_and_changes_nothing(
+    tmp_path, client, make_approved, platform_admin, board
+):
+    from django.contrib.messages import get_messages
+    from django.urls import reverse
+
+    from .test_policies import add_critical, load, policy_yaml
+
+    load(tmp_path, critical=policy_yaml("no-critical", "findings.open.critical == 0", message="Fix criticals."))
+    version = make_approved("1.0.0")
+    add_critical(version)
+    client.force_login(platform_admin)
+    response = client.post(reverse("admin:submissions_pluginversion_act", args=[version.pk, "deploy"]), {"reason": ""})
+    assert response.status_code == 302
+    [message] = [str(m) for m in get_messages(response.wsgi_request)]
+    assert message.startswith("Deploy refused for") and "[no-critical] Fix criticals." in message
+    assert_step(version, status=VersionStatus.APPROVED, action="version.approve", actor=board)

@@ -10,6 +10,8 @@ from django.urls import reverse
 from governance.errors import PolicyBlocked, ValidationFailed
 from governance.models import AuditEvent, Policy, PolicyEvaluation
 from governance.policies import PreparedFacts, compile_policy, evaluate, policies_sync, policy_files_load
+from governance.risk.facts import version_facts
+from governance.risk.services import assess_version
 from reviews import services as review
 from reviews.models import CheckRun, Finding
 
@@ -182,6 +184,8 @@ def test_the_transpiled_programs_agree_with_the_interpreter_and_errors_fall_back
         "missing": None,
     }
     facts["findings"]["open"]["critical"] = 1
+    facts["findings"]["by_kind"]["behaviour"]["high"] = 1
+    facts["checks"]["security.behaviour"] = "errored"
     prepared = PreparedFacts(facts)
     fields = ("key", "title", "severity", "mode", "message", "expression")
     for document in documents:
@@ -200,6 +204,7 @@ def test_the_transpiled_programs_agree_with_the_interpreter_and_errors_fall_back
     assert rows["null-safe"] == "pass"  # the transpiler errs on null.x; the interpreter absorbs it
     assert rows["no-open-critical-findings"] == "exempted"
     assert rows["pii-encrypted-at-rest"] == rows["rating-not-critical"] == "violation"
+    assert rows["no-serious-sandbox-behaviour"] == rows["checks-complete"] == "violation"
 
 
 def test_policies_are_shown_in_the_admin_with_their_versions(client, tmp_path, board):
@@ -218,3 +223,79 @@ def test_policies_are_shown_in_the_admin_with_their_versions(client, tmp_path, b
         client.post(reverse("admin:governance_policy_change", args=[Policy.objects.get(version=2).pk])).status_code
         == 403
     )
+
+
+def add_run(version, check_key: str, status: str, *, tool: str = "", findings: tuple = ()):
+    """A run of ``check_key`` in ``status``, with ``(kind, severity, rule_id)`` findings."""
+    run = CheckRun.objects.create(version=version, check_key=check_key, tool=tool or check_key, status=status)
+    for number, (kind, severity, rule_id) in enumerate(findings):
+        Finding.objects.create(
+            check_run=run,
+            version=version,
+            kind=kind,
+            severity=severity,
+            rule_id=rule_id,
+            title=f"{rule_id} seen",
+            fingerprint=f"{rule_id}-{number}".ljust(64, "0"),
+        )
+    return run
+
+
+def test_serious_sandbox_behaviour_blocks_approval_under_the_shipped_policies(make_awaiting, board):
+    call_command("sync_policies", verbosity=0)
+    version = make_awaiting("1.0.0")
+    add_run(
+        version,
+        "security.behaviour",
+        "failed",
+        findings=(("behaviour", "high", "behaviour.undeclared-network"), ("behaviour", "medium", "behaviour.exit")),
+    )
+    evaluations = PolicyEvaluation.objects.count()
+
+    with pytest.raises(PolicyBlocked) as blocked:
+        review.version_approve(version=version, actor=board)
+    assert [e["field"] for e in blocked.value.errors] == ["no-serious-sandbox-behaviour"]
+    assert "[no-serious-sandbox-behaviour] The sandbox saw the plugin" in blocked.value.detail
+    version.refresh_from_db()
+    assert version.status == "awaiting_decision"
+    assert PolicyEvaluation.objects.count() == evaluations
+    assert not AuditEvent.objects.filter(action="version.approve", object_id=str(version.pk)).exists()
+
+    # triaged as a false positive, the medium behaviour left only adds to the rating
+    Finding.objects.filter(rule_id="behaviour.undeclared-network").update(triage="false_positive")
+    review.version_approve(version=version, actor=board)
+    version.refresh_from_db()
+    assert version.status == "approved"
+    results = {r["key"]: r["outcome"] for r in PolicyEvaluation.objects.get(version=version, trigger="approve").results}
+    assert results["no-serious-sandbox-behaviour"] == results["checks-complete"] == "pass"
+
+
+@pytest.mark.parametrize("status", ["errored", "queued", "running"])
+def test_a_check_that_errored_or_has_not_finished_blocks_approval_until_it_is_run_again(make_awaiting, board, status):
+    call_command("sync_policies", verbosity=0)
+    version = make_awaiting("1.0.0")
+    add_run(version, "security.behaviour", "succeeded")
+    add_run(version, "security.behaviour", status)  # the run again (or the plugin's crash) is the latest
+
+    with pytest.raises(PolicyBlocked) as blocked:
+        review.version_approve(version=version, actor=board)
+    assert [e["field"] for e in blocked.value.errors] == ["checks-complete"]
+    assert "Re-run an errored check" in blocked.value.detail
+    version.refresh_from_db()
+    assert version.status == "awaiting_decision"
+
+    add_run(version, "security.behaviour", "succeeded")  # run again, and finished
+    review.version_approve(version=version, actor=board)
+    version.refresh_from_db()
+    assert version.status == "approved"
+
+
+def test_one_tools_succeeded_report_does_not_hide_anothers_errored_one(make_awaiting):
+    call_command("sync_policies", verbosity=0)
+    version = make_awaiting("1.0.0")
+    add_run(version, "external.sarif", "errored", tool="scanner-a")
+    add_run(version, "external.sarif", "succeeded", tool="scanner-b")
+    facts = version_facts(version=version)
+    assert facts["checks"]["external.sarif"] == "errored"
+    assessment, _rubric = assess_version(version=version)
+    assert [r["key"] for r in assessment.blocking] == ["checks-complete"]

@@ -1,9 +1,11 @@
 """The risk rubric and ratings: reproducible, versioned, every factor and cap as documented."""
 
 import copy
+import threading
 from decimal import Decimal
 
 import pytest
+from django.db import connection, connections, transaction
 from django.urls import reverse
 
 from governance.errors import PermissionRefused, ValidationFailed
@@ -20,7 +22,7 @@ from governance.risk.services import (
 )
 from reviews.models import CheckRun, Finding, PerformanceMetric
 
-from .conftest import last_audit
+from .conftest import last_audit, run_concurrently
 
 pytestmark = pytest.mark.django_db
 RUBRIC = validated_rubric(DEFAULT_RUBRIC)
@@ -31,6 +33,7 @@ def blank_facts() -> dict:
     severities = dict.fromkeys(("critical", "high", "medium", "low", "info"), 0)
     kinds = ("eligibility", "security", "capability", "behaviour", "dependency", "quality", "performance")
     return {
+        "checks": {"security.bandit": "succeeded"},
         "findings": {
             "open": dict(severities),
             "by_kind": {k: dict(severities) for k in kinds},
@@ -431,3 +434,111 @@ def test_the_board_reads_rubrics_and_asks_for_a_fresh_rating_in_the_admin(client
     client.force_login(outsider)
     assert client.post(act, {}).status_code == 403
     assert version.risk_ratings.count() == 2
+
+
+def test_only_who_may_change_rubrics_sees_the_what_if_listing_of_every_version(
+    client, make_awaiting, platform_admin, board, security, outsider
+):
+    version = make_awaiting("1.0.0")
+    rubric = rubric_current()
+    url = reverse("admin:governance_riskrubric_what_if", args=[rubric.pk])
+    document = "bands: {critical: 70, high: 40, medium: 15}\nfactors: {}\n"
+    for user in (board, security, outsider):  # the board and reviewers may read the rubric, not every rating
+        client.force_login(user)
+        assert client.get(url).status_code == 403
+        response = client.post(url, {"document": document})
+        assert response.status_code == 403 and str(version) not in response.content.decode()
+    client.force_login(board)
+    assert client.get(reverse("admin:governance_riskrubric_change", args=[rubric.pk])).status_code == 200
+
+    client.force_login(platform_admin)
+    response = client.post(url, {"document": document})
+    assert response.status_code == 200 and str(version) in response.content.decode()
+    assert client.get(reverse("admin:governance_riskrubric_what_if", args=[999999])).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("setting", "field"),
+    [
+        ({"weight": "1e24", "cap": 50}, "weight"),
+        ({"weight": 101, "cap": 50}, "weight"),
+        ({"weight": -100.01, "cap": 10}, "weight"),
+        ({"weight": 5, "cap": 100.01}, "cap"),
+        ({"weight": 5, "cap": -1}, "cap"),
+    ],
+)
+def test_weights_and_caps_out_of_range_are_refused_and_change_nothing(platform_admin, setting, field):
+    rubric = rubric_current()
+    document = copy.deepcopy(DEFAULT_RUBRIC)
+    document["factors"]["security_findings.critical"] = setting
+    with pytest.raises(ValidationFailed) as refused:
+        rubric_revise(rubric=rubric, actor=platform_admin, document=document, name="Huge")
+    assert [e["field"] for e in refused.value.errors] == [f"factors.security_findings.critical.{field}"]
+    rubric.refresh_from_db()
+    assert rubric.factors == RUBRIC["factors"] and RiskRubric.objects.count() == 1
+
+
+def test_weights_and_caps_at_their_bounds_are_accepted():
+    document = copy.deepcopy(DEFAULT_RUBRIC)
+    document["factors"]["security_findings.critical"] = {"weight": 100, "cap": 100}
+    document["factors"]["compensating_controls"] = {"weight": -100, "cap": 0}
+    clean = validated_rubric(document)
+    assert clean["factors"]["security_findings.critical"] == {"weight": "100.00", "cap": "100.00"}
+    assert clean["factors"]["compensating_controls"] == {"weight": "-100.00", "cap": "0.00"}
+
+
+postgres_only = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="needs DATABASE_URL pointing at PostgreSQL"),
+]
+
+
+def _marked(test):
+    for mark in reversed(postgres_only):
+        test = mark(test)
+    return test
+
+
+@_marked
+def test_a_rating_during_a_rubric_edit_waits_and_rates_under_the_edited_weights(make_awaiting, platform_admin, board):
+    version = make_awaiting("1.0.0")  # rated under v1, which is frozen from now on
+    add_findings(version, ("security", "high", "b"))
+    document = rubric_document(rubric_current())
+    v2 = rubric_revise(rubric=rubric_current(), actor=platform_admin, document=document, name="Not used yet")
+    stricter = copy.deepcopy(document)
+    stricter["factors"]["security_findings.high"] = {"weight": 20, "cap": 40}
+
+    outcome: dict = {}
+
+    def rate_now():
+        try:
+            outcome["rating"] = version_reassess(version=version, actor=board).rating
+        except Exception as exc:  # returned to the test to assert on
+            outcome["error"] = exc
+        finally:
+            connections.close_all()
+
+    with transaction.atomic():
+        edited = rubric_revise(rubric=v2, actor=platform_admin, document=stricter, name="Stricter")
+        thread = threading.Thread(target=rate_now)
+        thread.start()
+        thread.join(timeout=1)
+        assert thread.is_alive()  # the rating waits for the edit to commit
+    thread.join(timeout=30)
+    assert "error" not in outcome and not thread.is_alive()
+    rating = outcome["rating"]
+    assert edited.pk == v2.pk  # unused, so edited in place
+    v2.refresh_from_db()
+    row = next(r for r in rating.breakdown if r["factor"] == "security_findings.high")
+    assert (rating.rubric_id, row["weight"], rating.total) == (v2.pk, "20.00", Decimal("20.00"))
+    assert v2.factors["security_findings.high"]["weight"] == row["weight"]  # the weights it names
+
+
+@_marked
+def test_first_requests_at_once_install_one_default_rubric():
+    assert not RiskRubric.objects.exists()
+    outcomes = run_concurrently([rubric_current] * 8)
+    assert [type(o) for o in outcomes] == [RiskRubric] * 8, outcomes
+    assert {o.pk for o in outcomes} == {RiskRubric.objects.get().pk}
+    assert AuditEvent.objects.filter(action="rubric.install_default").count() == 1

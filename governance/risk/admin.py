@@ -8,7 +8,7 @@ import yaml
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -169,9 +169,12 @@ class RiskRubricAdmin(SimpleHistoryAdmin):
         ]
 
     def what_if_view(self, request, object_id):
-        rubric = self.get_object(request, valid_pk(object_id))
-        if rubric is None or not self.has_view_permission(request, rubric):
+        # It lists every current version's rating, whoever's plugin: for who tunes the rubric only.
+        if not self.has_change_permission(request):
             raise PermissionDenied
+        rubric = self.get_object(request, valid_pk(object_id))
+        if rubric is None:
+            raise Http404("No such rubric.")
         form = WhatIfForm(request.POST or None, initial={"document": rubric_yaml(rubric_document(rubric))})
         rows = changes = None
         if request.method == "POST" and form.is_valid():

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from compliance.models import ControlAssessment
 from reviews.findings_data import KINDS, SEVERITIES
-from reviews.models import CheckRun, Finding, Triage
+from reviews.models import CheckRun, Finding, RunStatus, Triage
 from reviews.selectors import latest_runs
 
 from .exemptions import Cover, covering
@@ -40,7 +40,7 @@ def version_facts(*, version, now=None) -> dict:
             "status": version.status,
         },
         "manifest": version.manifest,
-        "checks": {run.check_key: run.status for run in current},
+        "checks": _check_statuses(current),
         **_findings(current, cover),
         "performance": _performance(current),
         "compliance": _compliance(version),
@@ -55,6 +55,22 @@ def version_facts(*, version, now=None) -> dict:
 def _current_runs(version) -> list[CheckRun]:
     runs = CheckRun.objects.filter(version=version).only("pk", "check_key", "tool", "status")
     return sorted(latest_runs(runs), key=lambda r: r.pk)
+
+
+# Several tools can post reports of one format (one check key, one latest run per tool):
+# the least finished of them speaks for the key, so a succeeded report never hides an errored one.
+STATUS_PRECEDENCE = (RunStatus.ERRORED, RunStatus.RUNNING, RunStatus.QUEUED, RunStatus.FAILED, RunStatus.SUCCEEDED)
+
+
+def _check_statuses(runs: list[CheckRun]) -> dict[str, str]:
+    def rank(status: str) -> int:
+        return STATUS_PRECEDENCE.index(status) if status in STATUS_PRECEDENCE else -1  # unknown: worst
+
+    statuses: dict[str, str] = {}
+    for run in runs:
+        if run.check_key not in statuses or rank(run.status) < rank(statuses[run.check_key]):
+            statuses[run.check_key] = run.status
+    return statuses
 
 
 def current_run_ids(*, version) -> list[int]:

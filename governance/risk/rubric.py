@@ -16,6 +16,10 @@ from governance.errors import ValidationFailed
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 HUNDRED = Decimal("100.00")
+# A weight is points per unit and a cap at most 100 points: beyond these a factor is no
+# longer a weight but a veto (a policy's job), and huge numbers overflow Decimal when rating.
+WEIGHT_RANGE = (-HUNDRED, HUNDRED)
+CAP_RANGE = (ZERO, HUNDRED)
 BAND_ORDER = ("low", "medium", "high", "critical")
 SEVERITIES = ("critical", "high", "medium", "low")
 CRITICALITIES = ("high", "medium", "low")
@@ -271,7 +275,9 @@ def validated_rubric(document) -> dict:
             _number(setting.get("weight"), f"{where}.weight", errors),
             _number(setting.get("cap"), f"{where}.cap", errors),
         )
-        if cap is not None and not ZERO <= cap <= HUNDRED:
+        if weight is not None and not WEIGHT_RANGE[0] <= weight <= WEIGHT_RANGE[1]:
+            errors.append({"field": f"{where}.weight", "code": "invalid", "message": "Between -100 and 100 points."})
+        if cap is not None and not CAP_RANGE[0] <= cap <= CAP_RANGE[1]:
             errors.append({"field": f"{where}.cap", "code": "invalid", "message": "Between 0 and 100 points."})
         factors[key] = {"weight": str(weight), "cap": str(cap)}
         if setting.get("mitigation"):

@@ -6,7 +6,7 @@ from governance.models import AuditEvent
 from submissions.models import PluginVersion
 from submissions.selectors import plugins_visible_to, versions_visible_to
 
-from .models import Exemption, PolicyEvaluation, RiskRating
+from .models import Exemption, ExemptionScope, PolicyEvaluation, RiskRating
 
 DECISIONS = ("version.approve", "version.auto_approve", "version.reject", "version.revoke")
 
@@ -28,9 +28,18 @@ def evaluations_visible_to(*, user) -> QuerySet[PolicyEvaluation]:
 
 
 def exemptions_visible_to(*, user) -> QuerySet[Exemption]:
-    if user.has_perm("governance.view_exemption"):
+    """The board and platform admins (who see every version) see every exemption; anyone else
+    those of the plugins they see, those covering a version they may see (a reviewer's
+    assignment), and the ones they asked for."""
+    if user.has_perm("submissions.view_pluginversion"):
         return Exemption.objects.all()
-    return Exemption.objects.filter(Q(plugin__in=plugins_visible_to(user=user)) | Q(requested_by=user))
+    versions = versions_visible_to(user=user)
+    return Exemption.objects.filter(
+        Q(plugin__in=plugins_visible_to(user=user))
+        | Q(scope=ExemptionScope.VERSION, version__in=versions)
+        | Q(scope=ExemptionScope.PLUGIN, plugin__in=versions.values("plugin_id"))
+        | Q(requested_by=user)
+    )
 
 
 def risk_register() -> list[dict]:

@@ -9,12 +9,12 @@ locked), ``gate_verdict`` computes it without storing anything.
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from governance.audit import audit_record
-from governance.errors import PermissionRefused, PolicyBlocked
+from governance.audit import audit_lock, audit_record
+from governance.errors import NotFound, PermissionRefused, PolicyBlocked
 from governance.policies import CompiledPolicy, PreparedFacts, current_policies, evaluate
 from governance.transitions import save_with_audit
 from reviews.models import Finding
@@ -66,15 +66,46 @@ def assess_facts(
 # -- rubrics -----------------------------------------------------------------------------
 
 
-def rubric_current() -> RiskRubric:
-    """The newest version of the configured rubric; the default is installed on first use."""
+def rubric_current(*, lock: bool = False) -> RiskRubric:
+    """The newest version of the configured rubric; the default is installed on first use.
+
+    With ``lock`` (inside the caller's transaction, before rating) the row is locked, so a
+    rating never commits against weights that ``rubric_revise`` edited underneath it."""
     key = settings.WARDEN_RISK_RUBRIC
-    rubric = RiskRubric.objects.filter(key=key).order_by("-version").first()
+    rubric = _newest_rubric(key, lock=lock)
     if rubric is None:
+        _install_default_rubric(key)
+        rubric = _newest_rubric(key, lock=lock)
+    assert rubric is not None  # installed just above, by this request or a concurrent one
+    return rubric
+
+
+def _newest_rubric(key: str, *, lock: bool) -> RiskRubric | None:
+    rubrics = RiskRubric.objects.filter(key=key).order_by("-version")
+    if not lock:
+        return rubrics.first()
+    _lock_rubrics()
+    return rubrics.select_for_update().first()
+
+
+def _lock_rubrics() -> None:
+    """Every rubric writer and every rating takes the audit chain head before a rubric row.
+    A transaction that audits holds the head until it commits, and the pipeline has audited
+    before it rates, so taking them in this one order is what keeps the two from deadlocking."""
+    audit_lock()
+
+
+def _install_default_rubric(key: str) -> None:
+    """Race-safe: two first requests at once install one default; the loser reads it."""
+    try:
         with transaction.atomic():
+            _lock_rubrics()
+            if RiskRubric.objects.filter(key=key).exists():
+                return
             rubric = RiskRubric(key=key, version=1, name="Default rubric", **validated_rubric(DEFAULT_RUBRIC))
             save_with_audit(rubric, actor=None, action="rubric.install_default")
-    return rubric
+    except IntegrityError:
+        pass  # installed meanwhile (rubric_version_unique): the caller reads that one
 
 
 def rubric_label(rubric: RiskRubric) -> str:
@@ -102,7 +133,11 @@ def rubric_revise(
         raise PermissionRefused(f"{actor} may not change risk rubrics.")
     clean = validated_rubric(document)
     with transaction.atomic():
-        rubric = RiskRubric.objects.select_for_update().get(pk=rubric.pk)
+        _lock_rubrics()
+        locked = RiskRubric.objects.select_for_update().filter(pk=rubric.pk).first()
+        if locked is None:
+            raise NotFound("No such rubric.")
+        rubric = locked
         changes = rubric_diff(rubric_document(rubric), clean)
         if rubric_in_use(rubric=rubric):
             latest = RiskRubric.objects.filter(key=rubric.key).order_by("-version").first()
@@ -149,11 +184,12 @@ def rubric_what_if(*, document: dict, limit: int = 500) -> list[dict]:
 # -- assessing versions --------------------------------------------------------------------
 
 
-def assess_version(*, version, now=None) -> tuple[Assessment, RiskRubric]:
-    """Compute (not store) the rating and policy results of ``version`` now."""
+def assess_version(*, version, now=None, lock_rubric: bool = False) -> tuple[Assessment, RiskRubric]:
+    """Compute (not store) the rating and policy results of ``version`` now; ``lock_rubric``
+    when the caller stores the rating in its transaction."""
     now = now or timezone.now()
+    rubric = rubric_current(lock=lock_rubric)
     facts = version_facts(version=version, now=now)
-    rubric = rubric_current()
     assessment = assess_facts(
         facts=facts,
         rubric=rubric_document(rubric),
@@ -174,8 +210,8 @@ class StoredAssessment:
 def version_assess(*, version, trigger: str, actor=None) -> StoredAssessment:
     """Inside the caller's transaction, with ``version`` locked: rate it (a new rating only
     when the payload differs from its latest under the same rubric) and record the policy
-    evaluation, each with an audit row."""
-    assessment, rubric = assess_version(version=version)
+    evaluation, each with an audit row. The rubric row stays locked until the caller commits."""
+    assessment, rubric = assess_version(version=version, lock_rubric=True)
     rating = _store_rating(version, rubric, assessment, trigger, actor)
     evaluation = PolicyEvaluation.objects.create(
         version=version,
@@ -235,11 +271,21 @@ def _store_rating(version, rubric: RiskRubric, assessment: Assessment, trigger: 
 def approval_check(*, version, actor) -> StoredAssessment:
     """Before an approval, in its transaction: evaluate, record, and refuse on a blocking
     (enforce-mode, unexempted) violation with the policies' messages."""
-    stored = version_assess(version=version, trigger="approve", actor=actor)
+    return transition_check(version=version, actor=actor, trigger="approve", verb="approved")
+
+
+def deploy_check(*, version, actor) -> StoredAssessment:
+    """Before a deployment, in its transaction: the same as ``approval_check``. What held at
+    approval may not hold now (an exemption expired, a finding was reported since)."""
+    return transition_check(version=version, actor=actor, trigger="deploy", verb="deployed")
+
+
+def transition_check(*, version, actor, trigger: str, verb: str) -> StoredAssessment:
+    stored = version_assess(version=version, trigger=trigger, actor=actor)
     blocking = stored.assessment.blocking
     if blocking:
         raise PolicyBlocked(
-            f"{version} cannot be approved: " + " ".join(f"[{r['key']}] {r['message']}" for r in blocking),
+            f"{version} cannot be {verb}: " + " ".join(f"[{r['key']}] {r['message']}" for r in blocking),
             errors=[{"field": r["key"], "code": r["outcome"], "message": r["message"]} for r in blocking],
         )
     return stored
@@ -256,9 +302,11 @@ def on_awaiting_decision(*, version) -> StoredAssessment:
 
 
 def auto_approvable(*, version, assessment: Assessment) -> bool:
+    """Never without policies: a fresh installation that has not synced them approves nothing."""
     return (
         version.plugin.category in settings.WARDEN_AUTO_APPROVE_CATEGORIES
         and assessment.rating.band == "low"
+        and bool(assessment.results)
         and all(row["outcome"] == "pass" for row in assessment.results)
     )
 
@@ -274,10 +322,29 @@ def version_reassess(*, version, actor) -> StoredAssessment:
         return version_assess(version=version, trigger="on_demand", actor=actor)
 
 
+NO_POLICIES = {
+    "key": "policies-loaded",
+    "version": 0,
+    "title": "Policies are loaded",
+    "severity": "critical",
+    "mode": "enforce",
+    "outcome": "error",
+    "message": (
+        "No policies are loaded, so the gate cannot pass anything. "
+        "Run `manage.py sync_policies` (docs/runbook.md, first installation)."
+    ),
+    "error": "No current policy is on.",
+    "exemption": None,
+    "blocks": True,
+}
+
+
 def gate_verdict(*, version) -> dict:
     """The CI gate: pass or fail, the policies that decide it, the open serious findings, and
-    what exemptions suppress (shown, not hidden). Stores nothing."""
+    what exemptions suppress (shown, not hidden). Stores nothing. Without any policy (a fresh
+    installation that never ran sync_policies) it fails closed."""
     assessment, rubric = assess_version(version=version)
+    deciding = assessment.blocking if assessment.results else [dict(NO_POLICIES)]
     facts = assessment.facts
     exempted_by = facts["exemptions"]["findings"]
     serious = Finding.objects.filter(
@@ -300,8 +367,8 @@ def gate_verdict(*, version) -> dict:
     return {
         "version": version.pk,
         "status": version.status,
-        "verdict": "pass" if assessment.passed else "fail",
-        "policies": assessment.blocking,
+        "verdict": "fail" if deciding else "pass",
+        "policies": deciding,
         "findings": [f for f in findings if f["exempted_by"] is None],
         "exempted": {
             "policies": [r for r in assessment.results if r["outcome"] == "exempted"],
