@@ -8,9 +8,10 @@ throughput under concurrent load, against the budget, beside the last approved v
    ``warmup_calls`` times, then ``calls_per_round`` times from a pool of the budget's typical and
    then peak thread count; latency percentiles over every call, throughput per round (median).
 3. The last approved version of the same plugin is measured in the same run, its runs
-   interleaved with this version's (A, B, A, B ...), so what the machine was doing meanwhile
-   weighs on both alike. A KPI worse by more than the budget's percentage, and by more than the
-   KPI's noise floor, is a regression.
+   interleaved with this version's in alternating order (A B, B A, ...), so what the machine
+   was doing meanwhile, and any advantage of going first, weighs on both alike. A KPI worse
+   by more than the budget's percentage, and by more than the KPI's noise floor, is a
+   regression.
 """
 
 import json
@@ -150,8 +151,8 @@ def measure(subjects: list[Subject], budget: Budget, *, progress) -> None:
     loaded = [s for s in subjects if s.benchmark]
     steps = plan["startup_runs"] * len(subjects) + plan["rounds"] * len(loaded)
     done = 0
-    for _ in range(plan["startup_runs"]):
-        for subject in subjects:
+    for turn in range(plan["startup_runs"]):
+        for subject in _in_turn(subjects, turn):
             run = subject.sandbox("startup")
             if run.result is None or run.tampered:
                 raise HarnessFailed(subject, run)  # a tampered run is reported as such
@@ -162,8 +163,8 @@ def measure(subjects: list[Subject], budget: Budget, *, progress) -> None:
             progress(done * 100 // steps)
     levels = sorted({budget.typical_threads, budget.peak_threads})
     load = {"warmup": plan["warmup_calls"], "rounds": 1, "calls": plan["calls_per_round"], "concurrency": levels}
-    for _ in range(plan["rounds"]):
-        for subject in loaded:
+    for turn in range(plan["rounds"]):
+        for subject in _in_turn(loaded, turn):
             run = subject.sandbox("load", load=load)
             rounds = run.of_type("round")
             if run.result is None or run.tampered:
@@ -179,6 +180,11 @@ def measure(subjects: list[Subject], budget: Budget, *, progress) -> None:
                 subject.throughput.setdefault(threads, []).append(len(record["latencies_ms"]) / record["seconds"])
             done += 1
             progress(done * 100 // steps)
+
+
+def _in_turn(subjects: list[Subject], turn: int) -> list[Subject]:
+    """A B, B A, A B ...: whichever runs first in a pair (colder caches) is not always the same."""
+    return subjects if turn % 2 == 0 else subjects[::-1]
 
 
 def figures(subject: Subject) -> dict[tuple[str, int | None], float]:

@@ -1,6 +1,7 @@
 """Runs inside the sandbox: set the limits, drop to the sandbox user, then load the plugin.
 
-This file is executed by the sandboxed interpreter (``python -I -S -B harness.py <config>``) and
+This file is executed, compiled once per machine, by the sandboxed interpreter
+(``python -I -S -B harness.pyc <config>``) and
 imports nothing from Warden or Django. ``-S``: the ``site`` module, which runs the ``.pth`` files
 and ``sitecustomize`` of the plugin's dependencies, runs only once the limits are set, the
 privileges dropped and (for behaviour) the audit hook installed. It reports on the file descriptor named in its config,
@@ -34,7 +35,7 @@ LIMITS = {
     "file_size_bytes": resource.RLIMIT_FSIZE,
 }
 MAX_EVENTS_PER_KIND = 200  # then one "truncated" record: flooding is itself a finding
-HARNESS = os.path.abspath(__file__)
+HARNESS = sys._getframe().f_code.co_filename  # the name it was compiled under (runner.compiled_harness)
 
 
 def main() -> None:
