@@ -141,6 +141,14 @@ class CheckRun(FSMModelMixin, models.Model):
     )
     check_key = models.CharField(max_length=64, db_index=True)
     origin = models.CharField(max_length=10, choices=RunOrigin.choices, default=RunOrigin.INTERNAL)
+    posted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who posted it, for external reports: one poster's report never replaces another's.",
+    )
     tool = models.CharField(max_length=100, blank=True)
     tool_version = models.CharField(max_length=64, blank=True)
     status = FSMField(default=RunStatus.QUEUED, choices=RunStatus.choices, protected=True, db_index=True)

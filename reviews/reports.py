@@ -69,7 +69,7 @@ def report_attach(*, version: PluginVersion, format: str, content: bytes, actor,
             version = PluginVersion.objects.select_for_update().get(pk=version.pk)
             if version.status in CLOSED:
                 raise TransitionRefused(f"{version} is {version.get_status_display().lower()}; it takes no reports.")
-            run = _create_run(version, parsed, format)
+            run = _create_run(version, parsed, format, actor)
             counts = store_findings(run=run, findings=findings)
             PerformanceMetric.objects.bulk_create(_metric_row(run, item) for item in measured)
             run.report.save(filename or f"{format}.json", ContentFile(content), save=False)
@@ -136,11 +136,12 @@ def _check_poster(version: PluginVersion, actor) -> None:
         raise PermissionRefused(f"{actor} may not post reports about {version}.")
 
 
-def _create_run(version: PluginVersion, parsed: ParsedReport, format: str) -> CheckRun:
+def _create_run(version: PluginVersion, parsed: ParsedReport, format: str, actor) -> CheckRun:
     run = CheckRun(
         version=version,
         check_key=f"external.{format}",
         origin=RunOrigin.EXTERNAL,
+        posted_by=actor,
         tool=parsed.tool[:100],
         tool_version=parsed.tool_version[:64],
     )

@@ -54,16 +54,19 @@ def findings_visible_to(*, user) -> QuerySet[Finding]:
 
 def latest_runs(runs) -> list:
     """Of several runs of the same check (earlier rounds, re-matches, re-posted reports of
-    one tool), only the newest speaks for the version now. ``runs`` in any order."""
-    latest: dict[tuple[str, str], object] = {}
+    one tool by one poster), only the newest speaks for the version now: an author's report
+    does not replace a reviewer's. ``runs`` in any order."""
+    latest: dict[tuple[str, str, int | None], object] = {}
     for run in sorted(runs, key=lambda r: r.pk):
-        latest[(run.check_key, run.tool)] = run
+        latest[(run.check_key, run.tool, run.posted_by_id)] = run
     return list(latest.values())
 
 
 def finding_counts(*, version) -> list[dict]:
     """Open, new and total findings of the version's latest runs by severity, most severe first."""
-    current = [r.pk for r in latest_runs(CheckRun.objects.filter(version=version).only("pk", "check_key", "tool"))]
+    current = [
+        r.pk for r in latest_runs(CheckRun.objects.filter(version=version).only("pk", "check_key", "tool", "posted_by"))
+    ]
     rows = {
         row["severity"]: row
         for row in Finding.objects.filter(check_run__in=current)

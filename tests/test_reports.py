@@ -220,3 +220,19 @@ def test_a_posted_finding_never_shares_a_fingerprint_with_wardens_own(api, in_re
     assert response.status_code == 201
     stored = Finding.objects.get(check_run_id=response.json()["id"])
     assert stored.fingerprint != copied.fingerprint
+
+
+def test_an_authors_report_does_not_replace_a_reviewers_report_of_the_same_tool(api, in_review, security):
+    from reviews.selectors import latest_runs
+
+    reviewer = APIClient()
+    reviewer.force_authenticate(security)
+    theirs = post(reviewer, in_review, "sarif", (REPORTS / "bandit.sarif").read_bytes())
+    empty = {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "Bandit"}}, "results": []}]}
+    ours = post(api, in_review, "sarif", json.dumps(empty).encode())
+    again = post(api, in_review, "sarif", json.dumps(empty).encode())
+
+    assert (theirs.status_code, ours.status_code, again.status_code) == (201, 201, 201)
+    current = {run.pk for run in latest_runs(CheckRun.objects.filter(version=in_review))}
+    assert theirs.json()["id"] in current  # the reviewer's findings still speak for the version
+    assert again.json()["id"] in current and ours.json()["id"] not in current  # the author's own re-post does

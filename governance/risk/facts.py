@@ -53,7 +53,7 @@ def version_facts(*, version, now=None) -> dict:
 
 
 def _current_runs(version) -> list[CheckRun]:
-    runs = CheckRun.objects.filter(version=version).only("pk", "check_key", "tool", "status")
+    runs = CheckRun.objects.filter(version=version).only("pk", "check_key", "tool", "status", "posted_by")
     return sorted(latest_runs(runs), key=lambda r: r.pk)
 
 
