@@ -51,12 +51,10 @@ def threat_model_prefill(*, version: PluginVersion, actor) -> ThreatModel:
         if model.pk and model.status not in EDITABLE:
             raise TransitionRefused(f"The threat model is {model.get_status_display().lower()}; it is not changed.")
         save_with_audit(model, actor=actor, action="threat_model.prefill")
-        added = 0
         for kind, name, description, source in suggested_elements(version):
             element, created = ThreatModelElement.objects.get_or_create(
                 threat_model=model, kind=kind, name=name[:200], defaults={"description": description, "source": source}
             )
-            added += created
             if created and kind != ElementKind.ASSET:
                 for title, stride, mitigation in suggested_threats(kind, name, version.manifest):
                     Threat.objects.create(

@@ -157,7 +157,6 @@ class Behaviour:
         self.out = out
         self.plugin_root = os.path.realpath(config["plugin_root"]) + os.sep
         self.benchmark = config.get("benchmark")
-        self.entrypoint = config["entrypoint"]
         # The virtual environment (python -S leaves sys.prefix at the base until site runs):
         # its files are the dependencies', readable without declaration.
         environment = os.path.dirname(os.path.dirname(sys.executable)) + os.sep
