@@ -174,7 +174,25 @@ def test_a_plugin_that_runs_away_is_stopped_by_the_limit_it_hit(tmp_path, settin
     assert runner.LIMIT_TEXT[limit] in stopped[0].title
     assert outcome.summary["limit"] == limit
     assert not outcome.passed
-    assert os.getpid() > 0  # still here: the test process survived the plugin
+    assert sandbox_processes() == []  # nothing of the plugin outlived its run
+
+
+def sandbox_processes() -> list[str]:
+    """Processes running as the sandbox user (as root, plugins run as WARDEN_SANDBOX_UID), or
+    processes of the plugin's module otherwise."""
+    from django.conf import settings
+
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+            command = (status.parent / "cmdline").read_bytes()
+        except OSError:
+            continue  # gone meanwhile
+        uid = int(text.split("\nUid:\t", 1)[1].split()[1])
+        if (os.getuid() == 0 and uid == settings.WARDEN_SANDBOX_UID) or b"probe:Plugin" in command:
+            found.append(text.split("\n", 1)[0])
+    return found
 
 
 FORGE = """

@@ -89,11 +89,9 @@ def drop_privileges(uid: int | None, gid: int | None) -> None:
 
 
 def load_entrypoint(config: dict):
+    """Import the plugin's ``module:Object`` and construct it, as the host would."""
     sys.path.insert(0, config["plugin_root"])
-    module_name, _, attribute = config["entrypoint"].partition(":")
-    target = __import__(module_name, fromlist=["_"])
-    for part in attribute.split("."):
-        target = getattr(target, part)
+    target = load_callable(config["entrypoint"])
     return target() if callable(target) else target
 
 
