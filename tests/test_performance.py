@@ -77,14 +77,16 @@ def metric(outcome, kpi, concurrency=None):
 def test_a_plugin_made_50_percent_slower_is_flagged_against_the_last_approved_version(
     host, make_approved, plugin, author
 ):
-    previous = make_approved("1.0.0", **archive("1.0.0", import_seconds=0.2))
-    slower = new_version(plugin, author, "1.1.0", import_seconds=0.3)
+    # 0.4 s against 0.6 s of import: the ~50 ms of process start-up and the machine's noise
+    # stay small beside the 50 % the plugin got slower
+    previous = make_approved("1.0.0", **archive("1.0.0", import_seconds=0.4))
+    slower = new_version(plugin, author, "1.1.0", import_seconds=0.6)
 
     outcome = measure(slower)
 
     startup = metric(outcome, "startup_ms")
     assert startup["baseline_version_id"] == previous.pk
-    assert startup["value"] > startup["baseline_value"] + 80
+    assert startup["value"] > startup["baseline_value"] + 120
     assert startup["change_percent"] > 20 and startup["regressed"]
     (regression,) = [f for f in outcome.findings if f.rule_id == "performance.regression"]
     assert "Cold startup" in regression.title and "1.0.0 (last approved)" in regression.title
