@@ -1,20 +1,33 @@
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Prefetch
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
 from governance.admin_actions import ServiceAction
-from governance.admin_base import ReadOnlyInline, ScopedAdmin, ServiceCreateAdminMixin, ServiceCreateForm, per_request
+from governance.admin_base import (
+    ReadOnlyInline,
+    ScopedAdmin,
+    ServiceCreateAdminMixin,
+    ServiceCreateForm,
+    attachment,
+    per_request,
+    register_visibility,
+)
 from governance.errors import WardenError
 from submissions.selectors import organisations_of, versions_visible_to
 
 from .evidence import assessment_decide, evidence_decide, evidence_upload
 from .models import Checklist, Control, ControlAssessment, Evidence, EvidenceKind, Framework, ReReview
 from .rereviews import re_review_complete
+from .selectors import assessments_visible_to, evidence_visible_to, re_reviews_visible_to
 from .services import compile_expression, framework_in_use, framework_new_version
+
+register_visibility(ControlAssessment, assessments_visible_to)
+register_visibility(Evidence, evidence_visible_to)
+register_visibility(ReReview, re_reviews_visible_to)
 
 
 class ControlForm(forms.ModelForm):
@@ -177,6 +190,7 @@ class EvidenceAdmin(ServiceCreateAdminMixin, ScopedAdmin):
     list_display = ["version", "kind", "revision", "file_name", "status", "uploaded_by", "uploaded_at", "expires_on"]
     list_filter = ["kind", "status"]
     list_select_related = ["version__plugin", "uploaded_by"]
+    exclude = ["file"]  # its storage URL is not served: the file is the download link below
     readonly_fields = [
         "version",
         "kind",
@@ -214,7 +228,7 @@ class EvidenceAdmin(ServiceCreateAdminMixin, ScopedAdmin):
     ]
 
     def scoped_queryset(self, request):
-        return Evidence.objects.filter(version__in=versions_visible_to(user=request.user))
+        return evidence_visible_to(user=request.user)
 
     def has_add_permission(self, request):  # authors upload: members of an organisation
         return per_request(request, "is_member", lambda: organisations_of(user=request.user).exists())
@@ -233,15 +247,7 @@ class EvidenceAdmin(ServiceCreateAdminMixin, ScopedAdmin):
         evidence = self.scoped_queryset(request).filter(pk=object_id).first()
         if evidence is None:
             raise Http404("No such evidence.")
-        response = FileResponse(
-            evidence.file.open("rb"),
-            as_attachment=True,
-            filename=evidence.file_name,
-            content_type="application/octet-stream",
-        )
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Content-Security-Policy"] = "sandbox"
-        return response
+        return attachment(evidence.file, evidence.file_name)
 
     @admin.display(description="File")
     def download(self, obj):
@@ -267,7 +273,7 @@ class ReReviewAdmin(ScopedAdmin):
     ]
 
     def scoped_queryset(self, request):
-        return ReReview.objects.filter(version__in=versions_visible_to(user=request.user))
+        return re_reviews_visible_to(user=request.user)
 
     def has_add_permission(self, request):
         return False
@@ -286,7 +292,14 @@ class ControlAssessmentAdmin(ScopedAdmin):
     list_select_related = ["control__framework", "stage_review__version__plugin", "stage_review__stage"]
     readonly_fields = ["stage_review", "control", "result", "status", "automatic", "inputs", "reason"]
     service_actions = [
-        ServiceAction(result, label, _assess(result), reason="required", available=lambda obj: True)
+        ServiceAction(
+            result,
+            label,
+            _assess(result),
+            reason="required",
+            available=lambda obj: True,
+            done=f"Assessed {{obj.control}} as {label.lower()} in {{obj.stage_review}}.",
+        )
         for result, label in [
             ("met", "Met"),
             ("partially_met", "Partially met"),
@@ -296,7 +309,7 @@ class ControlAssessmentAdmin(ScopedAdmin):
     ]
 
     def scoped_queryset(self, request):
-        return ControlAssessment.objects.filter(stage_review__version__in=versions_visible_to(user=request.user))
+        return assessments_visible_to(user=request.user)
 
     def has_add_permission(self, request):
         return False

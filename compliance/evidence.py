@@ -184,7 +184,7 @@ def compliance_sign_off(*, review: StageReview, actor, residual_risk: str, state
     with transaction.atomic():
         reviewing = _compliance_reviewer(actor, review.version)
         if reviewing.pk != review.pk:
-            raise TransitionRefused(f"{review} is not the open compliance review of {review.version}.")
+            raise TransitionRefused(f"{review} is not an open compliance stage.")
         open_items = _open_items(review)
         if open_items:
             raise TransitionRefused(f"Sign-off refused while anything is open: {'; '.join(open_items)}.")

@@ -26,8 +26,11 @@ def interval_days(version: PluginVersion) -> int:
     return min(days, default=DEFAULT_INTERVAL_DAYS)
 
 
-def re_review_schedule(*, version: PluginVersion, reason: str = "Periodic re-review") -> ReReview:
-    """Inside the deployment's transaction (or after a completed re-review): the next one."""
+def re_review_schedule(*, version: PluginVersion, reason: str = "Periodic re-review") -> ReReview | None:
+    """Inside the deployment's transaction (or after a completed re-review): the next one.
+    Only a deployed version is re-reviewed; for any other nothing is scheduled."""
+    if version.status != VersionStatus.DEPLOYED:
+        return None
     ReReview.objects.filter(version=version, status=ReReviewStatus.SCHEDULED).delete()  # one pending at a time
     due = timezone.localdate() + timedelta(days=interval_days(version))
     return ReReview.objects.create(version=version, due_on=due, reason=reason)
@@ -40,6 +43,9 @@ def re_reviews_open_due() -> int:
     for re_review in ReReview.objects.filter(status=ReReviewStatus.SCHEDULED, due_on__lte=today).select_related(
         "version__plugin"
     ):
+        if re_review.version.status != VersionStatus.DEPLOYED:  # scheduled before undeploying closed them
+            re_reviews_close(version=re_review.version, reason=re_review.version.get_status_display().lower())
+            continue
         opened += _open(re_review)
     deployed = PluginVersion.objects.filter(status=VersionStatus.DEPLOYED)
     expired = Evidence.objects.filter(
@@ -54,13 +60,36 @@ def re_reviews_open_due() -> int:
     return opened
 
 
+def re_reviews_close(*, version: PluginVersion, reason: str) -> int:
+    """Inside the transaction that takes the version out of deployment (superseded, rolled
+    back, revoked): its scheduled and open re-reviews are closed, unreviewed, with why."""
+    closed = 0
+    with transaction.atomic():
+        pending = ReReview.objects.select_for_update().filter(
+            version=version, status__in=[ReReviewStatus.SCHEDULED, ReReviewStatus.OPEN]
+        )
+        for re_review in pending:
+            re_review.status, re_review.completed_at = ReReviewStatus.DONE, timezone.now()
+            re_review.outcome = f"Closed without review: {version} is no longer deployed ({reason})."
+            re_review.save()
+            audit_record(
+                actor=None,
+                action="compliance.re_review_closed",
+                target=re_review,
+                reason=re_review.outcome,
+                data={"version": version.pk},
+            )
+            closed += 1
+    return closed
+
+
 def _open(re_review: ReReview) -> int:
     with transaction.atomic():
-        claimed = ReReview.objects.filter(pk=re_review.pk, status=ReReviewStatus.SCHEDULED).update(
-            status=ReReviewStatus.OPEN, opened_at=timezone.now()
-        )
-        if not claimed:
+        claimed = ReReview.objects.select_for_update().filter(pk=re_review.pk, status=ReReviewStatus.SCHEDULED).first()
+        if claimed is None:
             return 0
+        claimed.status, claimed.opened_at = ReReviewStatus.OPEN, timezone.now()
+        claimed.save()
         officers = get_user_model().objects.filter(groups__name=roles.COMPLIANCE_OFFICERS, is_active=True)
         notify(
             recipients=list(officers),

@@ -1,11 +1,18 @@
 from django import forms
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import Group
 from django.db import models
+from django.http import Http404, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 from simple_history.admin import SimpleHistoryAdmin
 
-from .admin_base import ReadOnlyAdmin
+from . import roles
+from .admin_base import ReadOnlyAdmin, register_visibility
 from .models import (
     AllowedLicence,
     AuditEvent,
@@ -20,8 +27,12 @@ from .models import (
     WebhookEndpoint,
     WorkingCalendar,
 )
-from .notifications import EVENTS
+from .notifications import EVENTS, notification_read
+from .selectors import notification_preferences_of, notifications_of
 from .services import stage_save
+
+register_visibility(Notification, notifications_of)
+register_visibility(NotificationPreference, notification_preferences_of)
 
 
 @admin.register(Stage)
@@ -44,6 +55,11 @@ class StageAdmin(SimpleHistoryAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # stages with reviews are history; deactivate instead
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name in ("owner_group", "escalation_group"):
+            kwargs["queryset"] = Group.objects.filter(name__in=roles.STAGE_ROLES).order_by("name")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
         stage_save(stage=obj, actor=request.user, changed=form.changed_data)
@@ -167,6 +183,26 @@ class NotificationAdmin(admin.ModelAdmin):
     def get_actions(self, request):
         return {"mark_read": (type(self).mark_read, "mark_read", "Mark as read")}
 
+    def get_urls(self):
+        opened = path("<int:pk>/open/", self.admin_site.admin_view(self.open_view), name="governance_notification_open")
+        return [opened, *super().get_urls()]
+
+    def open_view(self, request, pk: int):
+        """Reading a notification marks it read and goes where it points (the list and header link here)."""
+        notification = self.get_queryset(request).filter(pk=pk).first()
+        if notification is None or not self.has_view_permission(request, notification):
+            raise Http404("No such notification.")
+        notification_read(notification=notification, user=request.user)
+        here = reverse("admin:governance_notification_change", args=[notification.pk])
+        safe = url_has_allowed_host_and_scheme(notification.url, allowed_hosts={request.get_host()})
+        return HttpResponseRedirect(notification.url if notification.url and safe else here)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        notification = self.get_queryset(request).filter(pk=object_id).first() if object_id.isdigit() else None
+        if notification is not None:  # viewing it is reading it
+            notification_read(notification=notification, user=request.user)
+        return super().change_view(request, object_id, form_url, extra_context)
+
 
 class PreferenceForm(forms.ModelForm):
     event = forms.ChoiceField(choices=sorted(EVENTS.items()))
@@ -269,5 +305,22 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     inlines = [WebhookAttemptInline]
     show_full_result_count = False
 
+
+class WardenUserAdmin(UserAdmin):
+    """Every page links users by name (assignee, decided by, uploaded by): anyone may open their
+    own user, read-only (the header links the password change); others need ``auth.view_user``."""
+
+    def has_view_permission(self, request, obj=None):
+        own = obj is not None and obj.pk == request.user.pk and request.user.is_active and request.user.is_staff
+        return own or super().has_view_permission(request, obj)
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is not None and not super().has_view_permission(request, obj):
+            return [(None, {"fields": ["username", "first_name", "last_name", "email", "groups", "last_login"]})]
+        return super().get_fieldsets(request, obj)
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), WardenUserAdmin)
 
 from .risk import admin as risk_admin  # noqa: E402, F401  (registers rubrics, policies, ratings, exemptions)

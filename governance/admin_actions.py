@@ -12,13 +12,33 @@ from dataclasses import dataclass
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django_fsm import can_proceed
 
 from .errors import WardenError
+
+
+def per_request(request, key: str, compute):
+    """Compute a permission answer once per request (the sidebar asks for every model)."""
+    cache = request.__dict__.setdefault("_warden_permission_cache", {})
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
+
+
+def holds_on_any(user, perm: str) -> bool:
+    """``user`` holds ``perm`` on at least one object, through a group or directly."""
+    app_label, codename = perm.split(".", 1)
+    return (
+        Permission.objects.filter(codename=codename, content_type__app_label=app_label)
+        .filter(Q(groupobjectpermission__group__user=user) | Q(userobjectpermission__user=user))
+        .exists()
+    )
 
 
 @dataclass(frozen=True)
@@ -31,6 +51,17 @@ class ServiceAction:
     available: Callable | None = None  # or a predicate on the object
     perm: str | None = None  # the permission the service will check, to hide useless buttons
     perm_on: Callable | None = None  # the object it is checked on (None: a model-level permission)
+    done: str = ""  # what happened, a sentence formatted with obj: "Assessed {obj.control} as met."
+
+    def is_offered_to(self, request) -> bool:
+        """Whether the list action is worth offering to the user at all: the permission the
+        service checks, held globally or (for object permissions) on some object."""
+        if not self.perm or request.user.has_perm(self.perm):
+            return True
+        if self.perm_on is None:
+            return False
+        perm = self.perm
+        return per_request(request, f"any:{perm}", lambda: holds_on_any(request.user, perm))
 
     def is_available(self, obj, user) -> bool:
         if self.perm and not user.has_perm(self.perm, self.perm_on(obj) if self.perm_on else None):
@@ -66,7 +97,12 @@ class ServiceActionsAdmin(admin.ModelAdmin):
     def get_actions(self, request):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
-        for action in self.service_actions:
+        offered = per_request(
+            request,
+            f"offered:{self.opts.label_lower}",
+            lambda: [a for a in self.service_actions if a.is_offered_to(request)],
+        )
+        for action in offered:
             actions[f"act_{action.name}"] = (self._bulk(action), f"act_{action.name}", f"{action.label} selected")
         return actions
 
@@ -89,8 +125,12 @@ class ServiceActionsAdmin(admin.ModelAdmin):
                 for a in self.service_actions
                 if a.is_available(obj, request.user)
             ]
-        context = {**(extra_context or {}), "service_buttons": buttons, **self.change_view_context(obj)}
+        context = {**(extra_context or {}), "service_buttons": buttons, **self.change_view_context_for(request, obj)}
         return super().change_view(request, object_id, form_url, context)
+
+    def change_view_context_for(self, request, obj) -> dict:
+        """``change_view_context`` for pages whose extras depend on who is looking."""
+        return self.change_view_context(obj)
 
     def change_view_context(self, obj) -> dict:
         """Extra context for the change page; ``below_inlines`` is HTML shown after the inlines."""
@@ -104,7 +144,8 @@ class ServiceActionsAdmin(admin.ModelAdmin):
         form = ReasonForm(request.POST if request.method == "POST" else None, required=chosen.reason == "required")
         if request.method == "POST" and form.is_valid():
             if self._run(request, chosen, obj, form.cleaned_data["reason"]):
-                self.message_user(request, f"{chosen.label}: done for {obj}.", messages.SUCCESS)
+                done = chosen.done.format(obj=obj) if chosen.done else f"{chosen.label}: done for {obj}."
+                self.message_user(request, done, messages.SUCCESS)
             return HttpResponseRedirect(
                 reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[obj.pk])
             )

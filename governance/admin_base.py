@@ -1,21 +1,143 @@
 """Admin base for domain objects: scoped by selectors, read-only, writes only via services."""
 
+from collections.abc import Callable
+
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.contrib.admin.utils import NotRelationField, get_fields_from_path
+from django.contrib.admin.views.autocomplete import AutocompleteJsonView
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.db.models import Model, Q, QuerySet
+from django.http import FileResponse, Http404
 from simple_history.admin import SimpleHistoryAdmin
 
-from .admin_actions import ServiceActionsAdmin
+from .admin_actions import ServiceActionsAdmin, per_request  # noqa: F401 - per_request is used by the apps from here
 from .errors import WardenError
 
+# -- what each user may see, for every choice the admin offers ------------------------------
+#
+# Each app registers, for its row-scoped models, the selector its lists and API use
+# (``register_visibility(PluginVersion, versions_visible_to)``). The admin site wraps every
+# ModelAdmin and inline it registers (``with_visibility``), so every ForeignKey and
+# ManyToMany drop-down, related list filter, inline and autocomplete answer offers only what
+# that selector lets the request user see: no admin has to remember it.
 
-def per_request(request, key: str, compute):
-    """Compute a permission answer once per request (the sidebar asks for every model)."""
-    cache = request.__dict__.setdefault("_warden_permission_cache", {})
-    if key not in cache:
-        cache[key] = compute()
-    return cache[key]
+VISIBLE_TO: dict[type[Model], Callable[..., QuerySet]] = {}
+
+
+def register_visibility(model: type[Model], selector: Callable[..., QuerySet]) -> None:
+    """``selector(user=...)`` answers which objects of ``model`` the user may see."""
+    VISIBLE_TO[model._meta.concrete_model or model] = selector
+
+
+def visible_only(queryset: QuerySet, user) -> QuerySet:
+    """``queryset`` without what ``user`` may not see (unchanged for models without a selector)."""
+    selector = VISIBLE_TO.get(queryset.model._meta.concrete_model or queryset.model)
+    if selector is None:
+        return queryset
+    return queryset.filter(pk__in=selector(user=user).values("pk"))
+
+
+def narrow_choices(form: forms.BaseForm, user) -> None:
+    """Every model choice of ``form`` (drop-downs, multiple choices, raw ids) to what ``user`` sees."""
+    for field in form.fields.values():
+        if isinstance(field, forms.ModelChoiceField) and field.queryset is not None:
+            field.queryset = visible_only(field.queryset, user)
+
+
+class VisibleChoicesMixin:
+    """For ModelAdmins and inlines: ForeignKey and ManyToMany fields offer only visible objects.
+    Runs before the admin wraps the widget, so the drop-down and validation agree."""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
+        if field is not None and getattr(field, "queryset", None) is not None:
+            field.queryset = visible_only(field.queryset, request.user)
+        return field
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)  # type: ignore[misc]
+        if field is not None and getattr(field, "queryset", None) is not None:
+            field.queryset = visible_only(field.queryset, request.user)
+        return field
+
+
+class VisibleRelatedChoices:
+    """For related list filters: the choices the user may see, whatever the filter class
+    (Django's two in the same single query, any other by filtering what it chose)."""
+
+    def field_choices(self, field, request, model_admin):
+        related = field.related_model
+        if (related._meta.concrete_model or related) not in VISIBLE_TO:
+            return super().field_choices(field, request, model_admin)  # type: ignore[misc]
+        limit = Q(pk__in=visible_only(related._default_manager.all(), request.user).values("pk"))
+        wrapped = type(self).__mro__[2]  # (the wrapper, this mixin, the filter class it wraps, ...)
+        if wrapped not in (admin.RelatedFieldListFilter, admin.RelatedOnlyFieldListFilter):
+            choices = super().field_choices(field, request, model_admin)  # type: ignore[misc]
+            allowed = set(related._default_manager.filter(limit).values_list("pk", flat=True))
+            return [(value, label) for value, label in choices if value in allowed]
+        if wrapped is admin.RelatedOnlyFieldListFilter:
+            used = model_admin.get_queryset(request).distinct().values_list(f"{self.field_path}__pk", flat=True)  # type: ignore[attr-defined]
+            limit &= Q(pk__in=used)
+        ordering = self.field_admin_ordering(field, request, model_admin)  # type: ignore[attr-defined]
+        return field.get_choices(include_blank=False, limit_choices_to=limit, ordering=ordering)
+
+
+_WRAPPED: dict[type, type] = {}
+
+
+def _wrapped(cls: type, mixin: type) -> type:
+    if issubclass(cls, mixin):
+        return cls
+    if cls not in _WRAPPED:
+        _WRAPPED[cls] = type(cls.__name__, (mixin, cls), {"__module__": cls.__module__, "__doc__": cls.__doc__})
+    return _WRAPPED[cls]
+
+
+def visible_list_filter(model: type[Model], spec):
+    """A list_filter entry whose related choices are narrowed; other entries as they are."""
+    if isinstance(spec, (list, tuple)) and len(spec) == 2 and isinstance(spec[1], type):
+        if issubclass(spec[1], admin.RelatedFieldListFilter):
+            return (spec[0], _wrapped(spec[1], VisibleRelatedChoices))
+        return spec
+    if isinstance(spec, str):
+        try:
+            field = get_fields_from_path(model, spec)[-1]
+        except (FieldDoesNotExist, NotRelationField):
+            return spec
+        if getattr(field, "remote_field", None) is not None:
+            return (spec, _wrapped(admin.RelatedFieldListFilter, VisibleRelatedChoices))
+    return spec
+
+
+class VisibleInlineMixin(VisibleChoicesMixin):
+    """An inline lists only the related rows the user may see."""
+
+    def get_queryset(self, request):
+        return visible_only(super().get_queryset(request), request.user)  # type: ignore[misc]
+
+
+class VisibleAdminMixin(VisibleChoicesMixin):
+    """Drop-downs, related list filters and inlines of a ModelAdmin, narrowed to the user."""
+
+    def get_list_filter(self, request):
+        specs = super().get_list_filter(request)  # type: ignore[misc]
+        return [visible_list_filter(self.model, spec) for spec in specs]  # type: ignore[attr-defined]
+
+    def get_inlines(self, request, obj):
+        return [_wrapped(inline, VisibleInlineMixin) for inline in super().get_inlines(request, obj)]  # type: ignore[misc]
+
+
+def with_visibility(admin_class: type[admin.ModelAdmin]) -> type[admin.ModelAdmin]:
+    """``admin_class`` with ``VisibleAdminMixin`` in front (the admin site applies it to all)."""
+    return _wrapped(admin_class, VisibleAdminMixin)
+
+
+class VisibleAutocompleteJsonView(AutocompleteJsonView):
+    """Autocomplete answers only what the user may see, whichever field asks."""
+
+    def get_queryset(self):
+        return visible_only(super().get_queryset(), self.request.user)
 
 
 class ScopedAdmin(ServiceActionsAdmin, SimpleHistoryAdmin):
@@ -46,6 +168,8 @@ class ScopedAdmin(ServiceActionsAdmin, SimpleHistoryAdmin):
         return False
 
     def history_view(self, request, object_id, extra_context=None):
+        if not hasattr(self.model._meta, "simple_history_manager_attribute"):  # append-only rows keep no history
+            return admin.ModelAdmin.history_view(self, request, valid_pk(object_id), extra_context)
         return super().history_view(request, valid_pk(object_id), extra_context)
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
@@ -53,6 +177,16 @@ class ScopedAdmin(ServiceActionsAdmin, SimpleHistoryAdmin):
         if request.method != "GET":
             raise PermissionDenied
         return super().history_form_view(request, valid_pk(object_id), valid_pk(version_id), extra_context)
+
+
+def attachment(file, filename: str) -> FileResponse:
+    """A stored upload or report, only ever downloaded: the browser neither sniffs nor renders it."""
+    response = FileResponse(
+        file.open("rb"), as_attachment=True, filename=filename, content_type="application/octet-stream"
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox"
+    return response
 
 
 def valid_pk(value: str) -> str:
@@ -133,6 +267,7 @@ class ServiceCreateAdminMixin(admin.ModelAdmin):
             class BoundForm(form):  # type: ignore[valid-type,misc]
                 def __init__(self, *args, **kw):
                     super().__init__(*args, user=request.user, **kw)
+                    narrow_choices(self, request.user)
 
             return BoundForm
         return super().get_form(request, obj, change=change, **kwargs)

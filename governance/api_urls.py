@@ -3,7 +3,7 @@ from rest_framework.routers import SimpleRouter
 
 from governance.risk.api import VersionGate
 from reviews.api import AdvisoryImport, VersionReports
-from submissions.api import PluginVersionCreate, VersionViewSet
+from submissions.api import PluginVersionCreate, VersionResubmit, VersionSubmit, VersionViewSet, VersionWithdraw
 
 router = SimpleRouter()
 router.register("versions", VersionViewSet, basename="version")
@@ -13,5 +13,8 @@ urlpatterns = [
     path("advisories/", AdvisoryImport.as_view(), name="advisories"),
     path("versions/<int:version>/reports/", VersionReports.as_view(), name="version-reports"),
     path("versions/<int:version>/gate/", VersionGate.as_view(), name="version-gate"),
+    path("versions/<int:version>/submit/", VersionSubmit.as_view(), name="version-submit"),
+    path("versions/<int:version>/resubmit/", VersionResubmit.as_view(), name="version-resubmit"),
+    path("versions/<int:version>/withdraw/", VersionWithdraw.as_view(), name="version-withdraw"),
     *router.urls,
 ]

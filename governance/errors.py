@@ -45,3 +45,22 @@ class PolicyBlocked(WardenError):
 
     code = "policy_violation"
     status = 409
+
+
+class FactsChanged(WardenError):
+    """A decision named a rating and policy evaluation that no longer describe the version:
+    the decision was refused, and the new rating and evaluation were recorded for the board
+    to see (the one write a refusal makes, so the next attempt can name them)."""
+
+    code = "facts_changed"
+    status = 409
+
+    def __init__(self, detail: str, *, shown_rating_id: int, rating_id: int, evaluation_id: int):
+        super().__init__(
+            detail,
+            errors=[
+                {"field": "rating", "code": "facts_changed", "message": f"Now rating #{rating_id}."},
+                {"field": "evaluation", "code": "facts_changed", "message": f"Now evaluation #{evaluation_id}."},
+            ],
+        )
+        self.shown_rating_id, self.rating_id, self.evaluation_id = shown_rating_id, rating_id, evaluation_id

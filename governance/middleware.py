@@ -1,3 +1,4 @@
+import logging
 import re
 
 from .request_context import bind_request_id, current_request_id, unbind_request_id
@@ -23,3 +24,13 @@ class RequestIdMiddleware:
             return response
         finally:
             unbind_request_id(token)
+
+
+class RefusalLogFilter(logging.Filter):
+    """On ``django.request``: a refused request (4xx) is one line, without the traceback that
+    Django attaches when a view raised PermissionDenied; server errors keep theirs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if 400 <= getattr(record, "status_code", 500) < 500:
+            record.exc_info = record.exc_text = None
+        return True

@@ -95,6 +95,12 @@ class Stage(models.Model):
 
         from reviews.checks import REGISTRY
 
+        from . import roles
+
+        for field in ("owner_group", "escalation_group"):
+            group = getattr(self, field, None)  # unset: clean_fields reports it
+            if group is not None and group.name not in roles.STAGE_ROLES:
+                raise ValidationError({field: f"Only a role group may own or escalate a stage, not {group}."})
         fractions = self.reminder_fractions
         if not isinstance(fractions, list) or not all(
             isinstance(f, int | float) and not isinstance(f, bool) and 0 < f < 1 for f in fractions
@@ -365,6 +371,7 @@ class WebhookAttempt(models.Model):
 
 # Risk rubrics, ratings, policies and exemptions live in their own module (governance/risk/).
 from .risk.models import (  # noqa: E402, F401
+    Decision,
     Exemption,
     Policy,
     PolicyEvaluation,

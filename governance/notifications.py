@@ -14,10 +14,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from . import roles
+from .errors import PermissionRefused
 from .models import Notification, NotificationPreference
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,13 @@ EVENTS = {
     "exemption.decided": "The approval board decided an exemption you asked for",
     "exemption.expiring": "An exemption of your plugin expires soon",
     "exemption.expired": "An exemption of your plugin expired or was revoked: what it covered counts again",
+    "version.changes_requested": "A reviewer asks for changes to your version, with the reasons",
+    "version.awaiting_decision": "A version passed its stages and awaits the board's decision",
+    "version.approved": "A version you submitted or reviewed was approved",
+    "version.rejected": "A version you submitted or reviewed was rejected",
+    "version.rolled_back": "A version you submitted or reviewed was rolled back",
+    "version.revoked": "A version you submitted or reviewed had its approval revoked",
+    "check.errored": "An automated check of a review you hold (or your group holds) errored",
 }
 CLAIM = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=6)
@@ -76,6 +84,23 @@ def notify(*, recipients, event: str, subject: str, body: str = "", url: str = "
 def notify_platform_admins(*, event: str, subject: str, body: str = "", url: str = "") -> None:
     admins = get_user_model().objects.filter(groups__name=roles.PLATFORM_ADMINS, is_active=True)
     notify(recipients=list(admins), event=event, subject=subject, body=body, url=url)
+
+
+def unread_for(*, user) -> QuerySet[Notification]:
+    """What ``user`` has not read yet in the admin, newest first."""
+    if user is None or not user.is_authenticated:
+        return Notification.objects.none()
+    return Notification.objects.filter(recipient=user, read_at__isnull=True).order_by("-created_at", "-pk")
+
+
+def notification_read(*, notification: Notification, user) -> Notification:
+    """``user`` opened their notification; another's is refused (as if it did not exist)."""
+    if notification.recipient_id != user.pk:
+        raise PermissionRefused("This notification is someone else's.")
+    if notification.read_at is None:  # no history on the outbox: a conditional update is the write
+        Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(read_at=timezone.now())
+        notification.refresh_from_db(fields=["read_at"])
+    return notification
 
 
 def unclaimed(now) -> Q:

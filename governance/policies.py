@@ -38,6 +38,8 @@ FIELDS = ("key", "title", "severity", "mode", "message", "expression", "descript
 REQUIRED = ("key", "title", "severity", "mode", "message", "expression")
 KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 READS_RATING = re.compile(r"\brating\b")
+# The facts that check runs produce: a policy over them cannot comply while a check has not judged.
+READS_CHECK_RESULTS = re.compile(r"\b(checks|findings|capabilities|performance)\b")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class CompiledPolicy:
     mode: str
     message: str
     reads_rating: bool
+    reads_check_results: bool
     exact: celpy.Runner
     fast: celpy.CompiledRunner | None
 
@@ -115,7 +118,16 @@ def compile_policy(*, key: str, version: int, title: str, severity: str, mode: s
     except Exception:  # a construct the transpiler does not support: the interpreter runs it
         fast = None
     return CompiledPolicy(
-        key, version, title, severity, mode, message, bool(READS_RATING.search(expression)), exact, fast
+        key,
+        version,
+        title,
+        severity,
+        mode,
+        message,
+        bool(READS_RATING.search(expression)),
+        bool(READS_CHECK_RESULTS.search(expression)),
+        exact,
+        fast,
     )
 
 
@@ -126,12 +138,23 @@ def _transpiler_tree(node):
     return node
 
 
-def evaluate(policies: Iterable[CompiledPolicy], facts: PreparedFacts, exempt: Mapping[str, int]) -> list[dict]:
+def evaluate(
+    policies: Iterable[CompiledPolicy],
+    facts: PreparedFacts,
+    exempt: Mapping[str, int],
+    unfinished: Sequence[str] = (),
+) -> list[dict]:
     """One row per policy: ``outcome`` is pass, violation, exempted (a violation an active
-    exemption covers: shown, not counted) or error; ``blocks`` when it stops approval."""
+    exemption covers: shown, not counted) or error; ``blocks`` when it stops approval.
+
+    A check that has not judged the version (``unfinished``: not run, queued, running,
+    errored) is not a check that passed: a policy over check results that would comply is a
+    violation until every check has finished, and says which ones it waits for."""
     rows = []
     for policy in policies:
         complies, error = policy.check(facts)
+        if complies and unfinished and policy.reads_check_results:
+            complies, error = False, "Not every check has judged the version: " + ", ".join(unfinished) + "."
         outcome = "pass" if complies else ("error" if complies is None else "violation")
         exemption = exempt.get(policy.key) if outcome != "pass" else None
         if exemption is not None:

@@ -12,3 +12,7 @@ PERFORMANCE_REVIEWERS = "Performance reviewers"
 COMPLIANCE_OFFICERS = "Compliance officers"
 APPROVAL_BOARD = "Approval board"
 PLATFORM_ADMINS = "Platform admins"
+
+# The groups that may own or escalate a stage: reviewing roles, never an organisation's group
+# (``org:<slug>``) nor the authors, who never review.
+STAGE_ROLES = (SECURITY_REVIEWERS, PERFORMANCE_REVIEWERS, COMPLIANCE_OFFICERS, APPROVAL_BOARD, PLATFORM_ADMINS)

@@ -4,8 +4,11 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import F
+from django.http import Http404
 from django.template.loader import render_to_string
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django_fsm import can_proceed
 from simple_history.admin import SimpleHistoryAdmin
@@ -18,6 +21,8 @@ from governance.admin_base import (
     ScopedAdmin,
     ServiceCreateAdminMixin,
     ServiceCreateForm,
+    attachment,
+    register_visibility,
     valid_pk,
 )
 from governance.errors import WardenError
@@ -26,6 +31,7 @@ from submissions.selectors import versions_visible_to
 
 from . import collaboration, services
 from . import threat_model as threat_model_services
+from .kpis import KPIS, describe_change
 from .models import (
     OPEN,
     SEVERITY_RANK,
@@ -38,6 +44,8 @@ from .models import (
     PerformanceBudget,
     PerformanceMetric,
     ReviewerQualification,
+    ReviewStatus,
+    RunOrigin,
     SlaBreach,
     StageReview,
     Threat,
@@ -47,11 +55,23 @@ from .models import (
 )
 from .selectors import (
     check_runs_visible_to,
+    feedback_visible_to,
+    finding_sources,
     findings_visible_to,
     latest_harness_run,
+    performance_metrics_visible_to,
     performance_table,
     stage_reviews_visible_to,
+    threat_models_visible_to,
 )
+
+register_visibility(StageReview, stage_reviews_visible_to)
+register_visibility(CheckRun, check_runs_visible_to)
+register_visibility(Finding, findings_visible_to)
+register_visibility(Annotation, collaboration.annotations_visible_to_user)
+register_visibility(Feedback, feedback_visible_to)
+register_visibility(ThreatModel, threat_models_visible_to)
+register_visibility(PerformanceMetric, performance_metrics_visible_to)
 
 
 class AssigneeFilter(admin.SimpleListFilter):
@@ -87,6 +107,34 @@ class DueFilter(admin.SimpleListFilter):
         return queryset.filter(status__in=OPEN, due_at__lt=horizon)
 
 
+class ReviewStatusFilter(admin.SimpleListFilter):
+    """The queue shows open reviews unless asked for others: decided ones are the record."""
+
+    title = "status"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("open", "Open (pending or in progress)"), *ReviewStatus.choices, ("all", "All")]
+
+    def value(self):
+        return super().value() or "open"
+
+    def choices(self, changelist):
+        for lookup, title in self.lookup_choices:  # no separate "All" without a value: "open" is the default
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        if self.value() == "all":
+            return queryset
+        if self.value() == "open":
+            return queryset.filter(status__in=OPEN)
+        return queryset.filter(status=self.value())
+
+
 REVIEW = "reviews.review_stagereview"
 
 
@@ -106,6 +154,12 @@ def _triage(state: str):
 
 def _reviewer(call):
     return lambda obj, user, reason: call(review=obj, actor=user, reason=reason)
+
+
+def _worked(review, transition: str) -> bool:
+    """A reviewer's action is offered on the stages reviewers work; the board decides its
+    stage with the decision form beside the rating (governance/risk/decision_admin.py)."""
+    return review.stage.kind != "decision" and can_proceed(getattr(review, transition))
 
 
 def render_performance(run: CheckRun) -> str:
@@ -141,7 +195,7 @@ class StageReviewAdmin(ScopedAdmin):
 
     show_full_result_count = False
     list_display = ["version", "stage", "round", "status", "assignee", "due_at", "overdue"]
-    list_filter = ["stage", "status", AssigneeFilter, DueFilter]
+    list_filter = ["stage", ReviewStatusFilter, AssigneeFilter, DueFilter]
     list_select_related = ["version__plugin__organisation", "stage", "assignee"]
     search_fields = ["version__plugin__name", "version__version"]
     ordering = [F("due_at").asc(nulls_last=True), "pk"]  # type: ignore[list-item]
@@ -163,7 +217,7 @@ class StageReviewAdmin(ScopedAdmin):
             "claim",
             "Claim",
             lambda obj, user, reason: services.stage_claim(review=obj, actor=user),
-            available=lambda obj: obj.is_open and obj.assignee_id is None,
+            available=lambda obj: obj.is_open and obj.assignee_id is None and obj.stage.kind != "decision",
             perm=REVIEW,
             perm_on=_itself,
         ),
@@ -172,7 +226,7 @@ class StageReviewAdmin(ScopedAdmin):
             "Pass",
             _reviewer(services.stage_pass),
             reason="optional",
-            available=lambda obj: can_proceed(obj.pass_review) and obj.stage.kind != "compliance",
+            available=lambda obj: _worked(obj, "pass_review") and obj.stage.kind != "compliance",
             perm=REVIEW,
             perm_on=_itself,
         ),
@@ -188,17 +242,31 @@ class StageReviewAdmin(ScopedAdmin):
             )
             for risk in ("low", "medium", "high")
         ],
-        ServiceAction("fail", "Fail", _reviewer(services.stage_fail), reason="required", perm=REVIEW, perm_on=_itself),
+        ServiceAction(
+            "fail",
+            "Fail",
+            _reviewer(services.stage_fail),
+            reason="required",
+            available=lambda obj: _worked(obj, "fail"),
+            perm=REVIEW,
+            perm_on=_itself,
+        ),
         ServiceAction(
             "request_changes",
             "Request changes",
             _reviewer(services.stage_request_changes),
             reason="required",
+            available=lambda obj: _worked(obj, "request_changes"),
             perm=REVIEW,
             perm_on=_itself,
         ),
         ServiceAction(
-            "waive", "Waive", _reviewer(services.stage_waive), reason="required", perm="reviews.waive_stagereview"
+            "waive",
+            "Waive",
+            _reviewer(services.stage_waive),
+            reason="required",
+            available=lambda obj: _worked(obj, "waive"),
+            perm="reviews.waive_stagereview",
         ),
     ]
 
@@ -218,9 +286,9 @@ class StageReviewAdmin(ScopedAdmin):
         table = render_performance(run) if run else SafeString()
         return {"below_inlines": table + render_to_string("admin/warden/audit_trail.html", {"events": events})}
 
-    @admin.display(description="Overdue", boolean=True)
+    @admin.display(description="Overdue")
     def overdue(self, obj):
-        return obj.is_overdue
+        return format_html("<strong>{}</strong>", "overdue") if obj.is_overdue else ""
 
 
 @admin.register(CheckRun)
@@ -229,6 +297,7 @@ class CheckRunAdmin(ScopedAdmin):
     list_filter = ["status", "origin", "check_key"]
     list_select_related = ["version__plugin"]
     show_full_result_count = False
+    exclude = ["report"]  # its storage URL is not served: report_file is the download link
     readonly_fields = [
         "version",
         "stage_review",
@@ -242,7 +311,7 @@ class CheckRunAdmin(ScopedAdmin):
         "created_at",
         "started_at",
         "finished_at",
-        "report",
+        "report_file",
         "summary",
         "error",
     ]
@@ -257,6 +326,25 @@ class CheckRunAdmin(ScopedAdmin):
 
     def scoped_queryset(self, request):
         return check_runs_visible_to(user=request.user)
+
+    def get_urls(self):
+        report = path(
+            "<int:object_id>/report/", self.admin_site.admin_view(self.report_view), name="reviews_checkrun_report"
+        )
+        return [report, *super().get_urls()]
+
+    def report_view(self, request, object_id):
+        run = self.scoped_queryset(request).filter(pk=object_id).exclude(report="").first()
+        if run is None:
+            raise Http404("No such report.")
+        return attachment(run.report, run.report.name.rsplit("/", 1)[-1])
+
+    @admin.display(description="Report")
+    def report_file(self, obj):
+        if not obj.report:
+            return "—"
+        url = reverse("admin:reviews_checkrun_report", args=[obj.pk])
+        return format_html('<a href="{}">{}</a> (download)', url, obj.report.name.rsplit("/", 1)[-1])
 
     def change_view_context(self, obj):
         if obj is None or obj.check_key != "performance.harness":
@@ -287,6 +375,7 @@ class FindingAdmin(ScopedAdmin):
         "cwe",
         "tool",
         "fingerprint",
+        "sources",
         "snippet",
         "data",
         "carried_over",
@@ -309,6 +398,18 @@ class FindingAdmin(ScopedAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description="Reported by")
+    def sources(self, obj):
+        """Every current source reporting this place; the rating counts them as one finding."""
+        rows = []
+        for source in finding_sources(finding=obj):
+            run = source.check_run
+            by = "Warden" if run.origin == RunOrigin.INTERNAL else f"posted by {run.posted_by or 'unknown'}"
+            url = reverse("admin:reviews_finding_change", args=[source.pk])
+            tool = run.tool or run.check_key
+            rows.append((url, tool, run.check_key, by, source.severity, source.get_triage_display()))
+        return format_html_join(SafeString("<br>"), '<a href="{}">{}</a> ({}, {}): {}, {}', rows)
 
     def change_view_context(self, obj):
         if obj is None:
@@ -626,7 +727,7 @@ METRIC_COLUMNS: list[Any] = [
     "budget",
     "within_budget",
     "baseline_value",
-    "change_percent",
+    "change",
     "regressed",
 ]
 
@@ -637,6 +738,12 @@ class PerformanceMetricAdmin(ReadOnlyAdmin):
     list_filter = ["kpi", "within_budget", "regressed"]
     list_select_related = ["version__plugin"]
     readonly_fields = [*METRIC_COLUMNS, "check_run", "baseline_version"]
+
+    @admin.display(description="Change", ordering="change_percent")
+    def change(self, obj):
+        if obj.change_percent is None:
+            return ""
+        return "{} ({})".format(*describe_change(KPIS.get(obj.kpi), obj.change_percent))
 
     def get_queryset(self, request):
         visible = versions_visible_to(user=request.user)

@@ -14,13 +14,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from governance.errors import ValidationFailed
-from governance.risk.services import gate_verdict
+from governance.risk.api import wants_wait
+from governance.risk.services import gate_verdict_waiting
 from submissions.selectors import versions_visible_to
 
 from .advisories.osv import load_any, parse_advisory
 from .advisories.store import advisories_import
 from .findings_data import ReportError
 from .reports import FORMATS, report_attach
+from .selectors import also_reported_by
 
 MAX_ADVISORY_UPLOAD = 512 * 1024 * 1024
 
@@ -97,23 +99,44 @@ class ReportUpload(serializers.Serializer):
 
 
 class ReportOut(serializers.Serializer):
-    id = serializers.IntegerField()
-    check_key = serializers.CharField()
-    tool = serializers.CharField()
-    tool_version = serializers.CharField()
-    status = serializers.CharField()
-    summary = serializers.DictField()
+    id = serializers.IntegerField(source="run.pk")
+    check_key = serializers.CharField(source="run.check_key")
+    tool = serializers.CharField(source="run.tool")
+    tool_version = serializers.CharField(source="run.tool_version")
+    status = serializers.CharField(source="run.status")
+    summary = serializers.DictField(source="run.summary")
+    unchanged = serializers.BooleanField(
+        help_text="True (and status 200): this poster's current report of this tool already was this one."
+    )
+    also_reported_by = serializers.SerializerMethodField(
+        help_text="Per other current source (a Warden check, or another posted report and its tool): how many "
+        "of this report's places it reports too. Each such place counts once in the rating."
+    )
+
+    def get_also_reported_by(self, attached) -> dict[str, int]:
+        return also_reported_by(run=attached.run)
 
 
 class VersionReports(APIView):
-    """Attach an external report (multipart ``format`` and ``report``) to a version."""
+    """Attach an external report (multipart ``format`` and ``report``) to a version: 201 with
+    the new check run. Posting the same report again is idempotent: when the poster's current
+    run of that format and tool has the same digest (the report's bytes and what Warden derived
+    from them: advisory matches, budgets), the answer is 200 with that run and
+    ``"unchanged": true``, and nothing is stored (no run, no findings, no audit row)."""
 
     parser_classes = [MultiPartParser]
 
     @extend_schema(
         request=ReportUpload,
-        responses={201: ReportOut},
-        parameters=[OpenApiParameter("wait", bool, description="Also answer with the gate verdict (`gate`).")],
+        responses={201: ReportOut, 200: ReportOut},
+        parameters=[
+            OpenApiParameter(
+                "wait",
+                bool,
+                description="Also answer with the gate verdict (`gate`), waiting (at most WARDEN_GATE_WAIT_SECONDS) "
+                "until it is no longer `pending`.",
+            )
+        ],
     )
     def post(self, request, version: int):
         target = get_object_or_404(versions_visible_to(user=request.user), pk=version)
@@ -126,14 +149,14 @@ class VersionReports(APIView):
                 code="invalid_report",
                 errors=[{"field": "report", "code": "too_large", "message": "Too large."}],
             )
-        run = report_attach(
+        attached = report_attach(
             version=target,
             format=upload.validated_data["format"],
             content=report.read(),
             actor=request.user,
             filename=(report.name or "report.json")[-80:],
         )
-        body = ReportOut(run).data
-        if request.query_params.get("wait", "").lower() in ("true", "1", "yes"):
-            body["gate"] = gate_verdict(version=target)  # the report is stored: a CI job can fail now
-        return Response(body, status=201)
+        body = ReportOut(attached).data
+        if wants_wait(request):  # the report is stored: wait for the verdict it leads to
+            body["gate"] = gate_verdict_waiting(version=target)
+        return Response(body, status=200 if attached.unchanged else 201)

@@ -49,6 +49,32 @@ class FindingData:
         material = "\x1f".join([self.tool, self.rule_id, location, code or self.message])
         return hashlib.sha256(material.encode()).hexdigest()
 
+    @property
+    def location_key(self) -> str:
+        return location_key(tool=self.tool, rule_id=self.rule_id, path=self.path, line=self.line)
+
+
+# Tools that name themselves differently in their SARIF than Warden's checks do, casefolded.
+TOOL_FAMILIES = {"semgrep oss": "semgrep", "semgrep pro": "semgrep"}
+
+
+def tool_family(tool: str) -> str:
+    """One name per tool: bandit's SARIF driver says "Bandit", Warden's own check "bandit"."""
+    name = " ".join(tool.casefold().split())
+    return TOOL_FAMILIES.get(name, name)
+
+
+def location_key(*, tool: str, rule_id: str, path: str, line: int | None) -> str:
+    """One place as any source reports it: tool family, rule, normalised path and line. Findings
+    of several sources with one key are one finding for counting and display. Unlike the
+    fingerprint it ignores the code and message, and it has no namespace per source, so it
+    must never decide an exemption or a triage. "" for a finding without a file: it is not merged."""
+    location = normalise_path(path)
+    if not location:
+        return ""
+    material = "\x1f".join([tool_family(tool), rule_id.strip(), location, str(line or "")])
+    return hashlib.sha256(material.encode()).hexdigest()
+
 
 _VERSIONED_ROOT = re.compile(r"^[^/]+-\d+(\.\d+)*[^/]*/")
 

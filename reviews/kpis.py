@@ -33,3 +33,15 @@ KPIS = {
         ),
     ]
 }
+
+
+def describe_change(kpi: Kpi | None, worse_percent: float) -> tuple[str, str]:
+    """How the value moved and what that means, in words that agree for either direction of
+    KPI. ``worse_percent`` is stored positive-is-worse (PerformanceMetric.change_percent), so a
+    throughput drop of 43.2 % reads "\u221243.2 %" (a minus sign) and "43.2 % worse", and a
+    latency rise of 10 % reads "+10 %" and "10 % worse"."""
+    if worse_percent == 0:
+        return "0 %", "no change"
+    moved = -worse_percent if kpi is not None and kpi.higher_is_better else worse_percent
+    sign = "+" if moved > 0 else "\u2212"
+    return f"{sign}{abs(moved):g} %", f"{abs(worse_percent):g} % {'worse' if worse_percent > 0 else 'better'}"

@@ -69,7 +69,7 @@ class StageReview(FSMModelMixin, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.stage.name} review of {self.version}"
+        return f"{self.stage.name} of {self.version}"  # stage names say what they are: "Security review"
 
     @property
     def is_open(self) -> bool:
@@ -160,6 +160,13 @@ class CheckRun(FSMModelMixin, models.Model):
     report = models.FileField(upload_to=report_path, blank=True, max_length=255)
     summary = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
+    report_digest = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="External reports: SHA-256 of the posted bytes and of what Warden derived from them "
+        "(advisory matches, budget judgements). The same poster posting the same report again "
+        "gets this run back, unchanged.",
+    )
 
     class Meta:
         ordering = ("-created_at", "-pk")
@@ -228,6 +235,12 @@ class Finding(models.Model):
     cwe = models.CharField(max_length=20, blank=True)
     tool = models.CharField(max_length=100, blank=True)
     fingerprint = models.CharField(max_length=64, db_index=True)
+    location_key = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The place, whoever reports it: tool family, rule, path and line (findings_data.location_key). "
+        "Findings of several sources at one place count once; never used for exemptions or triage.",
+    )
     snippet = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
     carried_over = models.BooleanField(default=False, help_text="Also found in the last approved version.")
@@ -237,7 +250,10 @@ class Finding(models.Model):
 
     class Meta:
         ordering = ("pk",)
-        indexes = [models.Index(fields=["version", "severity", "triage"])]
+        indexes = [
+            models.Index(fields=["version", "severity", "triage"]),
+            models.Index(fields=["check_run", "location_key"]),
+        ]
 
     def __str__(self) -> str:
         return f"[{self.severity}] {self.rule_id} {self.path}:{self.line or ''}"

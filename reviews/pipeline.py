@@ -18,6 +18,7 @@ from submissions.models import PluginVersion, VersionStatus
 from .assignment import assign_on_start
 from .checks.engine import queue_stage_checks
 from .models import CLEARED, ReviewStatus, StageReview
+from .notices import notify_awaiting_decision
 from .sla import schedule
 
 
@@ -68,6 +69,7 @@ def advance(*, version: PluginVersion) -> None:
         reason="Every blocking stage has passed.",
     )
     on_awaiting_decision(version=version)  # the rating and the policies, for the board to see
+    notify_awaiting_decision(version=version)
     for review in reviews:
         if review.stage.kind == StageKind.DECISION and review.status == ReviewStatus.PENDING:
             _start(review)

@@ -5,9 +5,14 @@ A CycloneDX SBOM's PyPI components are matched against the advisory store; its V
 statements set the triage of matching findings, on this report and on the version's
 existing findings, each change with its trail row. A performance report's figures become
 the run's metrics, judged against the version's budget like the harness's own.
+
+Posting the same report again is idempotent: when the poster's current run of that format and
+tool has the same digest (the report's bytes and what Warden derived from them), that run is
+the answer and nothing is stored, not even an audit row.
 """
 
-from dataclasses import replace
+import hashlib
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -39,8 +44,15 @@ CLOSED = [
 FAIL_AT = ("critical", "high")
 
 
-def report_attach(*, version: PluginVersion, format: str, content: bytes, actor, filename: str = "") -> CheckRun:
-    """Parse (outside any transaction), then store the run, its findings and its report."""
+@dataclass(frozen=True)
+class AttachedReport:
+    run: CheckRun
+    unchanged: bool  # the poster's current run already was this report: nothing was stored
+
+
+def report_attach(*, version: PluginVersion, format: str, content: bytes, actor, filename: str = "") -> AttachedReport:
+    """Parse (outside any transaction), then store the run, its findings and its report; or,
+    for a report identical to the poster's current one of that tool, return that run unchanged."""
     if format not in FORMATS:
         raise ValidationFailed(
             f"Unknown report format {format!r}.",
@@ -63,13 +75,19 @@ def report_attach(*, version: PluginVersion, format: str, content: bytes, actor,
         findings += judge(measured, budget, baseline_label="")  # no baseline: nothing is a regression
     else:
         measured = []
+    digest = _digest(content, findings[len(parsed.findings) :], measured)
     stored = None
     try:
         with transaction.atomic():
             version = PluginVersion.objects.select_for_update().get(pk=version.pk)
             if version.status in CLOSED:
                 raise TransitionRefused(f"{version} is {version.get_status_display().lower()}; it takes no reports.")
+            vex_changes = _vex_changes(version, parsed, actor)
+            current = _current_run(version, parsed, format, actor)
+            if current is not None and current.report_digest == digest and not vex_changes:
+                return AttachedReport(run=current, unchanged=True)
             run = _create_run(version, parsed, format, actor)
+            run.report_digest = digest
             counts = store_findings(run=run, findings=findings)
             PerformanceMetric.objects.bulk_create(_metric_row(run, item) for item in measured)
             run.report.save(filename or f"{format}.json", ContentFile(content), save=False)
@@ -78,7 +96,7 @@ def report_attach(*, version: PluginVersion, format: str, content: bytes, actor,
             run.finished_at, run.progress = timezone.now(), 100
             run.summary = {**parsed.summary, "findings": counts, "components": len(parsed.components)}
             run.save()
-            triaged = _apply_vex_to_existing(version, run, parsed, actor)
+            triaged = _apply_vex(version, vex_changes, actor)
             audit_record(
                 actor=actor,
                 action="report.attach",
@@ -95,7 +113,30 @@ def report_attach(*, version: PluginVersion, format: str, content: bytes, actor,
         if stored:
             CheckRun.report.field.storage.delete(stored)
         raise
-    return run
+    return AttachedReport(run=run, unchanged=False)
+
+
+def _digest(content: bytes, derived: list[FindingData], measured: list[Measured]) -> str:
+    """The report's bytes, plus what Warden added to them from its own data (advisory matches
+    of an SBOM, the budget each figure is judged against): the same SBOM posted after new
+    advisories arrived is a new report."""
+    digest = hashlib.sha256(content)
+    for finding in derived:
+        digest.update(b"\x1e" + repr(finding).encode())
+    for item in measured:
+        digest.update(b"\x1d" + repr((item.kpi, item.concurrency, item.budget)).encode())
+    return digest.hexdigest()
+
+
+def _current_run(version: PluginVersion, parsed: ParsedReport, format: str, actor) -> CheckRun | None:
+    """The run that speaks for this poster's reports of this tool now (``latest_runs``' key)."""
+    return (
+        CheckRun.objects.filter(
+            version=version, check_key=f"external.{format}", tool=parsed.tool[:100], posted_by=actor
+        )
+        .order_by("-pk")
+        .first()
+    )
 
 
 def _measured(parsed: ParsedReport, budget: Budget) -> list[Measured]:
@@ -162,25 +203,32 @@ def _with_dependency_matches(parsed: ParsedReport) -> list[FindingData]:
     return apply_vex(findings, parsed.vex)
 
 
-def _apply_vex_to_existing(version: PluginVersion, run: CheckRun, parsed: ParsedReport, actor) -> int:
-    """VEX about findings already on the version changes only those the poster may triage
-    themselves: a vendor's CI cannot dismiss what Warden's reviewers found. Matching is
-    done in memory first; permission is checked only for the findings a verdict would change."""
+def _vex_changes(version: PluginVersion, parsed: ParsedReport, actor) -> list[tuple[Finding, FindingData]]:
+    """The findings already on the version whose triage the report's VEX changes, with the
+    verdict: only those the poster may triage themselves, so a vendor's CI cannot dismiss what
+    Warden's reviewers found. Matching is done in memory first; permission is checked only for
+    the findings a verdict would change. (A re-posted VEX that would change something is not
+    "unchanged".)"""
     if not parsed.vex:
-        return 0
+        return []
     existing = list(
         Finding.objects.select_for_update(of=("self",))
         .select_related("version__plugin", "check_run__stage_review")
         .filter(version=version)
-        .exclude(check_run=run)
     )
     as_data = [
         FindingData(rule_id=f.rule_id, title=f.title, severity=f.severity, kind=f.kind, data=f.data) for f in existing
     ]
-    changed = 0
-    for finding, verdict in zip(existing, apply_vex(as_data, parsed.vex), strict=True):
-        if not verdict.triage or verdict.triage == finding.triage or not can_triage(actor=actor, finding=finding):
-            continue
+    return [
+        (finding, verdict)
+        for finding, verdict in zip(existing, apply_vex(as_data, parsed.vex), strict=True)
+        if verdict.triage and verdict.triage != finding.triage and can_triage(actor=actor, finding=finding)
+    ]
+
+
+def _apply_vex(version: PluginVersion, changes: list[tuple[Finding, FindingData]], actor) -> int:
+    """Record each change with its trail row."""
+    for finding, verdict in changes:
         FindingTriage.objects.create(
             finding=finding,
             version=version,
@@ -192,5 +240,4 @@ def _apply_vex_to_existing(version: PluginVersion, run: CheckRun, parsed: Parsed
         )
         finding.triage = verdict.triage
         finding.save(update_fields=["triage"])
-        changed += 1
-    return changed
+    return len(changes)

@@ -1,12 +1,24 @@
 """Reads on stage reviews, filtered by what the user may see."""
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Min, Q, QuerySet
 from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
 
-from submissions.selectors import plugins_visible_to
+from governance.models import StageKind
+from submissions.models import PluginVersion, VersionStatus
+from submissions.selectors import organisations_of, plugins_visible_to
 
-from .models import OPEN, SEVERITY_RANK, CheckRun, Finding, StageReview
+from .models import (
+    OPEN,
+    SEVERITY_RANK,
+    CheckRun,
+    Feedback,
+    Finding,
+    PerformanceMetric,
+    RunOrigin,
+    StageReview,
+    ThreatModel,
+)
 
 
 def reviews_assigned_to_groups_of(*, user) -> QuerySet[StageReview]:
@@ -89,12 +101,14 @@ def latest_harness_run(*, version_id: int) -> CheckRun | None:
 def performance_table(*, run: CheckRun) -> dict:
     """A harness run as the performance reviewer's table: per KPI, the budget, this version, the
     last approved version measured beside it in the same run, and the change."""
+    from .kpis import describe_change
     from .performance import KPIS
 
     rows = []
     for metric in run.metrics.select_related("baseline_version"):
         kpi = KPIS.get(metric.kpi)
         bound = "≥" if kpi and kpi.higher_is_better else "≤"
+        change, meaning = describe_change(kpi, metric.change_percent) if metric.change_percent is not None else ("", "")
         rows.append(
             {
                 "kpi": kpi.title if kpi else metric.kpi,
@@ -103,9 +117,80 @@ def performance_table(*, run: CheckRun) -> dict:
                 "budget": f"{bound} {metric.budget:g}" if metric.budget is not None else "",
                 "value": f"{metric.value:g}",
                 "baseline": f"{metric.baseline_value:g}" if metric.baseline_value is not None else "",
-                "change": f"{metric.change_percent:+g}%" if metric.change_percent is not None else "",
+                "change": change,
+                "change_meaning": meaning,
                 "within_budget": metric.within_budget,
                 "regressed": metric.regressed,
             }
         )
     return {"run": run, "rows": rows, "baseline": run.summary.get("baseline"), "budget": run.summary.get("budget")}
+
+
+def versions_awaiting_decision_of(*, user) -> QuerySet[PluginVersion]:
+    """For the board's home: the versions waiting on its decision, soonest due first. Versions of
+    the user's own organisations are left out (nobody decides their own submission)."""
+    if not (user.is_active and user.has_perm("submissions.decide_pluginversion")):
+        return PluginVersion.objects.none()
+    deciding = Q(stage_reviews__stage__kind=StageKind.DECISION, stage_reviews__status__in=OPEN)
+    return (
+        PluginVersion.objects.filter(status=VersionStatus.AWAITING_DECISION)
+        .exclude(plugin__organisation__in=organisations_of(user=user))
+        .annotate(decision_due=Min("stage_reviews__due_at", filter=deciding))
+        .select_related("plugin__organisation")
+        .order_by(F("decision_due").asc(nulls_last=True), "pk")
+    )
+
+
+def finding_sources(*, finding: Finding) -> list[Finding]:
+    """The current findings of the version at this finding's place (its ``location_key``), this
+    one included: one finding as each source reporting it (Warden's checks, posted reports)
+    sees it. Computed, not stored: a re-run or a newer report changes the sources by itself."""
+    if not finding.location_key:
+        return [finding]
+    runs = CheckRun.objects.filter(version_id=finding.version_id).only("pk", "check_key", "tool", "posted_by")
+    return list(
+        Finding.objects.filter(check_run__in=[run.pk for run in latest_runs(runs)], location_key=finding.location_key)
+        .select_related("check_run__posted_by")
+        .order_by("check_run__origin", "pk")  # Warden's own ("internal") first
+    )
+
+
+def also_reported_by(*, run: CheckRun) -> dict[str, int]:
+    """For a posted report: how many of its places each other current source of the version
+    also reports (Warden's checks by key; other posted reports by key and tool). The rating
+    counts each such place once."""
+    runs = CheckRun.objects.filter(version_id=run.version_id).only("pk", "check_key", "tool", "posted_by")
+    others = [other.pk for other in latest_runs(runs) if other.pk != run.pk]
+    places = run.findings.exclude(location_key="").values("location_key")
+    rows = (
+        Finding.objects.filter(check_run__in=others, location_key__in=places)
+        .values("check_run__check_key", "check_run__origin", "check_run__tool")
+        .annotate(places=Count("location_key", distinct=True))
+        .order_by()
+    )
+    also = {
+        row["check_run__check_key"]
+        if row["check_run__origin"] == RunOrigin.INTERNAL
+        else f"{row['check_run__check_key']} ({row['check_run__tool']})": row["places"]
+        for row in rows
+    }
+    return dict(sorted(also.items()))
+
+
+def threat_models_visible_to(*, user) -> QuerySet[ThreatModel]:
+    from submissions.selectors import versions_visible_to
+
+    return ThreatModel.objects.filter(version__in=versions_visible_to(user=user))
+
+
+def performance_metrics_visible_to(*, user) -> QuerySet[PerformanceMetric]:
+    from submissions.selectors import versions_visible_to
+
+    return PerformanceMetric.objects.filter(version__in=versions_visible_to(user=user))
+
+
+def feedback_visible_to(*, user) -> QuerySet[Feedback]:
+    """Each user's own feedback; all of it for those who read it (platform admins, the board)."""
+    if user.has_perm("reviews.view_feedback"):
+        return Feedback.objects.all()
+    return Feedback.objects.filter(user=user)

@@ -16,7 +16,15 @@ from governance.errors import PermissionRefused, TransitionRefused, ValidationFa
 from governance.models import ReviewerProfile, StageKind
 from governance.notifications import notify
 from governance.permissions import is_org_member, refuse_own_submission, require_perm
-from governance.risk.services import approval_check, auto_approvable, version_assess
+from governance.risk.services import (
+    DecisionBasis,
+    approval_check,
+    auto_approvable,
+    decision_basis,
+    decision_record,
+    shown_basis,
+    version_assess,
+)
 from governance.transitions import apply_transition, require_reason, save_with_audit
 from submissions.models import PluginVersion, VersionStatus
 
@@ -25,6 +33,7 @@ from .assignment import candidates, is_qualified
 from .checks.engine import enqueue_after_commit
 from .collaboration import feedback_request
 from .models import RUN_ACTIVE, CheckRun, Finding, FindingTriage, ReviewStatus, RunStatus, StageReview, Triage
+from .notices import notify_changes_requested, notify_decided
 
 
 def review_start(*, version: PluginVersion) -> PluginVersion:
@@ -120,6 +129,7 @@ def stage_fail(*, review: StageReview, actor, reason: str) -> StageReview:
                 changes={"decided_at": timezone.now(), "decision_reason": reason},
             )
             feedback_request(version=version)
+            notify_decided(version=version, action="rejected", reason=f"{review.stage} failed: {reason}", actor=actor)
         else:
             pipeline.advance(version=version)
     return review
@@ -131,6 +141,7 @@ def stage_request_changes(*, review: StageReview, actor, reason: str) -> StageRe
         version, review = _decide(review, actor, "request_changes", "stage.request_changes", reason)
         pipeline.close_round(version=version, reason=f"{review.stage.name} requested changes.")
         apply_transition(version, "request_changes", actor=actor, action="version.request_changes", reason=reason)
+        notify_changes_requested(version=version, reason=reason, actor=actor)
     return review
 
 
@@ -150,15 +161,31 @@ def stage_waive(*, review: StageReview, actor, reason: str) -> StageReview:
     return review
 
 
-def version_approve(*, version: PluginVersion, actor, reason: str = "") -> PluginVersion:
-    """The board approves; an enforce-mode policy violation refuses it with the policy's message."""
+def version_approve(
+    *, version: PluginVersion, actor, rating_id: int | None, evaluation_id: int | None, reason: str = ""
+) -> PluginVersion:
+    """The board approves the rating and policy evaluation it was shown, named by id.
+
+    1. Lock the version: the board only, never the submitter, never a second sign-off.
+    2. Rate and evaluate again. If that differs from what was shown, the new rating and
+       evaluation are committed and the approval is refused (``facts_changed``), so the board
+       decides again on what holds now.
+    3. An enforce-mode violation refuses it with the policy's message; else it is approved and
+       the decision stored with the ids and digests of what it approved (and in its audit row).
+    """
+    judgement = None
     with transaction.atomic():
         version = _lock_version_for_decision(version, actor)
         decision_reviews = [r for r in pipeline.current_reviews(version) if r.stage.kind == StageKind.DECISION]
         _refuse_second_signoff(version, actor, exclude=decision_reviews)
         if version.status == VersionStatus.AWAITING_DECISION:  # else the transition refuses it below
-            approval_check(version=version, actor=actor)
-        _approve(version, decision_reviews, actor=actor, action="version.approve", reason=reason)
+            judgement = approval_check(version=version, actor=actor, rating_id=rating_id, evaluation_id=evaluation_id)
+        if judgement is None or not judgement.stale:
+            basis = judgement.shown if judgement else decision_basis(version=version)
+            decided = decision_record(version=version, action="approve", actor=actor, reason=reason, basis=basis)
+            _approve(version, decision_reviews, actor=actor, action="version.approve", reason=reason, data=decided)
+    if judgement is not None and judgement.stale:
+        raise judgement.refusal(version)  # after the commit: the new rating stays for the board
     return version
 
 
@@ -174,11 +201,15 @@ def version_auto_approve(*, version: PluginVersion) -> PluginVersion | None:
             return None
         reason = f"Auto-approved: risk {stored.rating.total} (low) and every policy passes."
         decision_reviews = [r for r in pipeline.current_reviews(version) if r.stage.kind == StageKind.DECISION]
-        _approve(version, decision_reviews, actor=None, action="version.auto_approve", reason=reason)
+        basis = DecisionBasis(rating=stored.rating, evaluation=stored.evaluation)
+        decided = decision_record(version=version, action="auto_approve", actor=None, reason=reason, basis=basis)
+        _approve(version, decision_reviews, actor=None, action="version.auto_approve", reason=reason, data=decided)
     return version
 
 
-def _approve(version: PluginVersion, decision_reviews: list[StageReview], *, actor, action: str, reason: str) -> None:
+def _approve(
+    version: PluginVersion, decision_reviews: list[StageReview], *, actor, action: str, reason: str, data: dict
+) -> None:
     apply_transition(
         version,
         "approve",
@@ -186,6 +217,7 @@ def _approve(version: PluginVersion, decision_reviews: list[StageReview], *, act
         action=action,
         reason=reason,
         changes={"decided_at": timezone.now(), "decision_reason": reason},
+        data=data,
     )
     for review in decision_reviews:
         if review.status == ReviewStatus.IN_PROGRESS:
@@ -199,12 +231,23 @@ def _approve(version: PluginVersion, decision_reviews: list[StageReview], *, act
             )
     pipeline.close_round(version=version, reason="The version was approved.")
     feedback_request(version=version)
+    notify_decided(version=version, action="approved", reason=reason, actor=actor)
 
 
-def version_reject(*, version: PluginVersion, actor, reason: str) -> PluginVersion:
+def version_reject(
+    *, version: PluginVersion, actor, reason: str, rating_id: int | None = None, evaluation_id: int | None = None
+) -> PluginVersion:
+    """The board rejects; the decision records the rating and evaluation it was shown (named,
+    or else the latest)."""
     reason = require_reason(reason, action="reject a version")
     with transaction.atomic():
         version = _lock_version_for_decision(version, actor)
+        basis = (
+            decision_basis(version=version)
+            if rating_id is None and evaluation_id is None
+            else shown_basis(version=version, rating_id=rating_id, evaluation_id=evaluation_id)
+        )
+        decided = decision_record(version=version, action="reject", actor=actor, reason=reason, basis=basis)
         apply_transition(
             version,
             "reject",
@@ -212,6 +255,7 @@ def version_reject(*, version: PluginVersion, actor, reason: str) -> PluginVersi
             action="version.reject",
             reason=reason,
             changes={"decided_at": timezone.now(), "decision_reason": reason},
+            data=decided,
         )
         for review in pipeline.current_reviews(version):
             if review.stage.kind == StageKind.DECISION and review.status == ReviewStatus.IN_PROGRESS:
@@ -220,6 +264,7 @@ def version_reject(*, version: PluginVersion, actor, reason: str) -> PluginVersi
                 )
         pipeline.close_round(version=version, reason="The version was rejected.")
         feedback_request(version=version)
+        notify_decided(version=version, action="rejected", reason=reason, actor=actor)
     return version
 
 

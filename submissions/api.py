@@ -1,10 +1,13 @@
 """Versions over REST: CI jobs submit archives and poll; host platforms read status."""
 
+import json
+
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status, viewsets
-from rest_framework.parsers import MultiPartParser
+from rest_framework.fields import empty
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -13,7 +16,7 @@ from reviews.models import SEVERITY_RANK, CheckRun, StageReview
 from reviews.selectors import latest_runs
 
 from . import services
-from .models import PluginVersion
+from .models import PluginVersion, VersionRevision
 from .selectors import plugins_visible_to, versions_visible_to
 
 
@@ -44,6 +47,14 @@ class CheckRunOut(serializers.ModelSerializer):
         ]
 
 
+class RevisionOut(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username")
+
+    class Meta:
+        model = VersionRevision
+        fields = ["number", "artifact_name", "sha256", "size", "created_by", "created_at", "reason"]
+
+
 class VersionOut(serializers.ModelSerializer):
     organisation = serializers.CharField(source="plugin.organisation.slug")
     plugin = serializers.CharField(source="plugin.name")
@@ -51,6 +62,7 @@ class VersionOut(serializers.ModelSerializer):
     check_runs = serializers.SerializerMethodField()
     findings = serializers.SerializerMethodField()
     rating = serializers.SerializerMethodField()
+    revisions = RevisionOut(source="all_revisions", many=True, read_only=True)
 
     class Meta:
         model = PluginVersion
@@ -61,8 +73,10 @@ class VersionOut(serializers.ModelSerializer):
             "version",
             "status",
             "review_round",
+            "revision",
             "sha256",
             "size",
+            "revisions",
             "submitted_at",
             "decided_at",
             "decision_reason",
@@ -110,6 +124,11 @@ def versions_for_api(*, user):
             Prefetch("stage_reviews", queryset=reviews, to_attr="all_reviews"),
             Prefetch("check_runs", queryset=CheckRun.objects.order_by("pk"), to_attr="all_runs"),
             Prefetch(
+                "revisions",
+                queryset=VersionRevision.objects.select_related("created_by").order_by("number"),
+                to_attr="all_revisions",
+            ),
+            Prefetch(
                 "risk_ratings",
                 queryset=RiskRating.objects.select_related("rubric").order_by("-pk"),
                 to_attr="latest_ratings",
@@ -152,3 +171,126 @@ class PluginVersionCreate(APIView):
             services.version_submit(version=version, actor=request.user)
         body = VersionOut(versions_for_api(user=request.user).get(pk=version.pk)).data
         return Response(body, status=status.HTTP_201_CREATED)
+
+
+# -- an author's CI drives its own versions -------------------------------------------
+
+ERRORS = {
+    400: OpenApiResponse(description="Invalid input: `code`, `detail` and `errors` (field, code, message)."),
+    403: OpenApiResponse(description="The caller may see the version but is not one of its authors."),
+    404: OpenApiResponse(description="No such version, or the caller may not see it."),
+    409: OpenApiResponse(description="`invalid_transition`: the version is not in a state that allows this."),
+}
+
+
+class ReasonIn(serializers.Serializer):
+    reason = serializers.CharField(help_text="Why; recorded in the history and the audit log.")
+
+
+class AnswerIn(serializers.Serializer):
+    thread = serializers.IntegerField(min_value=1, help_text="The id of an open thread addressed to the authors.")
+    body = serializers.CharField(help_text="The answer, added as a reply to that thread.")
+
+
+class AnswersField(serializers.ListField):
+    """A JSON list of answers. A multipart request sends it as one field holding the JSON."""
+
+    child = AnswerIn()
+    default_error_messages = {"invalid_json": "Send the answers as a JSON list of objects with `thread` and `body`."}
+
+    def get_value(self, dictionary):
+        if hasattr(dictionary, "getlist"):  # a form: one field holding the JSON text
+            return dictionary.get(self.field_name, empty)
+        return super().get_value(dictionary)
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except ValueError:
+                self.fail("invalid_json")
+        return super().to_internal_value(data)
+
+
+class ResubmitIn(ReasonIn):
+    artifact = serializers.FileField(
+        required=False,
+        help_text="Optional: the fixed archive, a new revision of the same version (the manifest's name, "
+        "version number and category must match). Intake and the checks run on it; the previous revision stays.",
+    )
+    answers = AnswersField(
+        required=False,
+        help_text='Optional: replies to open threads addressed to the authors, `[{"thread": 12, "body": "..."}]`; '
+        "in a multipart request, this field holds that list as JSON.",
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        if any(str(key).startswith("answers[") for key in self.initial_data):  # never ignore an answer
+            raise serializers.ValidationError({"answers": "Send the answers as one field holding a JSON list."})
+        return attrs
+
+    def validate_answers(self, value: list[dict]) -> dict[int, str]:
+        answers: dict[int, str] = {}
+        for item in value:
+            if item["thread"] in answers:
+                raise serializers.ValidationError(f"Thread {item['thread']} is answered twice.")
+            answers[item["thread"]] = item["body"]
+        return answers
+
+
+class _VersionAction(APIView):
+    """Find the version among those the caller may see (else 404), call the service, answer
+    with the version as ``GET /versions/{id}/`` shows it."""
+
+    def version(self, request, pk: int) -> PluginVersion:
+        return get_object_or_404(versions_visible_to(user=request.user), pk=pk)
+
+    def answer(self, request, version: PluginVersion) -> Response:
+        return Response(VersionOut(versions_for_api(user=request.user).get(pk=version.pk)).data)
+
+
+class VersionSubmit(_VersionAction):
+    """Submit a draft for review."""
+
+    @extend_schema(request=None, responses={200: VersionOut, **ERRORS})
+    def post(self, request, version: int):
+        target = self.version(request, version)
+        return self.answer(request, services.version_submit(version=target, actor=request.user))
+
+
+class VersionResubmit(_VersionAction):
+    """Answer a request for changes: a reason, optionally a fixed archive (a new revision)
+    and answers to the threads addressed to the authors, all in one step: if any part is
+    refused, nothing changes. A new review round starts."""
+
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(
+        request={"multipart/form-data": ResubmitIn, "application/json": ResubmitIn},
+        responses={200: VersionOut, **ERRORS},
+    )
+    def post(self, request, version: int):
+        target = self.version(request, version)
+        given = ResubmitIn(data=request.data)
+        given.is_valid(raise_exception=True)
+        data = given.validated_data
+        resubmitted = services.version_resubmit(
+            version=target,
+            actor=request.user,
+            reason=data["reason"],
+            artifact=data.get("artifact"),
+            answers=data.get("answers"),
+        )
+        return self.answer(request, resubmitted)
+
+
+class VersionWithdraw(_VersionAction):
+    """Withdraw a version that has not been decided yet (with a reason)."""
+
+    @extend_schema(request=ReasonIn, responses={200: VersionOut, **ERRORS})
+    def post(self, request, version: int):
+        target = self.version(request, version)
+        given = ReasonIn(data=request.data)
+        given.is_valid(raise_exception=True)
+        withdrawn = services.version_withdraw(version=target, actor=request.user, reason=given.validated_data["reason"])
+        return self.answer(request, withdrawn)

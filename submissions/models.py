@@ -5,6 +5,7 @@ import uuid
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
+from django.utils import timezone
 from django_fsm import FSMField, FSMModelMixin, transition
 from simple_history.models import HistoricalRecords
 
@@ -86,6 +87,9 @@ class PluginVersion(FSMModelMixin, models.Model):
     review_round = models.PositiveSmallIntegerField(
         default=0, help_text="Incremented each time the pipeline starts (first submission, each resubmission)."
     )
+    revision = models.PositiveSmallIntegerField(
+        default=1, help_text="The current revision: the artifact fields above are its copy."
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     submitted_by = models.ForeignKey(
@@ -158,3 +162,29 @@ class PluginVersion(FSMModelMixin, models.Model):
     @transition(field=status, source=S.SUPERSEDED, target=S.DEPLOYED)
     def reinstate(self) -> None:
         pass
+
+
+class VersionRevision(models.Model):
+    """One archive a version was reviewed with. Revision 1 is the upload; an author who
+    answers a request for changes with a fix adds the next. The version's own artifact
+    fields copy its current revision (checks and intake read those); earlier revisions
+    and their files stay as the record."""
+
+    version = models.ForeignKey(PluginVersion, on_delete=models.PROTECT, related_name="revisions")
+    number = models.PositiveSmallIntegerField()
+    artifact = models.FileField(upload_to=artifact_path, max_length=255)
+    artifact_name = models.CharField(max_length=255)
+    sha256 = models.CharField("SHA-256", max_length=64)
+    size = models.PositiveBigIntegerField(help_text="Bytes.")
+    manifest = models.JSONField(default=dict, help_text="plugin.toml, parsed.")
+    reason = models.TextField(blank=True, help_text="The author's reason for this revision.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("version", "-number")
+        constraints = [models.UniqueConstraint(fields=["version", "number"], name="revision_unique_per_version")]
+
+    def __str__(self) -> str:
+        return f"{self.version} r{self.number}"

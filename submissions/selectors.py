@@ -30,3 +30,22 @@ def versions_visible_to(*, user) -> QuerySet[PluginVersion]:
         Q(plugin__in=plugins_visible_to(user=user))
         | Q(pk__in=reviews_assigned_to_groups_of(user=user).values("version_id"))
     )
+
+
+def threads_awaiting_author(*, version: PluginVersion) -> QuerySet:
+    """Open threads the reviewers addressed to the authors of ``version``: what a
+    resubmission may answer."""
+    from reviews.models import Annotation
+
+    return (
+        Annotation.objects.filter(version=version, parent__isnull=True, to_author=True, resolved_at__isnull=True)
+        .select_related("author")
+        .order_by("created_at", "pk")
+    )
+
+
+def organisations_visible_to(*, user) -> QuerySet[Organisation]:
+    """Every organisation for roles with the global view permission; otherwise the user's own."""
+    if user.has_perm("submissions.view_organisation"):
+        return Organisation.objects.all()
+    return organisations_of(user=user)

@@ -1,24 +1,30 @@
 """Writes on vendors, plugins and versions: the author's side and what follows approval."""
 
+from collections.abc import Mapping
+
 from django.contrib.auth.models import Group
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django_fsm import can_proceed
 from django_q.tasks import async_task
 from guardian.shortcuts import assign_perm
 
-from compliance.rereviews import re_review_schedule
+from compliance.rereviews import re_review_schedule, re_reviews_close
 from governance import roles
-from governance.errors import PermissionRefused, ValidationFailed
+from governance.errors import PermissionRefused, TransitionRefused, ValidationFailed
 from governance.permissions import is_org_member, require_perm
 from governance.risk.services import deploy_check
 from governance.transitions import apply_transition, require_reason, save_with_audit
 from reviews import pipeline
+from reviews.collaboration import annotation_add
+from reviews.notices import notify_decided
 
-from .intake import inspect_artifact
-from .models import Organisation, Plugin, PluginVersion, VersionStatus, artifact_path
+from .intake import ArtifactFacts, inspect_artifact
+from .models import Organisation, Plugin, PluginVersion, VersionRevision, VersionStatus, artifact_path
+from .selectors import threads_awaiting_author
 
 
 def organisation_create(*, name: str, slug: str, actor, contact_email: str = "") -> Organisation:
@@ -75,21 +81,7 @@ def version_create(*, plugin: Plugin, artifact: UploadedFile, actor) -> PluginVe
     require_perm(actor, "submissions.submit_plugin", plugin, detail=f"{actor} may not submit versions of {plugin}.")
     filename = artifact.name or "artifact"
     facts = inspect_artifact(artifact, filename)
-    if facts.name != plugin.name:
-        raise ValidationFailed(
-            f"The manifest names plugin {facts.name!r}, not {plugin.name!r}.",
-            code="plugin_mismatch",
-            errors=[{"field": "plugin.name", "code": "plugin_mismatch", "message": f"Expected {plugin.name!r}."}],
-        )
-    category = facts.manifest["plugin"]["category"]
-    if category != plugin.category:  # budgets, checklists and auto-approval go by the plugin's category
-        raise ValidationFailed(
-            f"The manifest's category is {category!r}, but {plugin.name} is registered as {plugin.category!r}.",
-            code="category_mismatch",
-            errors=[
-                {"field": "plugin.category", "code": "category_mismatch", "message": f"Expected {plugin.category!r}."}
-            ],
-        )
+    _refuse_other_plugin(plugin, facts)
     stored = default_storage.save(artifact_path(None, filename), artifact)
     try:
         with transaction.atomic():
@@ -105,6 +97,7 @@ def version_create(*, plugin: Plugin, artifact: UploadedFile, actor) -> PluginVe
                 created_by=actor,
             )
             save_with_audit(version, actor=actor, action="version.create", data={"sha256": facts.sha256})
+            _record_revision(version, actor=actor, reason="")
     except IntegrityError:
         default_storage.delete(stored)
         raise _duplicate(plugin, facts.version) from None
@@ -128,20 +121,52 @@ def version_submit(*, version: PluginVersion, actor) -> PluginVersion:
     return version
 
 
-def version_resubmit(*, version: PluginVersion, actor, reason: str) -> PluginVersion:
-    """The author answers a request for changes; the pipeline starts a new round."""
+def version_resubmit(
+    *,
+    version: PluginVersion,
+    actor,
+    reason: str,
+    artifact: UploadedFile | None = None,
+    answers: Mapping[int, str] | None = None,
+) -> PluginVersion:
+    """The author answers a request for changes; the pipeline starts a new round.
+
+    1. With ``artifact``, the archive is inspected as an upload is (plugin name, version
+       number and category must match this version) and becomes the version's next
+       revision: its current artifact, which the new round's checks read. The previous
+       revision and its file stay.
+    2. Each of ``answers`` (thread id: text) is added as a reply to an open thread
+       addressed to the authors.
+    One transaction: if any part is refused, nothing is written and the stored file is
+    removed again.
+    """
     reason = require_reason(reason, action="resubmit")
-    with transaction.atomic():
-        version = _lock_as_author(version, actor)
-        apply_transition(
-            version,
-            "resubmit",
-            actor=actor,
-            action="version.resubmit",
-            reason=reason,
-            changes={"submitted_by": actor, "submitted_at": timezone.now()},
-        )
-        _start_review_after_commit(version)
+    replies = _clean_answers(answers)
+    current = _refuse_early(version, actor, "resubmit")  # 403 and 409 before reading a large upload
+    facts, stored = _store_next_artifact(current, artifact) if artifact is not None else (None, "")
+    filename = (artifact.name if artifact is not None else "") or "artifact"
+    try:
+        with transaction.atomic():
+            version = _lock_as_author(version, actor)
+            changes: dict = {"submitted_by": actor, "submitted_at": timezone.now()}
+            data: dict = {"revision": version.revision}
+            if facts is not None:
+                _refuse_same_artifact(version, facts)
+                data = {"revision": version.revision + 1, "old_sha256": version.sha256, "new_sha256": facts.sha256}
+                changes |= _current_artifact(facts, stored, filename, version.revision + 1)
+            if replies:
+                data["answers"] = sorted(replies)
+            apply_transition(
+                version, "resubmit", actor=actor, action="version.resubmit", reason=reason, changes=changes, data=data
+            )
+            if facts is not None:
+                _record_revision(version, actor=actor, reason=reason)
+            _answer_threads(version, actor, replies)
+            _start_review_after_commit(version)
+    except BaseException:
+        if stored:
+            default_storage.delete(stored)
+        raise
     return version
 
 
@@ -170,6 +195,7 @@ def version_deploy(*, version: PluginVersion, actor, reason: str = "") -> Plugin
             apply_transition(
                 previous, "supersede", actor=None, action="version.supersede", reason=f"{version} was deployed."
             )
+            re_reviews_close(version=previous, reason=f"superseded by {version}")
     return version
 
 
@@ -181,11 +207,14 @@ def version_roll_back(*, version: PluginVersion, actor, reason: str) -> PluginVe
         version = rows.pop(version.pk)
         require_perm(actor, "submissions.deploy_pluginversion", detail=f"{actor} may not roll back versions.")
         apply_transition(version, "roll_back", actor=actor, action="version.roll_back", reason=reason)
+        re_reviews_close(version=version, reason="rolled back")
         if rows:
             previous = rows[max(rows)]
             apply_transition(
                 previous, "reinstate", actor=actor, action="version.reinstate", reason=f"{version} was rolled back."
             )
+            re_review_schedule(version=previous)
+        notify_decided(version=version, action="rolled_back", reason=reason, actor=actor)
     return version
 
 
@@ -201,10 +230,133 @@ def version_revoke(*, version: PluginVersion, actor, reason: str) -> PluginVersi
             reason=reason,
             changes={"decided_at": timezone.now(), "decision_reason": reason},
         )
+        re_reviews_close(version=version, reason="revoked")
+        notify_decided(version=version, action="revoked", reason=reason, actor=actor)
     return version
 
 
 # -- helpers ---------------------------------------------------------------------------
+
+
+def _refuse_other_plugin(plugin: Plugin, facts: ArtifactFacts) -> None:
+    if facts.name != plugin.name:
+        raise ValidationFailed(
+            f"The manifest names plugin {facts.name!r}, not {plugin.name!r}.",
+            code="plugin_mismatch",
+            errors=[{"field": "plugin.name", "code": "plugin_mismatch", "message": f"Expected {plugin.name!r}."}],
+        )
+    category = facts.manifest["plugin"]["category"]
+    if category != plugin.category:  # budgets, checklists and auto-approval go by the plugin's category
+        raise ValidationFailed(
+            f"The manifest's category is {category!r}, but {plugin.name} is registered as {plugin.category!r}.",
+            code="category_mismatch",
+            errors=[
+                {"field": "plugin.category", "code": "category_mismatch", "message": f"Expected {plugin.category!r}."}
+            ],
+        )
+
+
+def _refuse_early(version: PluginVersion, actor, transition: str) -> PluginVersion:
+    """Permission and state, read without a lock (the locked row is checked again)."""
+    version = PluginVersion.objects.select_related("plugin").get(pk=version.pk)
+    require_perm(
+        actor, "submissions.submit_plugin", version.plugin, detail=f"{actor} is not an author of {version.plugin}."
+    )
+    if not can_proceed(getattr(version, transition)):
+        raise TransitionRefused(f"Cannot {transition} {version}: it is {version.get_status_display().lower()}.")
+    return version
+
+
+def _store_next_artifact(version: PluginVersion, artifact: UploadedFile) -> tuple[ArtifactFacts, str]:
+    """Inspect a new archive for ``version`` like an upload and store it; nothing is stored
+    if it is refused."""
+    filename = artifact.name or "artifact"
+    facts = inspect_artifact(artifact, filename)
+    _refuse_other_plugin(version.plugin, facts)
+    if facts.version != version.version:
+        raise ValidationFailed(
+            f"The manifest is for version {facts.version!r}; this is version {version.version!r}. "
+            "A different version number is a new version, not a revision.",
+            code="version_mismatch",
+            errors=[
+                {"field": "plugin.version", "code": "version_mismatch", "message": f"Expected {version.version!r}."}
+            ],
+        )
+    _refuse_same_artifact(version, facts)
+    return facts, default_storage.save(artifact_path(None, filename), artifact)
+
+
+def _refuse_same_artifact(version: PluginVersion, facts: ArtifactFacts) -> None:
+    if facts.sha256 == version.sha256:
+        raise ValidationFailed(
+            f"This is the archive of revision {version.revision} already; send the fixed one, "
+            "or resubmit without an artifact.",
+            code="same_artifact",
+            errors=[{"field": "artifact", "code": "same_artifact", "message": "Unchanged archive."}],
+        )
+
+
+def _current_artifact(facts: ArtifactFacts, stored: str, filename: str, number: int) -> dict:
+    return {
+        "artifact": stored,
+        "artifact_name": filename[:255],
+        "sha256": facts.sha256,
+        "size": facts.size,
+        "manifest": facts.manifest,
+        "revision": number,
+    }
+
+
+def _record_revision(version: PluginVersion, *, actor, reason: str) -> VersionRevision:
+    """A copy of the version's current artifact fields as revision ``version.revision``."""
+    revision = VersionRevision(
+        version=version,
+        number=version.revision,
+        artifact=version.artifact.name,
+        artifact_name=version.artifact_name,
+        sha256=version.sha256,
+        size=version.size,
+        manifest=version.manifest,
+        reason=reason,
+        created_by=actor,
+    )
+    revision._history_user = actor  # type: ignore[attr-defined]
+    revision._change_reason = "version.revise"  # type: ignore[attr-defined]
+    revision.save()
+    return revision
+
+
+def _clean_answers(answers: Mapping[int, str] | None) -> dict[int, str]:
+    cleaned: dict[int, str] = {}
+    for key, body in (answers or {}).items():
+        text = body.strip() if isinstance(body, str) else ""
+        if isinstance(key, bool) or not str(key).isdigit() or not text:
+            raise ValidationFailed(
+                "Each answer names a thread by its id and says something.",
+                code="invalid_answer",
+                errors=[{"field": f"answers[{key}]", "code": "invalid_answer", "message": "A non-empty answer."}],
+            )
+        cleaned[int(key)] = text
+    return cleaned
+
+
+def _answer_threads(version: PluginVersion, actor, replies: dict[int, str]) -> None:
+    """Reply to open threads addressed to the authors, through the annotation service."""
+    threads = threads_awaiting_author(version=version).in_bulk(list(replies))
+    for pk, body in sorted(replies.items()):
+        field = f"answers[{pk}]"
+        if pk not in threads:
+            raise ValidationFailed(
+                f"No open thread {pk} addressed to the authors of {version}.",
+                code="unknown_thread",
+                errors=[{"field": field, "code": "unknown_thread", "message": "Not an open thread addressed to you."}],
+            )
+        try:
+            annotation_add(version=version, actor=actor, body=body, parent=threads[pk])
+        except ValidationFailed as exc:
+            raise ValidationFailed(
+                exc.detail, code=exc.code, errors=[{**e, "field": field} for e in exc.errors]
+            ) from None
 
 
 def _lock_as_author(version: PluginVersion, actor) -> PluginVersion:

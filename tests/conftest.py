@@ -138,6 +138,24 @@ def open_review(version, key: str):
     return review
 
 
+def approve(*, version, actor, reason: str = ""):
+    """The board approves what the version's decision page shows it (the latest rating and
+    evaluation); if the facts changed since, the refusal stored the new ones and the board,
+    having compared them, approves again once on those."""
+    from governance.errors import FactsChanged
+    from governance.risk.services import decision_basis
+    from reviews import services as review
+
+    try:
+        return review.version_approve(
+            version=version, actor=actor, reason=reason, **decision_basis(version=version).ids
+        )
+    except FactsChanged:
+        return review.version_approve(
+            version=version, actor=actor, reason=reason, **decision_basis(version=version).ids
+        )
+
+
 def last_audit(obj) -> AuditEvent:
     return AuditEvent.objects.filter(object_type=obj._meta.label_lower, object_id=str(obj.pk)).order_by("-seq").first()
 
@@ -167,7 +185,7 @@ def make_approved(
         for key, who in (("security", security), ("performance", performance)):
             review.stage_pass(review=open_review(version, key), actor=who)
         sign_off(version, compliance)
-        review.version_approve(version=version, actor=board)
+        approve(version=version, actor=board)
         version.refresh_from_db()
         return version
 
@@ -242,3 +260,9 @@ def make_awaiting(plugin, author, pipeline, security, performance, compliance, d
         return version
 
     return make
+
+
+@pytest.fixture
+def board2(django_user_model):
+    """A second board member: exemptions are approved by one who did not ask."""
+    return make_user(django_user_model, "board2", roles.APPROVAL_BOARD)

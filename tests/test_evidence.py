@@ -155,7 +155,7 @@ def test_the_compliance_workflow_in_the_admin(client, compliance_review, complia
     assert "Accept: done" in response.content.decode()
     for assessment in ControlAssessment.objects.filter(stage_review=compliance_review).exclude(status="done"):
         url = reverse("admin:compliance_controlassessment_act", args=[assessment.pk, "met"])
-        assert "Met: done" in client.post(url, {"reason": "Checked."}, follow=True).content.decode()
+        assert "as met in" in client.post(url, {"reason": "Checked."}, follow=True).content.decode()
     history = client.get(reverse("admin:compliance_controlassessment_history", args=[assessment.pk]))
     assert history.status_code == 200
     response = client.post(

@@ -15,9 +15,8 @@ from governance.models import AuditEvent, Exemption, Notification, PolicyEvaluat
 from governance.risk.exemptions import exemption_approve, exemption_reject, exemption_request, exemption_revoke
 from governance.risk.facts import version_facts
 from governance.tasks import expire_exemptions
-from reviews import services as review
 
-from .conftest import last_audit, make_user
+from .conftest import approve, last_audit, make_user
 from .test_policies import add_critical, load, policy_yaml
 
 pytestmark = pytest.mark.django_db
@@ -27,11 +26,6 @@ START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 @pytest.fixture
 def enforced(tmp_path):
     load(tmp_path, critical=policy_yaml("no-critical", "findings.open.critical == 0", message="Fix criticals."))
-
-
-@pytest.fixture
-def board2(django_user_model):
-    return make_user(django_user_model, "board2", roles.APPROVAL_BOARD)
 
 
 def ask(actor, version, *, days: int = 30, **target):
@@ -98,12 +92,13 @@ def test_an_approved_exemption_suppresses_the_violation_and_shows_it(enforced, m
     add_critical(version)
     exemption = ask(author, version)
     with pytest.raises(PolicyBlocked):  # requested is not approved: nothing suppressed yet
-        review.version_approve(version=version, actor=board)
+        approve(version=version, actor=board)
     exemption_approve(exemption=exemption, actor=board2)
-    review.version_approve(version=version, actor=board)
+    approve(version=version, actor=board)
     version.refresh_from_db()
     assert version.status == "approved"
-    result = PolicyEvaluation.objects.get(version=version, trigger="approve").results[0]
+    evaluation = PolicyEvaluation.objects.filter(version=version, trigger="approve").order_by("-pk").first()
+    result = evaluation.results[0]
     assert (result["outcome"], result["exemption"], result["blocks"]) == ("exempted", exemption.pk, False)
     rating = version.risk_ratings.order_by("-pk").first()
     credit = next(r for r in rating.breakdown if r["factor"] == "compensating_controls")
@@ -125,7 +120,7 @@ def test_an_expired_exemption_lets_the_violation_return_and_tells_the_owners(
         # past expiry it suppresses nothing, even before the task has run
         assert version_facts(version=version)["exemptions"]["policies"] == {}
         with pytest.raises(PolicyBlocked, match=r"Fix criticals\."):
-            review.version_approve(version=version, actor=board)
+            approve(version=version, actor=board)
         assert expire_exemptions() == 1
         assert expire_exemptions() == 0
     latest = PolicyEvaluation.objects.filter(version=version).latest("pk")
@@ -173,7 +168,7 @@ def test_a_finding_exemption_for_the_plugin_covers_later_versions_and_is_shown(
     assert facts["findings"]["open"]["critical"] == 0
     assert facts["findings"]["exempted"] == 1
     assert facts["exemptions"]["findings"] == {finding.fingerprint: exemption.pk}
-    review.version_approve(version=second, actor=board)
+    approve(version=second, actor=board)
 
     exemption_revoke(exemption=exemption, actor=board2, reason="The generated code changed.")
     assert version_facts(version=first)["findings"]["open"]["critical"] == 1
@@ -196,7 +191,7 @@ def test_the_register_of_decisions_and_exemptions_exports_for_auditors(
 ):
     version = make_awaiting("1.0.0")
     exemption_approve(exemption=ask(author, version), actor=board2)
-    review.version_approve(version=version, actor=board, reason="Fine.")
+    approve(version=version, actor=board, reason="Fine.")
     target = tmp_path / "register.json"
     call_command("export_risk_register", "--format", "json", "--output", str(target), verbosity=0)
     rows = json.loads(target.read_text())

@@ -8,7 +8,7 @@ from reviews.models import ReviewStatus
 from submissions import services as sub
 from submissions.models import VersionStatus
 
-from .conftest import current_review, last_audit, open_review, sign_off
+from .conftest import approve, current_review, last_audit, open_review, sign_off
 
 pytestmark = pytest.mark.django_db
 
@@ -92,7 +92,7 @@ def test_draft_to_approved(
     )
     decision = open_review(draft, "decision")
 
-    review.version_approve(version=draft, actor=board, reason="Low risk.")
+    approve(version=draft, actor=board, reason="Low risk.")
     assert_step(draft, status=VersionStatus.APPROVED, action="version.approve", actor=board, reason="Low risk.")
     assert_step(decision, status=ReviewStatus.PASSED, action="stage.pass", actor=board, reason="Low risk.")
     assert draft.decided_at is not None
@@ -178,7 +178,7 @@ def test_non_blocking_stage_does_not_hold_up_the_next_order(
     assert version.status == VersionStatus.AWAITING_DECISION
     assert current_review(version, "performance").status == ReviewStatus.IN_PROGRESS
     # approval closes what is still open, so nothing lingers in queues
-    review.version_approve(version=version, actor=board)
+    approve(version=version, actor=board)
     assert current_review(version, "performance").status == ReviewStatus.CANCELLED
 
 

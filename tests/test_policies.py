@@ -12,9 +12,9 @@ from governance.models import AuditEvent, Policy, PolicyEvaluation
 from governance.policies import PreparedFacts, compile_policy, evaluate, policies_sync, policy_files_load
 from governance.risk.facts import version_facts
 from governance.risk.services import assess_version
-from reviews import services as review
 from reviews.models import CheckRun, Finding
 
+from .conftest import approve
 from .test_rubric import blank_facts
 
 pytestmark = pytest.mark.django_db
@@ -61,20 +61,22 @@ def test_an_enforce_policy_blocks_approval_with_its_message_and_a_log_policy_doe
     evaluations = PolicyEvaluation.objects.count()
 
     with pytest.raises(PolicyBlocked) as blocked:
-        review.version_approve(version=version, actor=board, reason="Looks fine.")
+        approve(version=version, actor=board, reason="Looks fine.")
     assert blocked.value.code == "policy_violation" and blocked.value.status == 409
     assert "[no-critical] Fix the critical findings first." in blocked.value.detail
     assert "no-pii" not in blocked.value.detail  # log mode never blocks
     version.refresh_from_db()
     assert version.status == "awaiting_decision"
     assert not AuditEvent.objects.filter(action="version.approve", object_id=str(version.pk)).exists()
-    assert PolicyEvaluation.objects.count() == evaluations  # the refused approval changed nothing
+    # the first attempt named the rating from before the critical finding: refused as
+    # facts_changed, it recorded the new evaluation; the policy refusal after it changed nothing
+    assert PolicyEvaluation.objects.count() == evaluations + 1
 
     Finding.objects.filter(version=version).update(triage="false_positive")
-    review.version_approve(version=version, actor=board, reason="The finding was a false positive.")
+    approve(version=version, actor=board, reason="The finding was a false positive.")
     version.refresh_from_db()
     assert version.status == "approved"
-    evaluation = PolicyEvaluation.objects.filter(version=version, trigger="approve").get()
+    evaluation = PolicyEvaluation.objects.filter(version=version, trigger="approve").order_by("-pk").first()
     outcomes = {r["key"]: (r["outcome"], r["blocks"]) for r in evaluation.results}
     assert evaluation.passed and outcomes == {"no-critical": ("pass", False), "no-pii": ("violation", False)}
     event = AuditEvent.objects.filter(action="policies.evaluate", object_id=str(evaluation.pk)).get()
@@ -94,7 +96,7 @@ def test_a_policy_that_cannot_be_evaluated_fails_closed_in_enforce_mode(tmp_path
     load(tmp_path, odd=policy_yaml("odd", "manifest.plugin.no_such_field == 1"))
     version = make_awaiting("1.0.0")
     with pytest.raises(PolicyBlocked):
-        review.version_approve(version=version, actor=board)
+        approve(version=version, actor=board)
     result = PolicyEvaluation.objects.get(version=version).results[0]
     assert result["outcome"] == "error" and "no_such_field" in result["error"]
 
@@ -102,11 +104,11 @@ def test_a_policy_that_cannot_be_evaluated_fails_closed_in_enforce_mode(tmp_path
 def test_a_policy_reading_the_rating_runs_after_it(tmp_path, make_awaiting, board):
     load(tmp_path, rating=policy_yaml("rating-below-20", "rating.computed && rating.total < 20.0"))
     version = make_awaiting("1.0.0")
-    review.version_approve(version=version, actor=board)  # 0 points: passes
+    approve(version=version, actor=board)  # 0 points: passes
     other = make_awaiting("1.0.1", residual_risk="high")
     add_critical(other)  # 25 + 12
     with pytest.raises(PolicyBlocked, match="rating-below-20"):
-        review.version_approve(version=other, actor=board)
+        approve(version=other, actor=board)
 
 
 def test_a_policy_file_with_a_syntax_error_is_refused_with_the_compilers_message(tmp_path):
@@ -253,20 +255,21 @@ def test_serious_sandbox_behaviour_blocks_approval_under_the_shipped_policies(ma
     evaluations = PolicyEvaluation.objects.count()
 
     with pytest.raises(PolicyBlocked) as blocked:
-        review.version_approve(version=version, actor=board)
+        approve(version=version, actor=board)
     assert [e["field"] for e in blocked.value.errors] == ["no-serious-sandbox-behaviour"]
     assert "[no-serious-sandbox-behaviour] The sandbox saw the plugin" in blocked.value.detail
     version.refresh_from_db()
     assert version.status == "awaiting_decision"
-    assert PolicyEvaluation.objects.count() == evaluations
+    assert PolicyEvaluation.objects.count() == evaluations + 1  # the facts_changed refusal's, as above
     assert not AuditEvent.objects.filter(action="version.approve", object_id=str(version.pk)).exists()
 
     # triaged as a false positive, the medium behaviour left only adds to the rating
     Finding.objects.filter(rule_id="behaviour.undeclared-network").update(triage="false_positive")
-    review.version_approve(version=version, actor=board)
+    approve(version=version, actor=board)
     version.refresh_from_db()
     assert version.status == "approved"
-    results = {r["key"]: r["outcome"] for r in PolicyEvaluation.objects.get(version=version, trigger="approve").results}
+    approved = PolicyEvaluation.objects.filter(version=version, trigger="approve").order_by("-pk").first()
+    results = {r["key"]: r["outcome"] for r in approved.results}
     assert results["no-serious-sandbox-behaviour"] == results["checks-complete"] == "pass"
 
 
@@ -278,14 +281,21 @@ def test_a_check_that_errored_or_has_not_finished_blocks_approval_until_it_is_ru
     add_run(version, "security.behaviour", status)  # the run again (or the plugin's crash) is the latest
 
     with pytest.raises(PolicyBlocked) as blocked:
-        review.version_approve(version=version, actor=board)
-    assert [e["field"] for e in blocked.value.errors] == ["checks-complete"]
+        approve(version=version, actor=board)
+    # checks-complete names the check; every other enforced policy over check results sees
+    # "not finished" as a violation too (a check that has not judged is not one that passed)
+    assert [e["field"] for e in blocked.value.errors] == [
+        "checks-complete",
+        "no-open-critical-findings",
+        "no-serious-sandbox-behaviour",
+        "no-undeclared-capabilities",
+    ]
     assert "Re-run an errored check" in blocked.value.detail
     version.refresh_from_db()
     assert version.status == "awaiting_decision"
 
     add_run(version, "security.behaviour", "succeeded")  # run again, and finished
-    review.version_approve(version=version, actor=board)
+    approve(version=version, actor=board)
     version.refresh_from_db()
     assert version.status == "approved"
 
@@ -298,4 +308,5 @@ def test_one_tools_succeeded_report_does_not_hide_anothers_errored_one(make_awai
     facts = version_facts(version=version)
     assert facts["checks"]["external.sarif"] == "errored"
     assessment, _rubric = assess_version(version=version)
-    assert [r["key"] for r in assessment.blocking] == ["checks-complete"]
+    assert next(r["key"] for r in assessment.blocking) == "checks-complete"
+    assert all("external.sarif (errored)" in r["error"] for r in assessment.blocking[1:])

@@ -11,7 +11,7 @@ from reviews.models import StageReview
 from submissions import services as sub
 from submissions.models import PluginVersion
 
-from .conftest import current_review, make_user, open_review, sign_off
+from .conftest import approve, current_review, make_user, open_review, sign_off
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +45,7 @@ def test_submit_twice_is_refused(draft, author, pipeline):
 
 def test_approve_while_in_review_is_refused(in_review, board):
     with refused(TransitionRefused, "it is in review"):
-        review.version_approve(version=in_review, actor=board)
+        approve(version=in_review, actor=board)
 
 
 def test_resubmit_without_a_changes_request_is_refused(in_review, author):

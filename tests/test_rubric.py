@@ -303,7 +303,7 @@ def test_a_rubric_edit_creates_a_new_version_and_leaves_old_ratings_untouched(ma
 
     document = rubric_document(v1)
     document["factors"]["security_findings.high"] = {"weight": 20, "cap": 40}
-    v2 = rubric_revise(rubric=v1, actor=platform_admin, document=document, name="Stricter")
+    v2 = rubric_revise(rubric=v1, actor=platform_admin, document=document, name="Stricter", reason="Test.")
     assert (v2.key, v2.version, v2.name) != (v1.key, v1.version, v1.name)
     assert v2.version == 2 and rubric_current() == v2
     v1.refresh_from_db()
@@ -325,17 +325,19 @@ def test_a_rubric_edit_creates_a_new_version_and_leaves_old_ratings_untouched(ma
     assert RiskRating.objects.filter(version=version).count() == 3  # on awaiting decision, then the two above
 
     # v2 is unused until that rating: from now on it is frozen too; an unused version is edited in place
-    v3 = rubric_revise(rubric=v2, actor=platform_admin, document=document, name="Stricter, renamed")
-    v4 = rubric_revise(rubric=v3, actor=platform_admin, document=document, name="Typo fixed")
+    v3 = rubric_revise(rubric=v2, actor=platform_admin, document=document, name="Stricter, renamed", reason="Test.")
+    v4 = rubric_revise(rubric=v3, actor=platform_admin, document=document, name="Typo fixed", reason="Test.")
     assert v3.version == 3 and v4.pk == v3.pk and last_audit(v4).action == "rubric.edit"
 
 
 def test_only_platform_admins_change_rubrics_and_bad_documents_change_nothing(platform_admin, board):
     rubric = rubric_current()
     with pytest.raises(PermissionRefused):
-        rubric_revise(rubric=rubric, actor=board, document=DEFAULT_RUBRIC, name="x")
+        rubric_revise(rubric=rubric, actor=board, document=DEFAULT_RUBRIC, name="x", reason="Test.")
     with pytest.raises(ValidationFailed):
-        rubric_revise(rubric=rubric, actor=platform_admin, document={"factors": {}, "bands": {}}, name="x")
+        rubric_revise(
+            rubric=rubric, actor=platform_admin, document={"factors": {}, "bands": {}}, name="x", reason="Test."
+        )
     assert RiskRubric.objects.count() == 1
     assert not AuditEvent.objects.filter(action__startswith="rubric.", action__endswith="edit").exists()
 
@@ -472,7 +474,7 @@ def test_weights_and_caps_out_of_range_are_refused_and_change_nothing(platform_a
     document = copy.deepcopy(DEFAULT_RUBRIC)
     document["factors"]["security_findings.critical"] = setting
     with pytest.raises(ValidationFailed) as refused:
-        rubric_revise(rubric=rubric, actor=platform_admin, document=document, name="Huge")
+        rubric_revise(rubric=rubric, actor=platform_admin, document=document, name="Huge", reason="Test.")
     assert [e["field"] for e in refused.value.errors] == [f"factors.security_findings.critical.{field}"]
     rubric.refresh_from_db()
     assert rubric.factors == RUBRIC["factors"] and RiskRubric.objects.count() == 1
@@ -505,7 +507,9 @@ def test_a_rating_during_a_rubric_edit_waits_and_rates_under_the_edited_weights(
     version = make_awaiting("1.0.0")  # rated under v1, which is frozen from now on
     add_findings(version, ("security", "high", "b"))
     document = rubric_document(rubric_current())
-    v2 = rubric_revise(rubric=rubric_current(), actor=platform_admin, document=document, name="Not used yet")
+    v2 = rubric_revise(
+        rubric=rubric_current(), actor=platform_admin, document=document, name="Not used yet", reason="Test."
+    )
     stricter = copy.deepcopy(document)
     stricter["factors"]["security_findings.high"] = {"weight": 20, "cap": 40}
 
@@ -520,7 +524,7 @@ def test_a_rating_during_a_rubric_edit_waits_and_rates_under_the_edited_weights(
             connections.close_all()
 
     with transaction.atomic():
-        edited = rubric_revise(rubric=v2, actor=platform_admin, document=stricter, name="Stricter")
+        edited = rubric_revise(rubric=v2, actor=platform_admin, document=stricter, name="Stricter", reason="Test.")
         thread = threading.Thread(target=rate_now)
         thread.start()
         thread.join(timeout=1)

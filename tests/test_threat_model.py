@@ -163,7 +163,7 @@ def test_the_performance_stage_page_shows_kpi_budget_this_previous_and_change(
     page = client.get(reverse("admin:reviews_stagereview_change", args=[review.pk])).content.decode()
 
     row = page[page.index("<td>Cold startup</td>") :].split("</tr>")[0]
-    assert "≤ 250 ms" in row and "312.5 ms" in row and "208 ms" in row and "+50.2%" in row
+    assert "≤ 250 ms" in row and "312.5 ms" in row and "208 ms" in row and "+50.2 % (50.2 % worse)" in row
     assert "over budget" in row and "regressed" in row
     assert "1.0.0 (last approved), measured in the same run" in page
     assert '<table class="warden-audit">' in page  # the audit trail below, as HTML

@@ -16,22 +16,34 @@ from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
 from governance.admin_actions import ServiceAction
-from governance.admin_base import ReadOnlyAdmin, ScopedAdmin, ServiceCreateAdminMixin, ServiceCreateForm, valid_pk
+from governance.admin_base import (
+    ReadOnlyAdmin,
+    ScopedAdmin,
+    ServiceCreateAdminMixin,
+    ServiceCreateForm,
+    register_visibility,
+    valid_pk,
+)
 from governance.errors import ValidationFailed, WardenError
 from reviews.selectors import findings_visible_to
 from submissions.selectors import plugins_visible_to, versions_visible_to
 
+from .decision_admin import rating_bars
 from .exemptions import exemption_approve, exemption_reject, exemption_request, exemption_revoke
-from .models import Exemption, ExemptionStatus, Policy, PolicyEvaluation, RiskRating, RiskRubric
+from .models import Decision, Exemption, ExemptionStatus, Policy, PolicyEvaluation, RiskRating, RiskRubric
 from .rubric import rubric_diff, validated_rubric
 from .selectors import (
+    decisions_visible_to,
     evaluations_visible_to,
     exemptions_visible_to,
-    latest_evaluation,
-    latest_rating,
     ratings_visible_to,
 )
 from .services import rubric_document, rubric_in_use, rubric_previous, rubric_revise, rubric_what_if, version_reassess
+
+register_visibility(RiskRating, ratings_visible_to)
+register_visibility(PolicyEvaluation, evaluations_visible_to)
+register_visibility(Exemption, exemptions_visible_to)
+register_visibility(Decision, decisions_visible_to)
 
 
 def rubric_yaml(document: dict) -> str:
@@ -65,7 +77,7 @@ class RubricForm(forms.ModelForm):
     document = RubricDocumentField(
         help_text="factors: {key: {weight, cap, mitigation}}, bands: {medium, high, critical}"
     )
-    reason = forms.CharField(required=False, help_text="Why (recorded in the audit log).")
+    reason = forms.CharField(help_text="Why (required; recorded in the audit log).")
 
     class Meta:
         model = RiskRubric
@@ -137,7 +149,7 @@ class RiskRubricAdmin(SimpleHistoryAdmin):
                 document=form.cleaned_data["document"],
                 name=form.cleaned_data["name"],
                 description=form.cleaned_data.get("description", ""),
-                reason=form.cleaned_data.get("reason", ""),
+                reason=form.cleaned_data["reason"],
             )
         except WardenError as exc:
             request._saved_rubric = None
@@ -240,30 +252,6 @@ class PolicyAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
         )
 
 
-def rating_panel(version) -> str:
-    """The decision stage's view of a version: its latest rating as a bar chart, the summary,
-    and the latest policy results (exempted ones shown as such)."""
-    rating = latest_rating(version=version)
-    return render_to_string(
-        "admin/warden/risk_rating.html",
-        {"rating": rating, "bars": _bars(rating) if rating else [], "evaluation": latest_evaluation(version=version)},
-    )
-
-
-def _bars(rating: RiskRating) -> list[dict]:
-    rows = [r for r in rating.breakdown if Decimal(r["contribution"]) != 0]
-    rows.sort(key=lambda r: (-abs(Decimal(r["contribution"])), r["factor"]))
-    return [
-        {
-            **row,
-            "credit": Decimal(row["contribution"]) < 0,
-            "width": min(abs(Decimal(row["contribution"])), Decimal(100)),
-            "inputs_text": ", ".join(f"{k}: {v}" for k, v in sorted(row["inputs"].items())),
-        }
-        for row in rows
-    ]
-
-
 @admin.register(RiskRating)
 class RiskRatingAdmin(ScopedAdmin):
     list_display = ["version", "total", "band", "rubric", "trigger", "created_at"]
@@ -289,7 +277,7 @@ class RiskRatingAdmin(ScopedAdmin):
     @admin.display(description="Breakdown")
     def chart(self, obj):
         return render_to_string(
-            "admin/warden/risk_rating.html", {"rating": obj, "bars": _bars(obj), "evaluation": None}
+            "admin/warden/risk_rating.html", {"rating": obj, "bars": rating_bars(obj), "evaluation": None}
         )
 
 
@@ -310,6 +298,33 @@ class PolicyEvaluationAdmin(ScopedAdmin):
     @admin.display(description="Policies")
     def outcomes(self, obj):
         return render_to_string("admin/warden/policy_results.html", {"results": obj.results})
+
+
+@admin.register(Decision)
+class DecisionAdmin(ScopedAdmin):
+    """Every decision with the exact rating and policy evaluation it was taken on."""
+
+    list_display = ["version", "action", "actor", "rating", "created_at"]
+    list_filter = ["action"]
+    list_select_related = ["version__plugin", "actor", "rating__rubric"]
+    readonly_fields = (
+        "version",
+        "action",
+        "actor",
+        "reason",
+        "rating",
+        "rating_digest",
+        "evaluation",
+        "evaluation_digest",
+        "created_at",
+    )
+    fields = readonly_fields
+
+    def scoped_queryset(self, request):
+        return decisions_visible_to(user=request.user)
+
+    def has_add_permission(self, request):
+        return False
 
 
 class ExemptionRequestForm(ServiceCreateForm):

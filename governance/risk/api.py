@@ -1,37 +1,66 @@
 """The CI gate over REST: pass or fail, with the policies and findings that decide it."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from submissions.selectors import versions_visible_to
 
-from .services import gate_verdict
+from .services import gate_verdict, gate_verdict_waiting
+
+VERDICTS = ["pass", "fail", "pending"]
+WAIT = OpenApiParameter(
+    "wait",
+    bool,
+    description="Wait (at most WARDEN_GATE_WAIT_SECONDS) until the verdict is no longer `pending`; "
+    "`wait.gave_up` is true when it still is.",
+)
+
+
+def wants_wait(request) -> bool:
+    return request.query_params.get("wait", "").lower() in ("true", "1", "yes")
+
 
 GateOut = inline_serializer(
     name="GateOut",
     fields={
         "version": serializers.IntegerField(),
         "status": serializers.CharField(),
-        "verdict": serializers.ChoiceField(choices=["pass", "fail"]),
+        "review_round": serializers.IntegerField(),
+        "verdict": serializers.ChoiceField(
+            choices=VERDICTS,
+            help_text="pending: checks of the current round have not all finished (or not been queued yet); "
+            "fail: a blocking stage failed, the review ended without a pass, or an enforced policy is violated; "
+            "pass: every check of every started stage finished and no enforced policy is violated.",
+        ),
+        "reasons": serializers.ListField(
+            child=serializers.DictField(), help_text="`code` and `detail` of the verdict."
+        ),
+        "waiting_for": serializers.ListField(
+            child=serializers.DictField(),
+            help_text="Checks not finished: `check`, `status` (not_run, queued, running).",
+        ),
         "policies": serializers.ListField(child=serializers.DictField(), help_text="Enforce-mode violations."),
         "findings": serializers.ListField(child=serializers.DictField(), help_text="Open critical and high findings."),
         "exempted": serializers.DictField(help_text="What approved, unexpired exemptions suppress."),
         "evaluated": serializers.ListField(child=serializers.DictField(), help_text="Every policy's outcome."),
         "rating": serializers.DictField(),
+        "wait": serializers.DictField(
+            required=False, help_text="With ?wait=true: waited_seconds, limit_seconds, gave_up."
+        ),
     },
 )
 
 
 class VersionGate(APIView):
-    """``GET /api/v1/versions/{id}/gate/``: evaluated now, nothing stored. A CI job fails its
-    pipeline when ``verdict`` is ``fail``."""
+    """``GET /api/v1/versions/{id}/gate/``: evaluated now, nothing stored. A CI job passes on
+    ``pass``, fails on ``fail``, and waits (or polls again) on ``pending`` (docs/policies.md)."""
 
-    @extend_schema(responses={200: GateOut})
+    @extend_schema(responses={200: GateOut}, parameters=[WAIT])
     def get(self, request, version: int):
         target = get_object_or_404(
             versions_visible_to(user=request.user).select_related("plugin__organisation"), pk=version
         )
-        return Response(gate_verdict(version=target))
+        return Response(gate_verdict_waiting(version=target) if wants_wait(request) else gate_verdict(version=target))

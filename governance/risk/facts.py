@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from compliance.models import ControlAssessment
 from reviews.findings_data import KINDS, SEVERITIES
-from reviews.models import CheckRun, Finding, RunStatus, Triage
+from reviews.models import SEVERITY_RANK, CheckRun, Finding, ReviewStatus, RunOrigin, RunStatus, StageReview, Triage
 from reviews.selectors import latest_runs
 
 from .exemptions import Cover, covering
@@ -30,6 +30,7 @@ def version_facts(*, version, now=None) -> dict:
     now = now or timezone.now()
     current = _current_runs(version)
     cover = covering(version=version, now=now)
+    checks = {**_check_statuses(current), **_not_yet_queued(version)}
     return {
         "version": {
             "id": version.pk,
@@ -40,7 +41,7 @@ def version_facts(*, version, now=None) -> dict:
             "status": version.status,
         },
         "manifest": version.manifest,
-        "checks": _check_statuses(current),
+        "checks": dict(sorted(checks.items())),
         **_findings(current, cover),
         "performance": _performance(current),
         "compliance": _compliance(version),
@@ -73,14 +74,51 @@ def _check_statuses(runs: list[CheckRun]) -> dict[str, str]:
     return statuses
 
 
+NOT_RUN = "not_run"  # a check the current round will run and has not queued yet
+FINISHED = (RunStatus.SUCCEEDED, RunStatus.FAILED)  # the check judged the version
+WAITING = (NOT_RUN, RunStatus.QUEUED, RunStatus.RUNNING)  # it will judge it: the gate is pending
+
+
+def _not_yet_queued(version) -> dict[str, str]:
+    """The checks of the current round's stages that have not started yet (a later order, or
+    the round not opened): they will run, so they are ``not_run``, whatever an earlier round's
+    run of the same check said. A started stage queued its runs when it started."""
+    reviews = StageReview.objects.filter(
+        version=version, round=version.review_round, status=ReviewStatus.PENDING
+    ).values_list("stage__checks", flat=True)
+    return {key: NOT_RUN for checks in reviews for key in checks or ()}
+
+
+def unfinished_checks(checks: dict[str, str]) -> list[str]:
+    """``key (status)`` of every check that has not judged the version: not run, queued,
+    running or errored. Policies over check results count these as violations."""
+    return [f"{key} ({status})" for key, status in sorted(checks.items()) if status not in FINISHED]
+
+
 def current_run_ids(*, version) -> list[int]:
     """The latest run of each check (and each external tool): they speak for the version now."""
     return [run.pk for run in _current_runs(version)]
 
 
 def _findings(runs: list, cover: Cover) -> dict:
+    """Open and exempted findings by kind and severity, each finding counted once.
+
+    Findings that several current runs report at one place (``location_key``: tool family,
+    rule, path, line; e.g. Warden's bandit check and a bandit SARIF from CI) are one finding
+    with several sources. Most findings have one source and are counted in the database;
+    only the shared places are read row by row (``_merged``)."""
+    current = Finding.objects.filter(check_run__in=[r.pk for r in runs])
+    shared = (
+        current.exclude(location_key="")
+        .values("location_key")
+        .annotate(sources=Count("check_run", distinct=True))
+        .filter(sources__gt=1)
+        .values("location_key")
+        .order_by()
+    )
     rows = (
-        Finding.objects.filter(check_run__in=[r.pk for r in runs], triage__in=OPEN_TRIAGE)
+        current.filter(triage__in=OPEN_TRIAGE)
+        .exclude(location_key__in=shared)
         .values("kind", "severity", "fingerprint", "data__capability")
         .annotate(n=Count("pk"))
         .order_by()
@@ -88,11 +126,16 @@ def _findings(runs: list, cover: Cover) -> dict:
     open_by_kind: dict[str, Counter] = {kind: Counter() for kind in KINDS}
     exempted_by_kind: dict[str, Counter] = {kind: Counter() for kind in KINDS}
     capabilities = set()
+
+    def count(kind: str, severity: str, exempted: bool, capability, n: int = 1) -> None:
+        (exempted_by_kind if exempted else open_by_kind)[kind][severity] += n
+        if kind == "capability" and not exempted:
+            capabilities.add(str(capability or "unknown"))
+
     for row in rows:
-        exempted = row["fingerprint"] in cover.fingerprints
-        (exempted_by_kind if exempted else open_by_kind)[row["kind"]][row["severity"]] += row["n"]
-        if row["kind"] == "capability" and not exempted:
-            capabilities.add(str(row["data__capability"] or "unknown"))
+        count(row["kind"], row["severity"], row["fingerprint"] in cover.fingerprints, row["data__capability"], row["n"])
+    for merged in _merged(current.filter(location_key__in=shared), cover):
+        count(*merged)
     return {
         "findings": {
             "open": {s: sum(open_by_kind[k][s] for k in KINDS) for s in SEVERITIES},
@@ -102,6 +145,40 @@ def _findings(runs: list, cover: Cover) -> dict:
         },
         "capabilities": {"undeclared": sorted(capabilities)},
     }
+
+
+def _merged(findings, cover: Cover):
+    """(kind, severity, exempted, capability) of each finding that several sources report.
+
+    The n-th finding of each run at one place (in id order) is one finding. Warden's own
+    findings in it govern: a posted copy can never hide, triage or exempt what Warden found,
+    and it only counts when Warden did not find it. The finding is open when a governing member
+    is open and not exempted, at the highest severity any open, unexempted member gives it;
+    exempted when a governing member is open but exempted; else it is not counted."""
+    fields = ("location_key", "check_run_id", "check_run__origin", "kind", "severity", "fingerprint", "triage")
+    rows = findings.values(*fields, "data__capability")
+    groups: dict[tuple[str, int], list[dict]] = {}
+    seen: Counter = Counter()
+    for row in rows.order_by("location_key", "check_run_id", "pk"):
+        source = (row["location_key"], row["check_run_id"])
+        groups.setdefault((row["location_key"], seen[source]), []).append(row)
+        seen[source] += 1
+    for members in groups.values():
+        governing = [m for m in members if m["check_run__origin"] == RunOrigin.INTERNAL] or members
+        alive = [m for m in members if m["triage"] in OPEN_TRIAGE and m["fingerprint"] not in cover.fingerprints]
+        leaders = [m for m in alive if m in governing]
+        if leaders:
+            lead = _most_severe(leaders)
+            yield lead["kind"], _most_severe(alive)["severity"], False, lead["data__capability"]
+            continue
+        exempted = [m for m in governing if m["triage"] in OPEN_TRIAGE]
+        if exempted:
+            lead = _most_severe(exempted)
+            yield lead["kind"], lead["severity"], True, lead["data__capability"]
+
+
+def _most_severe(rows: list[dict]) -> dict:
+    return min(rows, key=lambda row: SEVERITY_RANK[row["severity"]])
 
 
 def _performance(runs: list) -> dict:
@@ -134,8 +211,6 @@ def _performance(runs: list) -> dict:
 
 def _compliance(version) -> dict:
     """The compliance review of the current round: its controls' results and the sign-off."""
-    from reviews.models import StageReview
-
     review = (
         StageReview.objects.filter(version=version, round=version.review_round, stage__kind="compliance")
         .select_related("sign_off")

@@ -122,6 +122,9 @@ class PolicyEvaluation(models.Model):
     trigger = models.CharField(max_length=30)
     passed = models.BooleanField(help_text="No enforce-mode violation that an exemption does not cover.")
     results = models.JSONField(help_text="One row per policy: key, version, mode, severity, outcome, message.")
+    digest = models.CharField(
+        max_length=64, blank=True, help_text="SHA-256 of the canonical results: what a decision names as approved."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -132,6 +135,36 @@ class PolicyEvaluation(models.Model):
 
     def __str__(self) -> str:
         return f"Policies on {self.version}: {'pass' if self.passed else 'fail'} ({self.trigger})"
+
+
+class DecisionAction(models.TextChoices):
+    APPROVE = "approve", "Approved"
+    AUTO_APPROVE = "auto_approve", "Auto-approved"
+    REJECT = "reject", "Rejected"
+
+
+class Decision(models.Model):
+    """The board's (or the system's) decision on a version, and the exact evidence it was
+    taken on: the rating and the policy evaluation that were shown, by id and digest. Rows
+    are only ever added (governance.risk.services.decision_record)."""
+
+    version = models.ForeignKey("submissions.PluginVersion", on_delete=models.CASCADE, related_name="decisions")
+    action = models.CharField(max_length=20, choices=DecisionAction.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reason = models.TextField(blank=True)
+    rating = models.ForeignKey(RiskRating, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    rating_digest = models.CharField(max_length=64, blank=True)
+    evaluation = models.ForeignKey(PolicyEvaluation, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    evaluation_digest = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-created_at", "-pk")
+
+    def __str__(self) -> str:
+        return f"{self.version}: {self.get_action_display().lower()}"
 
 
 class ExemptionStatus(models.TextChoices):

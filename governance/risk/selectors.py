@@ -6,7 +6,7 @@ from governance.models import AuditEvent
 from submissions.models import PluginVersion
 from submissions.selectors import plugins_visible_to, versions_visible_to
 
-from .models import Exemption, ExemptionScope, PolicyEvaluation, RiskRating
+from .models import Decision, Exemption, ExemptionScope, PolicyEvaluation, RiskRating
 
 DECISIONS = ("version.approve", "version.auto_approve", "version.reject", "version.revoke")
 
@@ -25,6 +25,10 @@ def ratings_visible_to(*, user) -> QuerySet[RiskRating]:
 
 def evaluations_visible_to(*, user) -> QuerySet[PolicyEvaluation]:
     return PolicyEvaluation.objects.filter(version__in=versions_visible_to(user=user))
+
+
+def decisions_visible_to(*, user) -> QuerySet[Decision]:
+    return Decision.objects.filter(version__in=versions_visible_to(user=user))
 
 
 def exemptions_visible_to(*, user) -> QuerySet[Exemption]:

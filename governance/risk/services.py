@@ -6,6 +6,7 @@ run. ``version_assess`` stores the outcome inside the caller's transaction (the 
 locked), ``gate_verdict`` computes it without storing anything.
 """
 
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -14,14 +15,14 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from governance.audit import audit_lock, audit_record
-from governance.errors import NotFound, PermissionRefused, PolicyBlocked
+from governance.errors import FactsChanged, NotFound, PermissionRefused, PolicyBlocked, ValidationFailed
 from governance.policies import CompiledPolicy, PreparedFacts, current_policies, evaluate
-from governance.transitions import save_with_audit
+from governance.transitions import require_reason, save_with_audit
 from reviews.models import Finding
 
-from .facts import OPEN_TRIAGE, current_run_ids, version_facts
-from .models import PolicyEvaluation, RiskRating, RiskRubric
-from .rubric import DEFAULT_RUBRIC, SEVERITIES, Rating, rate, rubric_diff, validated_rubric
+from .facts import OPEN_TRIAGE, WAITING, current_run_ids, unfinished_checks, version_facts
+from .models import Decision, PolicyEvaluation, RiskRating, RiskRubric
+from .rubric import DEFAULT_RUBRIC, SEVERITIES, Rating, digest_of, rate, rubric_diff, validated_rubric
 
 UNRATED = {"computed": False, "total": 0.0, "band": ""}
 CURRENT_STATES = ("awaiting_decision", "approved", "deployed")
@@ -46,7 +47,8 @@ def assess_facts(
     *, facts: dict, rubric: dict, rubric_label: str, policies: list[CompiledPolicy], exempt: dict[str, int]
 ) -> Assessment:
     prepared = PreparedFacts({**facts, "rating": UNRATED})
-    rows = evaluate([p for p in policies if not p.reads_rating], prepared, exempt)
+    unfinished = unfinished_checks(facts["checks"])
+    rows = evaluate([p for p in policies if not p.reads_rating], prepared, exempt, unfinished)
     counted = [r for r in rows if r["outcome"] in ("violation", "error")]
     facts = {
         **facts,
@@ -59,7 +61,7 @@ def assess_facts(
     later = [p for p in policies if p.reads_rating]
     if later:
         prepared.set("rating", {"computed": True, "total": float(rating.total), "band": rating.band})
-        rows += evaluate(later, prepared, exempt)
+        rows += evaluate(later, prepared, exempt, unfinished)
     return Assessment(facts=facts, rating=rating, results=sorted(rows, key=lambda r: r["key"]))
 
 
@@ -125,12 +127,14 @@ def rubric_previous(*, rubric: RiskRubric) -> RiskRubric | None:
 
 
 def rubric_revise(
-    *, rubric: RiskRubric, actor, document: dict, name: str, description: str = "", reason: str = ""
+    *, rubric: RiskRubric, actor, document: dict, name: str, reason: str, description: str = ""
 ) -> RiskRubric:
     """Change a rubric. A version no rating used yet is changed in place; a used one is
-    frozen, so the change becomes the next version and old ratings keep theirs."""
+    frozen, so the change becomes the next version and old ratings keep theirs. The reason
+    is required: it is what the audit row tells a later reader about changed weights."""
     if actor is None or not actor.has_perm("governance.change_riskrubric"):
         raise PermissionRefused(f"{actor} may not change risk rubrics.")
+    reason = require_reason(reason, action="change a risk rubric")
     clean = validated_rubric(document)
     with transaction.atomic():
         _lock_rubrics()
@@ -219,6 +223,7 @@ def version_assess(*, version, trigger: str, actor=None) -> StoredAssessment:
         trigger=trigger,
         passed=assessment.passed,
         results=assessment.results,
+        digest=digest_of(assessment.results),
         created_by=_user(actor),
     )
     audit_record(
@@ -268,10 +273,106 @@ def _store_rating(version, rubric: RiskRubric, assessment: Assessment, trigger: 
     return rating
 
 
-def approval_check(*, version, actor) -> StoredAssessment:
-    """Before an approval, in its transaction: evaluate, record, and refuse on a blocking
-    (enforce-mode, unexempted) violation with the policies' messages."""
-    return transition_check(version=version, actor=actor, trigger="approve", verb="approved")
+@dataclass(frozen=True)
+class DecisionBasis:
+    """What the board is shown and decides on: the latest policy evaluation and its rating."""
+
+    rating: RiskRating | None
+    evaluation: PolicyEvaluation | None
+
+    @property
+    def ids(self) -> dict:
+        return {
+            "rating_id": self.rating.pk if self.rating else None,
+            "evaluation_id": self.evaluation.pk if self.evaluation else None,
+        }
+
+
+def decision_basis(*, version) -> DecisionBasis:
+    evaluation = version.policy_evaluations.select_related("rating__rubric").order_by("-pk").first()
+    return DecisionBasis(rating=evaluation.rating if evaluation else None, evaluation=evaluation)
+
+
+@dataclass(frozen=True)
+class ApprovalJudgement:
+    shown: DecisionBasis  # what the board named
+    stored: StoredAssessment  # what holds now, recorded
+
+    @property
+    def stale(self) -> bool:
+        """The facts changed since the shown rating: a different rating or policy results."""
+        assert self.shown.rating is not None and self.shown.evaluation is not None
+        return (
+            self.shown.rating.digest != self.stored.rating.digest
+            or self.shown.evaluation.digest != self.stored.evaluation.digest
+        )
+
+    def refusal(self, version) -> FactsChanged:
+        shown, now = self.shown.rating, self.stored.rating
+        assert shown is not None
+        return FactsChanged(
+            f"{version} was not approved: its facts changed since the rating you were shown "
+            f"({shown.total}, {shown.band}) was computed. It is now rated {now.total} ({now.band}); "
+            "compare the two on its decision page and decide again.",
+            shown_rating_id=shown.pk,
+            rating_id=now.pk,
+            evaluation_id=self.stored.evaluation.pk,
+        )
+
+
+def approval_check(*, version, actor, rating_id: int | None, evaluation_id: int | None) -> ApprovalJudgement:
+    """Before an approval, in its transaction, with ``version`` locked: evaluate again and record it.
+
+    When the result is the one the board was shown (the same rating and policy results, by
+    digest), a blocking violation raises PolicyBlocked. When the facts changed since, it
+    raises nothing: the caller commits the new assessment, so the board can see it, and then
+    refuses with ``judgement.refusal()``."""
+    judgement = ApprovalJudgement(
+        shown=shown_basis(version=version, rating_id=rating_id, evaluation_id=evaluation_id),
+        stored=version_assess(version=version, trigger="approve", actor=actor),
+    )
+    if not judgement.stale:
+        transition_refuse_blocking(version=version, stored=judgement.stored, verb="approved")
+    return judgement
+
+
+def shown_basis(*, version, rating_id: int | None, evaluation_id: int | None) -> DecisionBasis:
+    """The rating and evaluation a decision names: they must exist and be this version's."""
+    rating = RiskRating.objects.filter(pk=rating_id or 0, version=version).first()
+    evaluation = PolicyEvaluation.objects.filter(pk=evaluation_id or 0, version=version).first()
+    if rating is None or evaluation is None:
+        raise ValidationFailed(
+            f"An approval of {version} names the rating and policy evaluation it approves "
+            "(the ones its decision page shows); these are not ratings of this version.",
+            code="basis_required",
+            errors=[
+                {"field": "rating", "code": "basis_required", "message": "A rating of this version."},
+                {"field": "evaluation", "code": "basis_required", "message": "An evaluation of this version."},
+            ],
+        )
+    return DecisionBasis(rating=rating, evaluation=evaluation)
+
+
+def decision_record(*, version, action: str, actor, reason: str, basis: DecisionBasis) -> dict:
+    """Store the decision with the exact rating and evaluation it was taken on; returns what
+    its audit event carries (ids and digests)."""
+    decision = Decision.objects.create(
+        version=version,
+        action=action,
+        actor=_user(actor),
+        reason=reason,
+        rating=basis.rating,
+        rating_digest=basis.rating.digest if basis.rating else "",
+        evaluation=basis.evaluation,
+        evaluation_digest=basis.evaluation.digest if basis.evaluation else "",
+    )
+    return {
+        "decision": decision.pk,
+        "rating": decision.rating_id,
+        "rating_digest": decision.rating_digest,
+        "evaluation": decision.evaluation_id,
+        "evaluation_digest": decision.evaluation_digest,
+    }
 
 
 def deploy_check(*, version, actor) -> StoredAssessment:
@@ -282,13 +383,17 @@ def deploy_check(*, version, actor) -> StoredAssessment:
 
 def transition_check(*, version, actor, trigger: str, verb: str) -> StoredAssessment:
     stored = version_assess(version=version, trigger=trigger, actor=actor)
+    transition_refuse_blocking(version=version, stored=stored, verb=verb)
+    return stored
+
+
+def transition_refuse_blocking(*, version, stored: StoredAssessment, verb: str) -> None:
     blocking = stored.assessment.blocking
     if blocking:
         raise PolicyBlocked(
             f"{version} cannot be {verb}: " + " ".join(f"[{r['key']}] {r['message']}" for r in blocking),
             errors=[{"field": r["key"], "code": r["outcome"], "message": r["message"]} for r in blocking],
         )
-    return stored
 
 
 def on_awaiting_decision(*, version) -> StoredAssessment:
@@ -339,19 +444,135 @@ NO_POLICIES = {
 }
 
 
+# Statuses in which the version's review ended without a pass: nothing a check does changes that.
+ENDED_WITHOUT_PASS = {
+    "rejected": "The version was rejected",
+    "withdrawn": "The author withdrew the version",
+    "revoked": "The approval was revoked",
+    "rolled_back": "The version was rolled back",
+    "changes_requested": "A reviewer requested changes; the author must resubmit",
+}
+NOT_IN_REVIEW = ("draft", "submitted")
+
+
 def gate_verdict(*, version) -> dict:
-    """The CI gate: pass or fail, the policies that decide it, the open serious findings, and
-    what exemptions suppress (shown, not hidden). Stores nothing. Without any policy (a fresh
-    installation that never ran sync_policies) it fails closed."""
+    """The CI gate: what is known about ``version`` now, as one of three verdicts. Stores nothing.
+
+    1. ``fail`` when its review ended without a pass (a blocking stage failed, the board
+       rejected it, changes were requested, it was withdrawn, revoked or rolled back).
+    2. ``pending`` while it is not in review yet (a draft; submitted, intake not done) or a
+       check of the current round has not finished (not queued yet, queued, running).
+    3. ``fail`` when an enforce-mode policy is violated (an errored check violates
+       ``checks-complete``), or when no policy is loaded at all (fails closed).
+    4. ``pass`` otherwise.
+    """
     assessment, rubric = assess_version(version=version)
-    deciding = assessment.blocking if assessment.results else [dict(NO_POLICIES)]
     facts = assessment.facts
-    exempted_by = facts["exemptions"]["findings"]
-    serious = Finding.objects.filter(
-        check_run__in=current_run_ids(version=version), severity__in=("critical", "high"), triage__in=OPEN_TRIAGE
-    ).order_by("pk")
-    findings = [
-        {
+    waiting = [{"check": key, "status": status} for key, status in facts["checks"].items() if status in WAITING]
+    deciding: list[dict] = []
+    if version.status in ENDED_WITHOUT_PASS:
+        verdict, reasons = "fail", [_ended_reason(version)]
+    elif version.status in NOT_IN_REVIEW:
+        verdict = "pending"
+        reasons = [
+            {
+                "code": "not_in_review",
+                "detail": f"The version is {version.get_status_display().lower()}: "
+                "its checks have not been queued yet.",
+            }
+        ]
+    elif waiting:
+        verdict = "pending"
+        reasons = [
+            {
+                "code": "checks_unfinished",
+                "detail": "Waiting for "
+                + ", ".join(f"{w['check']} ({w['status'].replace('_', ' ')})" for w in waiting)
+                + ".",
+            }
+        ]
+    else:
+        deciding = assessment.blocking if assessment.results else [dict(NO_POLICIES)]
+        verdict = "fail" if deciding else "pass"
+        reasons = [{"code": "policy_violation", "detail": f"[{r['key']}] {r['message']}"} for r in deciding]
+    return {
+        "version": version.pk,
+        "status": version.status,
+        "review_round": version.review_round,
+        "verdict": verdict,
+        "reasons": reasons,
+        "waiting_for": waiting,
+        "policies": deciding,
+        **_gate_findings(version, assessment),
+        "evaluated": assessment.results,
+        "rating": {
+            "total": str(assessment.rating.total),
+            "band": assessment.rating.band,
+            "rubric": rubric_label(rubric),
+            "digest": assessment.rating.digest,
+            "summary": assessment.rating.summary,
+        },
+    }
+
+
+def gate_verdict_waiting(*, version) -> dict:
+    """``?wait=true``: the gate verdict once it is no longer ``pending``, polling every
+    ``WARDEN_GATE_WAIT_POLL_SECONDS`` for at most ``WARDEN_GATE_WAIT_SECONDS``; ``wait``
+    in the answer says how long it waited and whether it gave up (still pending)."""
+    limit, poll = settings.WARDEN_GATE_WAIT_SECONDS, settings.WARDEN_GATE_WAIT_POLL_SECONDS
+    started = time.monotonic()
+    while True:
+        answer = gate_verdict(version=version)
+        waited = time.monotonic() - started
+        if answer["verdict"] != "pending" or waited >= limit:
+            break
+        time.sleep(min(poll, limit - waited))
+        version.refresh_from_db(fields=["status", "review_round"])
+    answer["wait"] = {
+        "waited_seconds": round(waited, 2),
+        "limit_seconds": limit,
+        "gave_up": answer["verdict"] == "pending",
+    }
+    return answer
+
+
+def _ended_reason(version) -> dict:
+    detail = ENDED_WITHOUT_PASS[version.status]
+    failed = (
+        version.stage_reviews.filter(round=version.review_round, blocking=True, status="failed")
+        .select_related("stage")
+        .first()
+    )
+    if failed is not None:
+        return {
+            "code": "stage_failed",
+            "detail": f"Blocking stage {failed.stage.name} failed: {failed.decision_reason}",
+        }
+    if version.decision_reason and version.status in ("rejected", "revoked", "rolled_back"):
+        detail += f": {version.decision_reason}"
+    return {"code": version.status, "detail": detail + "."}
+
+
+def _gate_findings(version, assessment: Assessment) -> dict:
+    """The open critical and high findings, and what exemptions suppress (shown, not hidden).
+    A place that several sources report (``location_key``) is one entry listing its sources,
+    Warden's own finding first, as the facts count it once."""
+    exempted_by = assessment.facts["exemptions"]["findings"]
+    serious = (
+        Finding.objects.filter(
+            check_run__in=current_run_ids(version=version), severity__in=("critical", "high"), triage__in=OPEN_TRIAGE
+        )
+        .select_related("check_run")
+        .order_by("check_run__origin", "pk")  # Warden's own ("internal") before posted reports
+    )
+    by_place: dict[str, dict] = {}
+    findings = []
+    for f in serious:
+        source = f.check_run.tool or f.check_run.check_key
+        if f.location_key and f.location_key in by_place:
+            by_place[f.location_key]["sources"].append(source)
+            continue
+        entry = {
             "id": f.pk,
             "kind": f.kind,
             "severity": f.severity,
@@ -361,25 +582,15 @@ def gate_verdict(*, version) -> dict:
             "line": f.line,
             "fingerprint": f.fingerprint,
             "exempted_by": exempted_by.get(f.fingerprint),
+            "sources": [source],
         }
-        for f in serious
-    ]
+        findings.append(entry)
+        if f.location_key:
+            by_place[f.location_key] = entry
     return {
-        "version": version.pk,
-        "status": version.status,
-        "verdict": "fail" if deciding else "pass",
-        "policies": deciding,
         "findings": [f for f in findings if f["exempted_by"] is None],
         "exempted": {
             "policies": [r for r in assessment.results if r["outcome"] == "exempted"],
             "findings": [f for f in findings if f["exempted_by"] is not None],
-        },
-        "evaluated": assessment.results,
-        "rating": {
-            "total": str(assessment.rating.total),
-            "band": assessment.rating.band,
-            "rubric": rubric_label(rubric),
-            "digest": assessment.rating.digest,
-            "summary": assessment.rating.summary,
         },
     }

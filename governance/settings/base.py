@@ -139,7 +139,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Warden API",
     "DESCRIPTION": "Plugin approval portal: submissions, reviews, gate and feed.",
-    "VERSION": "1.0.0",
+    "VERSION": "0.5.0",  # CHANGELOG.md
 }
 
 # django-q2: the ORM broker needs no server; set REDIS_URL when workers run on several machines.
@@ -162,9 +162,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"refusals_in_one_line": {"()": "governance.middleware.RefusalLogFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("WARDEN_LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's own console handler would print every django.* record a second time beside root's.
+        "django": {"handlers": [], "level": env_str("WARDEN_LOG_LEVEL", "INFO")},
+        "django.request": {"filters": ["refusals_in_one_line"]},
         "django-q": {"level": env_str("WARDEN_Q_LOG_LEVEL", "WARNING")},
         # cel-python logs every expression error it returns to us as a value; policies record them.
         "celpy": {"level": "CRITICAL"},
@@ -228,3 +232,7 @@ WARDEN_POLICY_DIR = Path(env_str("WARDEN_POLICY_DIR", str(BASE_DIR / "policies")
 WARDEN_EXEMPTION_MAX_DAYS = env_int("WARDEN_EXEMPTION_MAX_DAYS", 365, minimum=1)
 WARDEN_EXEMPTION_WARN_DAYS = env_int("WARDEN_EXEMPTION_WARN_DAYS", 14, minimum=0)
 WARDEN_AUTO_APPROVE_CATEGORIES = env_list("WARDEN_AUTO_APPROVE_CATEGORIES", [])
+# ``?wait=true`` on the gate and on reports: wait at most this long for a verdict other than
+# pending (each waiting request holds a web worker), polling this often.
+WARDEN_GATE_WAIT_SECONDS = env_int("WARDEN_GATE_WAIT_SECONDS", 120, minimum=0)
+WARDEN_GATE_WAIT_POLL_SECONDS = env_int("WARDEN_GATE_WAIT_POLL_MS", 2000, minimum=10) / 1000

@@ -14,3 +14,5 @@ Q_CLUSTER = {**Q_CLUSTER, "sync": True}
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 WARDEN_WORK_DIR = Path(tempfile.mkdtemp(prefix="warden-test-work-"))
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+WARDEN_GATE_WAIT_SECONDS = 2  # tasks run inline, so only a version that cannot move waits this long
+WARDEN_GATE_WAIT_POLL_SECONDS = 0.05

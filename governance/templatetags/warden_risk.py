@@ -1,4 +1,4 @@
-"""The decision stage's rating panel, for the shared change form (admin/warden/change_form.html)."""
+"""The decision panel, for the shared change form (admin/warden/change_form.html)."""
 
 from django import template
 from django.utils.safestring import mark_safe
@@ -6,12 +6,32 @@ from django.utils.safestring import mark_safe
 register = template.Library()
 
 
-@register.simple_tag
-def decision_rating_panel(review):
-    """On a decision-stage review: the version's rating (bar chart and summary) and its policy
-    results; on any other page, nothing."""
-    if getattr(getattr(review, "stage", None), "kind", "") != "decision":
-        return ""
-    from governance.risk.admin import rating_panel
+def _decided_version(obj):
+    """The version a page decides: a version's own page, or its decision-stage review."""
+    model = getattr(getattr(obj, "_meta", None), "model_name", "")
+    if model == "stagereview" and obj.stage.kind == "decision":
+        return obj.version
+    return obj if model == "pluginversion" else None
 
-    return mark_safe(rating_panel(review.version))  # noqa: S308 - rendered by a template with autoescape on
+
+@register.simple_tag(takes_context=True)
+def decision_rating_panel(context, obj):
+    """The rating the board is shown (bar chart and summary), the policy results, and the
+    approve / reject fields for who may decide."""
+    version = _decided_version(obj)
+    if version is None:
+        return ""
+    from governance.risk.decision_admin import decision_panel
+
+    return mark_safe(decision_panel(version=version, request=context["request"]))  # noqa: S308 - autoescaped template
+
+
+@register.simple_tag(takes_context=True)
+def decision_form_element(context, obj):
+    """The form those fields post with; rendered after the change form, as forms cannot nest."""
+    version = _decided_version(obj)
+    if version is None:
+        return ""
+    from governance.risk.decision_admin import decision_form_element as element
+
+    return mark_safe(element(version=version, request=context["request"]))  # noqa: S308 - autoescaped template

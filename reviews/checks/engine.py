@@ -39,6 +39,7 @@ from reviews.models import (
     RunStatus,
     StageReview,
 )
+from reviews.notices import notify_check_errored
 from submissions.intake import extract_artifact
 from submissions.models import PluginVersion, VersionStatus
 
@@ -106,6 +107,7 @@ def _claim(run_id: int) -> CheckRun | None:
             )
             run.finished_at = timezone.now()
             run.save()
+            notify_check_errored(run=run)
             return None
         run.start()
         run.started_at = timezone.now()
@@ -226,6 +228,7 @@ def _finding(run: CheckRun, data: FindingData, known: set[str]) -> Finding:
         cwe=_text(data.cwe, 20),
         tool=_text(data.tool, 100),
         fingerprint=fingerprint,
+        location_key=data.location_key,
         snippet=_text(data.snippet),
         data=_clean(data.data),
         carried_over=fingerprint in known,
@@ -267,6 +270,7 @@ def _record_error(run_id: int, exc: BaseException) -> None:
         run.error = "".join(traceback.format_exception_only(exc)).strip()[:4000]
         run.finished_at = timezone.now()
         run.save()
+        notify_check_errored(run=run)
 
 
 def _progress(run_id: int, percent: int) -> None:

@@ -1,8 +1,10 @@
 """SARIF 2.1.0 (any static analyser) to findings.
 
-Severity, most specific first: bandit's ``properties.issue_severity`` (HIGH/MEDIUM/LOW), then a
-``security-severity`` score on the result or its rule (GitHub code scanning's convention: >= 9
-critical, >= 7 high, >= 4 medium, > 0 low), then the SARIF ``level`` (absent: the rule's
+Severity, most specific first: bandit's ``properties.issue_severity`` (HIGH/MEDIUM/LOW, one step
+lower when its ``issue_confidence`` is LOW, as Warden's own bandit check folds them, so the same
+bandit issue has one severity whoever ran bandit), then a ``security-severity`` score on the
+result or its rule (GitHub code scanning's convention: >= 9 critical, >= 7 high, >= 4 medium,
+> 0 low), then the SARIF ``level`` (absent: the rule's
 ``defaultConfiguration.level``, else "warning"): error high, warning medium, note low, none info.
 
 The result loop runs 50,000 times on a big report, so everything per-rule (title, CWE, default
@@ -36,6 +38,7 @@ _BANDIT_SEVERITY = {
     for word, severity in (("HIGH", "high"), ("MEDIUM", "medium"), ("LOW", "low"), ("UNDEFINED", ""))
     for spelling in (word, word.lower(), word.title())
 }
+_LOW_CONFIDENCE = {"high": "medium", "medium": "low"}  # reviews/checks/bandit_scan.py's table
 _RESULT_KINDS = frozenset({"pass", "open", "informational", "notApplicable", "review", "fail"})
 _NOT_PROBLEMS = frozenset({"pass", "notApplicable"})  # a check that passed is not a finding
 # "external/cwe/cwe-78" (bandit, CodeQL), "CWE-502: Deserialization of ..." (semgrep), "cwe-020"
@@ -411,6 +414,8 @@ def _read_results(
                 confidence = properties.get("issue_confidence")
                 if type(confidence) is str:
                     data["confidence"] = confidence.lower()
+                    if data["confidence"] == "low":
+                        severity = _LOW_CONFIDENCE.get(severity, severity)
             score = properties.get("security-severity")
             if score is not None:
                 data["security_severity"] = score

@@ -22,7 +22,7 @@ from governance import roles
 from governance.models import AllowedLicence, HostPlatform, ReviewerProfile, WorkingCalendar
 from governance.policies import policies_sync, policy_files_load
 from governance.risk.exemptions import exemption_approve, exemption_request
-from governance.risk.services import rubric_current
+from governance.risk.services import decision_basis, rubric_current
 from governance.services import pipeline_install_defaults
 from reviews import services as review
 from reviews.checks.engine import check_run_execute
@@ -260,7 +260,12 @@ class Command(BaseCommand):
         self._sign_off_compliance(version, users["compliance"])
         if state == "awaiting_decision":
             return
-        review.version_approve(version=version, actor=users["board"], reason="Low risk; all stages passed.")
+        review.version_approve(
+            version=version,
+            actor=users["board"],
+            reason="Low risk; all stages passed.",
+            **decision_basis(version=version).ids,  # what its decision page shows
+        )
         if state == "revoked":
             sub.version_revoke(version=version, actor=users["board"], reason="A critical advisory affects it.")
         elif state in {"deployed", "superseded", "rolled_back"}:

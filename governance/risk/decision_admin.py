@@ -1,0 +1,163 @@
+"""The board's decision in the admin: the rating and policies it is shown, and the form that
+approves or rejects exactly those (by id), on the page that shows them.
+
+The panel is on the version's page and on its decision-stage review. When the facts changed
+since the rating was computed, the approval is refused, the new rating is stored, and the page
+comes back with the two ratings and what changed side by side.
+"""
+
+from decimal import Decimal
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from governance.errors import FactsChanged, WardenError
+
+from .models import PolicyEvaluation, RiskRating
+from .services import decision_basis
+
+DECIDE = "submissions.decide_pluginversion"
+MAX_CHANGED_FACTS = 40
+
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    rating_id = forms.IntegerField(widget=forms.HiddenInput)
+    evaluation_id = forms.IntegerField(widget=forms.HiddenInput)
+    reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
+    next = forms.CharField(required=False, widget=forms.HiddenInput)
+
+
+def can_decide(*, version, user, basis) -> bool:
+    return version.status == "awaiting_decision" and user.has_perm(DECIDE) and basis.rating is not None
+
+
+def decision_panel(*, version, request) -> str:
+    """The rating with its breakdown and summary, the policy results, the decide form's fields
+    for who may decide now, and (after a refused approval) the comparison with what was shown."""
+    basis = decision_basis(version=version)
+    context = {
+        "rating": basis.rating,
+        "bars": rating_bars(basis.rating) if basis.rating else [],
+        "evaluation": basis.evaluation,
+        "can_decide": can_decide(version=version, user=request.user, basis=basis),
+        "next": request.get_full_path(),
+        "comparison": _comparison(version, request.GET.get("compare", ""), basis),
+    }
+    return render_to_string("admin/warden/risk_rating.html", context, request=request)
+
+
+def decision_form_element(*, version, request) -> str:
+    """The (empty) form the decision panel's fields post with, outside the admin's change form."""
+    if not can_decide(version=version, user=request.user, basis=decision_basis(version=version)):
+        return ""
+    return render_to_string(
+        "admin/warden/decision_form.html",
+        {"decide_url": reverse("admin:submissions_pluginversion_decide", args=[version.pk])},
+        request=request,
+    )
+
+
+def rating_bars(rating: RiskRating) -> list[dict]:
+    rows = [r for r in rating.breakdown if Decimal(r["contribution"]) != 0]
+    rows.sort(key=lambda r: (-abs(Decimal(r["contribution"])), r["factor"]))
+    return [
+        {
+            **row,
+            "credit": Decimal(row["contribution"]) < 0,
+            "width": min(abs(Decimal(row["contribution"])), Decimal(100)),
+            "inputs_text": ", ".join(f"{k}: {v}" for k, v in sorted(row["inputs"].items())),
+        }
+        for row in rows
+    ]
+
+
+def _comparison(version, compare: str, basis) -> dict | None:
+    """``?compare=<rating id>.<evaluation id>``: what the board was shown, beside what holds now."""
+    shown_rating_id, _, shown_evaluation_id = compare.partition(".")
+    if not (shown_rating_id.isdigit() and shown_evaluation_id.isdigit()) or basis.rating is None:
+        return None
+    shown = RiskRating.objects.filter(pk=shown_rating_id, version=version).first()
+    shown_evaluation = PolicyEvaluation.objects.filter(pk=shown_evaluation_id, version=version).first()
+    if shown is None or shown_evaluation is None or basis.evaluation is None:
+        return None
+    now = basis.rating
+    before = {r["factor"]: r for r in shown.breakdown}
+    factors = [
+        {
+            "label": r["label"],
+            "before": before.get(r["factor"], {}).get("contribution", "0"),
+            "after": r["contribution"],
+        }
+        for r in now.breakdown
+        if before.get(r["factor"], {}).get("contribution", "0") != r["contribution"]
+    ]
+    outcomes_before = {r["key"]: r["outcome"] for r in shown_evaluation.results}
+    policies = [
+        {"key": r["key"], "before": outcomes_before.get(r["key"], "—"), "after": r["outcome"]}
+        for r in basis.evaluation.results
+        if outcomes_before.get(r["key"]) != r["outcome"]
+    ]
+    return {
+        "shown": shown,
+        "now": now,
+        "factors": factors,
+        "policies": policies,
+        "facts": changed_facts(shown.facts, now.facts)[:MAX_CHANGED_FACTS],
+    }
+
+
+def changed_facts(before, after, prefix: str = "") -> list[dict]:
+    """Every leaf of two fact documents whose value differs, by dotted path."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        rows = []
+        for key in sorted(set(before) | set(after), key=str):
+            path = f"{prefix}.{key}" if prefix else str(key)
+            rows += changed_facts(before.get(key), after.get(key), path)
+        return rows
+    return [] if before == after else [{"path": prefix, "before": before, "after": after}]
+
+
+def decide_view(modeladmin, request, object_id: str):
+    """POST only: approve or reject the version with the rating and evaluation the form names."""
+    from reviews.services import version_approve, version_reject
+
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    version = modeladmin.get_object(request, object_id)
+    if version is None:
+        raise PermissionDenied
+    form = DecisionForm(request.POST)
+    back = _safe_next(request, form.data.get("next", ""), version)
+    if not form.is_valid():
+        modeladmin.message_user(request, "The decision form was incomplete; nothing was done.", messages.ERROR)
+        return HttpResponseRedirect(back)
+    data = form.cleaned_data
+    ids = {"rating_id": data["rating_id"], "evaluation_id": data["evaluation_id"]}
+    try:
+        if data["decision"] == "approve":
+            version_approve(version=version, actor=request.user, reason=data["reason"], **ids)
+        else:
+            version_reject(version=version, actor=request.user, reason=data["reason"], **ids)
+    except FactsChanged as exc:
+        modeladmin.message_user(request, exc.detail, messages.ERROR)
+        return HttpResponseRedirect(f"{back.split('?')[0]}?compare={exc.shown_rating_id}.{data['evaluation_id']}")
+    except WardenError as exc:
+        modeladmin.message_user(
+            request, f"{data['decision'].title()} refused for {version}: {exc.detail}", messages.ERROR
+        )
+        return HttpResponseRedirect(back)
+    verb = "approved" if data["decision"] == "approve" else "rejected"
+    modeladmin.message_user(request, f"{version} was {verb}.", messages.SUCCESS)
+    return HttpResponseRedirect(back.split("?")[0])
+
+
+def _safe_next(request, target: str, version) -> str:
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return reverse("admin:submissions_pluginversion_change", args=[version.pk])
