@@ -13,6 +13,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from . import roles
 from .admin_base import ReadOnlyAdmin, register_visibility
+from .ids import is_id
 from .models import (
     AllowedLicence,
     AuditEvent,
@@ -198,7 +199,7 @@ class NotificationAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(notification.url if notification.url and safe else here)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        notification = self.get_queryset(request).filter(pk=object_id).first() if object_id.isdigit() else None
+        notification = self.get_queryset(request).filter(pk=object_id).first() if is_id(object_id) else None
         if notification is not None:  # viewing it is reading it
             notification_read(notification=notification, user=request.user)
         return super().change_view(request, object_id, form_url, extra_context)

@@ -21,6 +21,7 @@ from django.urls import path, reverse
 from django_fsm import can_proceed
 
 from .errors import WardenError
+from .ids import is_id
 
 
 def per_request(request, key: str, compute):
@@ -108,7 +109,7 @@ class ServiceActionsAdmin(admin.ModelAdmin):
 
     def response_action(self, request, queryset):
         selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
-        if not all(pk.isdigit() for pk in selected):
+        if not all(is_id(pk) for pk in selected):
             self.message_user(request, "The selection is not valid; nothing was done.", messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
         return super().response_action(request, queryset)

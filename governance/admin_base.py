@@ -13,6 +13,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from .admin_actions import ServiceActionsAdmin, per_request  # noqa: F401 - per_request is used by the apps from here
 from .errors import WardenError
+from .ids import is_id
 
 # -- what each user may see, for every choice the admin offers ------------------------------
 #
@@ -191,7 +192,7 @@ def attachment(file, filename: str) -> FileResponse:
 
 def valid_pk(value: str) -> str:
     """Object ids in admin URLs are integers; anything else is a 404, not a 500."""
-    if not str(value).isdigit():
+    if not is_id(value):
         raise Http404("No such object.")
     return value
 

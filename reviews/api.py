@@ -101,6 +101,7 @@ class ReportUpload(serializers.Serializer):
 class ReportOut(serializers.Serializer):
     id = serializers.IntegerField(source="run.pk")
     check_key = serializers.CharField(source="run.check_key")
+    revision = serializers.IntegerField(source="run.revision", help_text="The version's revision the report is about.")
     tool = serializers.CharField(source="run.tool")
     tool_version = serializers.CharField(source="run.tool_version")
     status = serializers.CharField(source="run.status")

@@ -140,6 +140,9 @@ class CheckRun(FSMModelMixin, models.Model):
         StageReview, on_delete=models.SET_NULL, null=True, blank=True, related_name="check_runs"
     )
     check_key = models.CharField(max_length=64, db_index=True)
+    revision = models.PositiveSmallIntegerField(
+        default=1, help_text="The version's revision (its archive) the run judged: only the current one's runs count."
+    )
     origin = models.CharField(max_length=10, choices=RunOrigin.choices, default=RunOrigin.INTERNAL)
     posted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

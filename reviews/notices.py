@@ -50,12 +50,14 @@ def notify_awaiting_decision(*, version: PluginVersion) -> None:
 
 def notify_decided(*, version: PluginVersion, action: str, reason: str, actor) -> None:
     """``action`` is approved, rejected, rolled_back or revoked: the authors and every reviewer who
-    worked the version (any round) are told, with the reason."""
+    worked the version (any round) are told, with the reason; of a roll back or a revocation the
+    board too (DESIGN: the rollback notice)."""
     event = DECIDED[action]
     said = action.replace("_", " ")
     by = f" by {actor}" if actor is not None else ""
+    board = board_members() if action in ("rolled_back", "revoked") else []
     _tell(
-        [*authors_of(version), *reviewers_of(version)],
+        [*authors_of(version), *reviewers_of(version), *board],
         actor=actor,
         event=event,
         subject=f"{version} was {said}",

@@ -23,12 +23,15 @@ from .sla import schedule
 
 
 def current_reviews(version: PluginVersion) -> list[StageReview]:
-    return list(
+    reviews = list(
         StageReview.objects.select_for_update(of=("self",))
         .filter(version=version, round=version.review_round)
         .select_related("stage")
         .order_by("stage__order", "stage__key")
     )
+    for review in reviews:
+        review.version = version  # the locked row the caller holds
+    return reviews
 
 
 def open_round(*, version: PluginVersion) -> list[StageReview]:

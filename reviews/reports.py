@@ -180,6 +180,7 @@ def _check_poster(version: PluginVersion, actor) -> None:
 def _create_run(version: PluginVersion, parsed: ParsedReport, format: str, actor) -> CheckRun:
     run = CheckRun(
         version=version,
+        revision=version.revision,
         check_key=f"external.{format}",
         origin=RunOrigin.EXTERNAL,
         posted_by=actor,

@@ -1,6 +1,6 @@
 """Reads on stage reviews, filtered by what the user may see."""
 
-from django.db.models import Count, F, Min, Q, QuerySet
+from django.db.models import Case, Count, F, Min, Q, QuerySet, Value, When
 from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
 
@@ -74,11 +74,16 @@ def latest_runs(runs) -> list:
     return list(latest.values())
 
 
+def current_runs(*, version) -> list[CheckRun]:
+    """The runs that speak for the version now: of its current revision (a fixed archive's
+    runs replace the old one's, posted reports included), the latest of each check and tool."""
+    runs = CheckRun.objects.filter(version_id=version.pk, revision=version.revision)
+    return latest_runs(runs.only("pk", "check_key", "tool", "status", "posted_by", "origin"))
+
+
 def finding_counts(*, version) -> list[dict]:
     """Open, new and total findings of the version's latest runs by severity, most severe first."""
-    current = [
-        r.pk for r in latest_runs(CheckRun.objects.filter(version=version).only("pk", "check_key", "tool", "posted_by"))
-    ]
+    current = [r.pk for r in current_runs(version=version)]
     rows = {
         row["severity"]: row
         for row in Finding.objects.filter(check_run__in=current)
@@ -141,17 +146,22 @@ def versions_awaiting_decision_of(*, user) -> QuerySet[PluginVersion]:
     )
 
 
+# Warden's own findings ("internal" runs) before those of posted reports ("external" sorts first).
+WARDEN_FIRST = Case(When(check_run__origin=RunOrigin.INTERNAL, then=Value(0)), default=Value(1))
+
+
 def finding_sources(*, finding: Finding) -> list[Finding]:
     """The current findings of the version at this finding's place (its ``location_key``), this
     one included: one finding as each source reporting it (Warden's checks, posted reports)
     sees it. Computed, not stored: a re-run or a newer report changes the sources by itself."""
     if not finding.location_key:
         return [finding]
-    runs = CheckRun.objects.filter(version_id=finding.version_id).only("pk", "check_key", "tool", "posted_by")
     return list(
-        Finding.objects.filter(check_run__in=[run.pk for run in latest_runs(runs)], location_key=finding.location_key)
+        Finding.objects.filter(
+            check_run__in=[run.pk for run in current_runs(version=finding.version)], location_key=finding.location_key
+        )
         .select_related("check_run__posted_by")
-        .order_by("check_run__origin", "pk")  # Warden's own ("internal") first
+        .order_by(WARDEN_FIRST, "pk")
     )
 
 
@@ -159,8 +169,7 @@ def also_reported_by(*, run: CheckRun) -> dict[str, int]:
     """For a posted report: how many of its places each other current source of the version
     also reports (Warden's checks by key; other posted reports by key and tool). The rating
     counts each such place once."""
-    runs = CheckRun.objects.filter(version_id=run.version_id).only("pk", "check_key", "tool", "posted_by")
-    others = [other.pk for other in latest_runs(runs) if other.pk != run.pk]
+    others = [other.pk for other in current_runs(version=run.version) if other.pk != run.pk]
     places = run.findings.exclude(location_key="").values("location_key")
     rows = (
         Finding.objects.filter(check_run__in=others, location_key__in=places)

@@ -11,6 +11,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from governance.ids import MAX_ID
 from governance.models import RiskRating
 from reviews.models import SEVERITY_RANK, CheckRun, StageReview
 from reviews.selectors import latest_runs
@@ -35,6 +36,7 @@ class CheckRunOut(serializers.ModelSerializer):
         fields = [
             "id",
             "check_key",
+            "revision",
             "origin",
             "tool",
             "tool_version",
@@ -97,7 +99,7 @@ class VersionOut(serializers.ModelSerializer):
         """Counts by severity over the latest run of each check, from the runs' own summaries
         (no query per version)."""
         totals = dict.fromkeys(SEVERITY_RANK, 0)
-        for run in latest_runs(version.all_runs):
+        for run in latest_runs([r for r in version.all_runs if r.revision == version.revision]):
             for severity, count in run.summary.get("findings", {}).items():
                 totals[severity] = totals.get(severity, 0) + count
         return totals
@@ -188,7 +190,9 @@ class ReasonIn(serializers.Serializer):
 
 
 class AnswerIn(serializers.Serializer):
-    thread = serializers.IntegerField(min_value=1, help_text="The id of an open thread addressed to the authors.")
+    thread = serializers.IntegerField(
+        min_value=1, max_value=MAX_ID, help_text="The id of an open thread addressed to the authors."
+    )
     body = serializers.CharField(help_text="The answer, added as a reply to that thread.")
 
 

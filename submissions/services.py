@@ -15,6 +15,7 @@ from guardian.shortcuts import assign_perm
 from compliance.rereviews import re_review_schedule, re_reviews_close
 from governance import roles
 from governance.errors import PermissionRefused, TransitionRefused, ValidationFailed
+from governance.ids import is_id
 from governance.permissions import is_org_member, require_perm
 from governance.risk.services import deploy_check
 from governance.transitions import apply_transition, require_reason, save_with_audit
@@ -145,8 +146,10 @@ def version_resubmit(
     current = _refuse_early(version, actor, "resubmit")  # 403 and 409 before reading a large upload
     facts, stored = _store_next_artifact(current, artifact) if artifact is not None else (None, "")
     filename = (artifact.name if artifact is not None else "") or "artifact"
+    committed: list[bool] = []
     try:
         with transaction.atomic():
+            transaction.on_commit(lambda: committed.append(True))  # first hook: the rows are written
             version = _lock_as_author(version, actor)
             changes: dict = {"submitted_by": actor, "submitted_at": timezone.now()}
             data: dict = {"revision": version.revision}
@@ -164,7 +167,7 @@ def version_resubmit(
             _answer_threads(version, actor, replies)
             _start_review_after_commit(version)
     except BaseException:
-        if stored:
+        if stored and not committed:  # a hook failing after the commit must not take the live file
             default_storage.delete(stored)
         raise
     return version
@@ -330,7 +333,7 @@ def _clean_answers(answers: Mapping[int, str] | None) -> dict[int, str]:
     cleaned: dict[int, str] = {}
     for key, body in (answers or {}).items():
         text = body.strip() if isinstance(body, str) else ""
-        if isinstance(key, bool) or not str(key).isdigit() or not text:
+        if not is_id(key) or not text:
             raise ValidationFailed(
                 "Each answer names a thread by its id and says something.",
                 code="invalid_answer",

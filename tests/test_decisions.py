@@ -212,3 +212,17 @@ def test_auto_approval_records_the_rating_and_evaluation_it_approved(settings, t
         evaluation,
         evaluation.rating,
     )
+
+
+def test_a_change_of_facts_no_factor_weighs_still_refuses_the_approval(rated_with_a_critical, board):
+    """A rating's digest covers its factors, not every fact: a changed manifest field that no
+    factor weighs leaves the same digest, yet the board was shown other facts."""
+    version = rated_with_a_critical
+    shown = decision_basis(version=version)
+    version.manifest = {**version.manifest, "plugin": {**version.manifest["plugin"], "license": "Apache-2.0"}}
+    version.save(update_fields=["manifest"])  # the manifest is in the facts; no factor weighs the licence
+    with pytest.raises(FactsChanged):
+        review.version_approve(version=version, actor=board, **shown.ids)
+    now = decision_basis(version=version)
+    assert now.rating.pk != shown.rating.pk and now.rating.digest == shown.rating.digest
+    assert now.rating.facts["manifest"]["plugin"]["license"] == "Apache-2.0"

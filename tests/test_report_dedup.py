@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 from governance.models import AuditEvent
 from governance.risk.exemptions import exemption_approve, exemption_request
 from governance.risk.facts import version_facts
-from governance.risk.services import assess_version
+from governance.risk.services import assess_version, gate_verdict
 from reviews import services as review
 from reviews.checks.bandit_scan import warden_severity
 from reviews.findings_data import location_key
@@ -178,6 +178,15 @@ def test_a_posted_copy_cannot_triage_exempt_or_lower_wardens_finding(scanned, au
     wardens.refresh_from_db()
     assert wardens.triage == "open"
     assert version_facts(version=scanned)["findings"]["exempted"] == 0
+    # and the gate lists it as the facts count it: Warden's open finding, with both sources
+    gate = gate_verdict(version=scanned)
+    [listed] = [f for f in gate["findings"] if f["rule_id"] == "B602"]
+    assert (listed["id"], listed["exempted_by"], listed["sources"]) == (
+        wardens.pk,
+        None,
+        ["bandit", copy.check_run.tool],
+    )
+    assert not [f for f in gate["exempted"]["findings"] if f["rule_id"] == "B602"]
 
     # Warden's own finding judged by its reviewer: the open copy does not bring it back.
     review.finding_triage(finding=wardens, actor=security, to_state="false_positive", reason="Not reachable.")
@@ -185,6 +194,7 @@ def test_a_posted_copy_cannot_triage_exempt_or_lower_wardens_finding(scanned, au
     assert copy.triage == "false_positive"
     review.finding_triage(finding=copy, actor=security, to_state="open", reason="Re-opened the copy.")
     assert version_facts(version=scanned)["findings"]["open"]["high"] == without_post[0]["findings"]["open"]["high"] - 1
+    assert not [f for f in gate_verdict(version=scanned)["findings"] if f["rule_id"] == "B602"]
 
 
 def test_the_migration_computes_the_same_keys_as_the_code():

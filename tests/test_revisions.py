@@ -340,6 +340,7 @@ def test_api_resubmit_answers_only_as_json(api, changes_requested, thread, autho
         ({"answers": "not json"}, "answers"),
         ({"answers": json.dumps([{"thread": 1, "body": "a"}, {"thread": 1, "body": "b"}])}, "answers"),
         ({"answers[1]": "a"}, "answers"),
+        ({"answers": json.dumps([{"thread": 2**70, "body": "a"}])}, "answers.0.thread"),
         ({"reason": ""}, "reason"),
     ],
 )
@@ -414,3 +415,66 @@ def test_schema_documents_the_resubmit_shape(api):
     assert {"200", "400", "403", "404", "409"} <= set(operation["responses"])
     assert "/api/v1/versions/{version}/submit/" in schema["paths"]
     assert "/api/v1/versions/{version}/withdraw/" in schema["paths"]
+
+
+def test_runs_of_an_earlier_revision_no_longer_speak_for_the_version(
+    changes_requested, author, django_capture_on_commit_callbacks
+):
+    """A report posted about revision 1 (a critical finding) does not count against the fixed
+    archive of revision 2, nor does its old run make the gate think a check has run."""
+    from governance.risk.facts import version_facts
+
+    from .test_gate import sarif
+
+    client = APIClient()
+    client.force_authenticate(author)
+    posted = client.post(
+        f"/api/v1/versions/{changes_requested.pk}/reports/",
+        {"format": "sarif", "report": SimpleUploadedFile("a.sarif", sarif("9.8"))},
+        format="multipart",
+    )
+    assert posted.status_code == 201 and posted.json()["revision"] == 1
+    before = version_facts(version=changes_requested)
+    assert before["findings"]["open"]["critical"] == 1 and "external.sarif" in before["checks"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        sub.version_resubmit(version=changes_requested, actor=author, reason="Fixed.", artifact=fixed_archive())
+    changes_requested.refresh_from_db()
+    assert changes_requested.revision == 2
+    after = version_facts(version=changes_requested)
+    assert after["findings"]["open"]["critical"] == 0
+    assert "external.sarif" not in after["checks"]
+    assert set(
+        CheckRun.objects.filter(version=changes_requested, revision=2).values_list("check_key", flat=True)
+    ) == set(after["checks"])
+
+
+def test_checks_of_a_stage_waived_before_it_started_are_skipped_not_passed(
+    full_pipeline, draft, author, platform_admin, django_capture_on_commit_callbacks
+):
+    from governance.risk.facts import version_facts
+
+    full_pipeline["eligibility"].auto_pass = False
+    full_pipeline["eligibility"].save()
+    with django_capture_on_commit_callbacks(execute=True):
+        sub.version_submit(version=draft, actor=author)
+    review.stage_waive(review=current_review(draft, "security"), actor=platform_admin, reason="Not needed here.")
+    checks = version_facts(version=draft)["checks"]
+    assert checks["security.bandit"] == "skipped" and checks["performance.harness"] == "not_run"
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_failure_after_the_commit_keeps_the_new_revisions_file(changes_requested, author, monkeypatch):
+    """The broker refusing the start-review task after a real commit must not delete the
+    archive that the committed revision points to."""
+    import submissions.services as services
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(services, "async_task", broker_down)
+    with pytest.raises(ConnectionError):
+        sub.version_resubmit(version=changes_requested, actor=author, reason="Fixed.", artifact=fixed_archive())
+    changes_requested.refresh_from_db()
+    assert changes_requested.revision == 2
+    assert changes_requested.artifact.storage.exists(changes_requested.artifact.name)

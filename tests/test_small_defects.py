@@ -303,3 +303,18 @@ def test_a_refused_request_logs_one_line_without_a_traceback(client, in_review, 
     assert record.levelno == logging.WARNING and record.exc_info is None
     assert "Traceback" not in caplog.text
     assert printed(record) == 1
+
+
+@pytest.mark.parametrize("bad", ["²", "٣", str(2**70), "0"])
+def test_ids_that_are_not_ids_are_a_404_never_a_500(client, platform_admin, bad):
+    """``str.isdigit`` takes '²' and Arabic-Indic digits, which int() and the database refuse."""
+    from governance.ids import is_id
+
+    assert not is_id(bad)
+    client.force_login(platform_admin)
+    for url in (
+        f"/admin/governance/notification/{bad}/change/",
+        f"/admin/submissions/pluginversion/{bad}/change/",
+        f"/admin/submissions/pluginversion/{bad}/history/",
+    ):
+        assert client.get(url).status_code in (302, 404), url

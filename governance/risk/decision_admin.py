@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from governance.errors import FactsChanged, WardenError
+from governance.ids import is_id
 
 from .models import PolicyEvaluation, RiskRating
 from .services import decision_basis
@@ -80,7 +81,7 @@ def rating_bars(rating: RiskRating) -> list[dict]:
 def _comparison(version, compare: str, basis) -> dict | None:
     """``?compare=<rating id>.<evaluation id>``: what the board was shown, beside what holds now."""
     shown_rating_id, _, shown_evaluation_id = compare.partition(".")
-    if not (shown_rating_id.isdigit() and shown_evaluation_id.isdigit()) or basis.rating is None:
+    if not (is_id(shown_rating_id) and is_id(shown_evaluation_id)) or basis.rating is None:
         return None
     shown = RiskRating.objects.filter(pk=shown_rating_id, version=version).first()
     shown_evaluation = PolicyEvaluation.objects.filter(pk=shown_evaluation_id, version=version).first()

@@ -9,13 +9,13 @@ are sorted when stored, so the document is the same whenever the inputs are.
 from collections import Counter
 from decimal import Decimal
 
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from compliance.models import ControlAssessment
 from reviews.findings_data import KINDS, SEVERITIES
 from reviews.models import SEVERITY_RANK, CheckRun, Finding, ReviewStatus, RunOrigin, RunStatus, StageReview, Triage
-from reviews.selectors import latest_runs
+from reviews.selectors import current_runs
 
 from .exemptions import Cover, covering
 from .rubric import CRITICALITIES
@@ -54,8 +54,7 @@ def version_facts(*, version, now=None) -> dict:
 
 
 def _current_runs(version) -> list[CheckRun]:
-    runs = CheckRun.objects.filter(version=version).only("pk", "check_key", "tool", "status", "posted_by")
-    return sorted(latest_runs(runs), key=lambda r: r.pk)
+    return sorted(current_runs(version=version), key=lambda r: r.pk)
 
 
 # Several tools can post reports of one format (one check key, one latest run per tool):
@@ -75,18 +74,25 @@ def _check_statuses(runs: list[CheckRun]) -> dict[str, str]:
 
 
 NOT_RUN = "not_run"  # a check the current round will run and has not queued yet
+SKIPPED = "skipped"  # a check of a stage waived before it started: it will not run this round
 FINISHED = (RunStatus.SUCCEEDED, RunStatus.FAILED)  # the check judged the version
 WAITING = (NOT_RUN, RunStatus.QUEUED, RunStatus.RUNNING)  # it will judge it: the gate is pending
 
 
 def _not_yet_queued(version) -> dict[str, str]:
-    """The checks of the current round's stages that have not started yet (a later order, or
-    the round not opened): they will run, so they are ``not_run``, whatever an earlier round's
-    run of the same check said. A started stage queued its runs when it started."""
-    reviews = StageReview.objects.filter(
-        version=version, round=version.review_round, status=ReviewStatus.PENDING
-    ).values_list("stage__checks", flat=True)
-    return {key: NOT_RUN for checks in reviews for key in checks or ()}
+    """The checks of the current round's stages that have not started, whatever an earlier
+    round's run of the same check said: ``not_run`` for a stage still to start (the gate waits
+    for it), ``skipped`` for one waived before it started (it never will: waiving a stage does
+    not make its checks pass, so checks-complete fails). A started stage queued its runs."""
+    never_started = Q(status=ReviewStatus.PENDING) | Q(status=ReviewStatus.WAIVED, started_at__isnull=True)
+    reviews = StageReview.objects.filter(never_started, version=version, round=version.review_round).values_list(
+        "status", "stage__checks"
+    )
+    return {
+        key: NOT_RUN if status == ReviewStatus.PENDING else SKIPPED
+        for status, checks in reviews
+        for key in checks or ()
+    }
 
 
 def unfinished_checks(checks: dict[str, str]) -> list[str]:

@@ -18,13 +18,16 @@ from governance.audit import audit_lock, audit_record
 from governance.errors import FactsChanged, NotFound, PermissionRefused, PolicyBlocked, ValidationFailed
 from governance.policies import CompiledPolicy, PreparedFacts, current_policies, evaluate
 from governance.transitions import require_reason, save_with_audit
-from reviews.models import Finding
+from reviews.models import SEVERITY_RANK, Finding, RunOrigin
+from reviews.selectors import WARDEN_FIRST
 
 from .facts import OPEN_TRIAGE, WAITING, current_run_ids, unfinished_checks, version_facts
 from .models import Decision, PolicyEvaluation, RiskRating, RiskRubric
 from .rubric import DEFAULT_RUBRIC, SEVERITIES, Rating, digest_of, rate, rubric_diff, validated_rubric
 
 UNRATED = {"computed": False, "total": 0.0, "band": ""}
+SERIOUS = ("critical", "high")
+SEVERITY_ORDER = list(SEVERITY_RANK)  # most severe first
 CURRENT_STATES = ("awaiting_decision", "approved", "deployed")
 
 
@@ -249,8 +252,9 @@ def _user(actor):
 
 def _store_rating(version, rubric: RiskRubric, assessment: Assessment, trigger: str, actor) -> RiskRating:
     latest = RiskRating.objects.filter(version=version, rubric=rubric).order_by("-pk").first()
-    if latest is not None and latest.digest == assessment.rating.digest:
-        return latest
+    same_facts = latest is not None and digest_of(latest.facts) == digest_of(assessment.facts)
+    if latest is not None and latest.digest == assessment.rating.digest and same_facts:
+        return latest  # a rating row is its facts too: a decision on it was taken on them
     rating = RiskRating.objects.create(
         version=version,
         rubric=rubric,
@@ -300,10 +304,12 @@ class ApprovalJudgement:
 
     @property
     def stale(self) -> bool:
-        """The facts changed since the shown rating: a different rating or policy results."""
+        """The facts changed since the shown rating (a rating row holds the facts it read, and
+        one is stored whenever they differ, even where no factor weighs the change), or the
+        policy results did."""
         assert self.shown.rating is not None and self.shown.evaluation is not None
         return (
-            self.shown.rating.digest != self.stored.rating.digest
+            self.shown.rating.pk != self.stored.rating.pk
             or self.shown.evaluation.digest != self.stored.evaluation.digest
         )
 
@@ -555,38 +561,45 @@ def _ended_reason(version) -> dict:
 
 def _gate_findings(version, assessment: Assessment) -> dict:
     """The open critical and high findings, and what exemptions suppress (shown, not hidden).
-    A place that several sources report (``location_key``) is one entry listing its sources,
-    Warden's own finding first, as the facts count it once."""
+
+    A place that several sources report (``location_key``) is one entry listing its sources, as
+    the facts count it: Warden's own findings there govern (a posted copy never hides, exempts or
+    replaces one), and posted copies speak only where Warden found nothing; the entry is open
+    while a governing member is open, at the highest severity an open member gives it."""
     exempted_by = assessment.facts["exemptions"]["findings"]
-    serious = (
-        Finding.objects.filter(
-            check_run__in=current_run_ids(version=version), severity__in=("critical", "high"), triage__in=OPEN_TRIAGE
-        )
-        .select_related("check_run")
-        .order_by("check_run__origin", "pk")  # Warden's own ("internal") before posted reports
-    )
-    by_place: dict[str, dict] = {}
+    current = Finding.objects.filter(check_run__in=current_run_ids(version=version))
+    serious = current.filter(severity__in=SERIOUS)
+    shared = serious.exclude(location_key="").values("location_key")  # and every other source there
+    places: dict[str, list[Finding]] = {}
+    for f in (
+        (serious | current.filter(location_key__in=shared)).select_related("check_run").order_by(WARDEN_FIRST, "pk")
+    ):
+        places.setdefault(f.location_key or f"finding:{f.pk}", []).append(f)
     findings = []
-    for f in serious:
-        source = f.check_run.tool or f.check_run.check_key
-        if f.location_key and f.location_key in by_place:
-            by_place[f.location_key]["sources"].append(source)
+    for members in places.values():
+        warden = [f for f in members if f.check_run.origin == RunOrigin.INTERNAL]
+        governing = [f for f in (warden or members) if f.triage in OPEN_TRIAGE]
+        if not governing:
+            continue  # triaged by who governs the place: a posted copy does not bring it back
+        lead = next((f for f in governing if f.fingerprint not in exempted_by), governing[0])
+        opened = [f for f in members if f.triage in OPEN_TRIAGE and f.fingerprint not in exempted_by] or [lead]
+        severity = min((f.severity for f in opened), key=SEVERITY_ORDER.index)
+        if severity not in SERIOUS:
             continue
-        entry = {
-            "id": f.pk,
-            "kind": f.kind,
-            "severity": f.severity,
-            "rule_id": f.rule_id,
-            "title": f.title,
-            "path": f.path,
-            "line": f.line,
-            "fingerprint": f.fingerprint,
-            "exempted_by": exempted_by.get(f.fingerprint),
-            "sources": [source],
-        }
-        findings.append(entry)
-        if f.location_key:
-            by_place[f.location_key] = entry
+        findings.append(
+            {
+                "id": lead.pk,
+                "kind": lead.kind,
+                "severity": severity,
+                "rule_id": lead.rule_id,
+                "title": lead.title,
+                "path": lead.path,
+                "line": lead.line,
+                "fingerprint": lead.fingerprint,
+                "exempted_by": exempted_by.get(lead.fingerprint),
+                "sources": [f.check_run.tool or f.check_run.check_key for f in members],
+            }
+        )
     return {
         "findings": [f for f in findings if f["exempted_by"] is None],
         "exempted": {

@@ -233,6 +233,7 @@ WARDEN_EXEMPTION_MAX_DAYS = env_int("WARDEN_EXEMPTION_MAX_DAYS", 365, minimum=1)
 WARDEN_EXEMPTION_WARN_DAYS = env_int("WARDEN_EXEMPTION_WARN_DAYS", 14, minimum=0)
 WARDEN_AUTO_APPROVE_CATEGORIES = env_list("WARDEN_AUTO_APPROVE_CATEGORIES", [])
 # ``?wait=true`` on the gate and on reports: wait at most this long for a verdict other than
-# pending (each waiting request holds a web worker), polling this often.
-WARDEN_GATE_WAIT_SECONDS = env_int("WARDEN_GATE_WAIT_SECONDS", 120, minimum=0)
+# pending, polling this often. Each waiting request holds a web worker: keep it under the worker
+# timeout (gunicorn: 30 s by default); CI asks again while the verdict is pending.
+WARDEN_GATE_WAIT_SECONDS = env_int("WARDEN_GATE_WAIT_SECONDS", 20, minimum=0)
 WARDEN_GATE_WAIT_POLL_SECONDS = env_int("WARDEN_GATE_WAIT_POLL_MS", 2000, minimum=10) / 1000

@@ -55,7 +55,11 @@ def queue_stage_checks(*, review: StageReview) -> list[CheckRun]:
     for key in review.stage.checks:
         spec = REGISTRY.get(key)
         run = CheckRun.objects.create(
-            version_id=review.version_id, stage_review=review, check_key=key, tool=spec.tool if spec else ""
+            version_id=review.version_id,
+            revision=review.version.revision,
+            stage_review=review,
+            check_key=key,
+            tool=spec.tool if spec else "",
         )
         enqueue_after_commit(run)
         runs.append(run)
@@ -292,9 +296,11 @@ def check_runs_rematch_released() -> int:
     deployed version, so a newly disclosed vulnerability shows up where it runs."""
     released = PluginVersion.objects.filter(status__in=[VersionStatus.APPROVED, VersionStatus.DEPLOYED])
     count = 0
-    for version_id in released.values_list("pk", flat=True):
+    for version_id, revision in released.values_list("pk", "revision"):
         with transaction.atomic():
-            run = CheckRun.objects.create(version_id=version_id, check_key="security.dependencies", tool="osv")
+            run = CheckRun.objects.create(
+                version_id=version_id, revision=revision, check_key="security.dependencies", tool="osv"
+            )
             enqueue_after_commit(run)
         count += 1
     return count
