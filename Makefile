@@ -22,13 +22,20 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 migrate: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --noinput -v0
 
-## sandbox: bubblewrap, which plugin code runs in (docs/sandbox.md); apt-get when root, else a warning.
+## sandbox: bubblewrap, which plugin code runs in, and strace, which watches it from outside
+## (docs/sandbox.md); apt-get when root, else a warning.
 sandbox:
 	@command -v bwrap >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get install -y -q bubblewrap >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null; }; \
 	  else \
 	    echo "bubblewrap (bwrap) is missing: install it, or plugin code runs unisolated (refused in production)."; \
+	  fi; }
+	@command -v strace >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y -q strace >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q strace >/dev/null; }; \
+	  else \
+	    echo "strace is missing: install it, or behaviour runs are not observed below Python (tracer: none)."; \
 	  fi; }
 
 ## run: install, migrate, load the demo, start a django-q2 worker and the web server.

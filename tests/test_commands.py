@@ -6,6 +6,7 @@ from django.core.management import call_command
 
 from governance.audit import audit_verify
 from governance.models import Stage
+from reviews.sandbox.runner import isolation_available
 from reviews.tasks import start_review
 from submissions.models import PluginVersion, VersionStatus
 
@@ -18,6 +19,7 @@ def run(*args) -> str:
     return out.getvalue()
 
 
+@pytest.mark.skipif(not isolation_available(), reason="the demo runs its plugins in bubblewrap (bwrap)")
 def test_load_demo_makes_every_state_through_the_services():
     output = run("load_demo")
     assert "acme-author" in output and "warden-demo" in output

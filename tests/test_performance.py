@@ -211,7 +211,7 @@ def test_percentile_is_nearest_rank():
     assert percentile([7.0], 99) == 7.0
 
 
-def test_figures_the_plugin_forges_are_refused_not_measured(host, plugin, author):
+def test_figures_the_plugin_forges_are_a_critical_finding_and_not_measured(host, plugin, author):
     forged = (
         b"import json, os, sys\n"
         b"fd = json.loads(sys.argv[1])['report_fd']\n"
@@ -228,5 +228,8 @@ def test_figures_the_plugin_forges_are_refused_not_measured(host, plugin, author
     outcome = measure(version)
 
     (finding,) = outcome.findings
-    assert finding.rule_id == "performance.start-failed" and "report channel" in finding.title
-    assert outcome.metrics == []
+    assert finding.rule_id == "performance.forged-measurement" and finding.severity == "critical"
+    assert "round figures written from inside the plugin's process" in finding.title
+    assert not outcome.passed
+    # what is shown is what the runner measured: every call it timed, none of the forged 0.001 ms
+    assert metric(outcome, "latency_p50_ms", 16)["value"] > 0.001

@@ -185,9 +185,10 @@ WARDEN_TOOL_TIMEOUT = env_int("WARDEN_TOOL_TIMEOUT", 300, minimum=5)
 # Largest external report accepted (bandit's SARIF for 50,000 results is about 60 MB).
 WARDEN_MAX_REPORT_BYTES = env_int("WARDEN_MAX_REPORT_BYTES", 100 * 1024 * 1024, minimum=1024)
 
-# The sandbox for plugin code (docs/sandbox.md). Without bubblewrap a run says "isolation: none";
-# with SANDBOX_REQUIRE_ISOLATION (on in production) it errors instead of running unisolated.
-SANDBOX_REQUIRE_ISOLATION = env_bool("WARDEN_SANDBOX_REQUIRE_ISOLATION", False)
+# The sandbox for plugin code (docs/sandbox.md). Without bubblewrap a run errors and no plugin code
+# runs, unless this development setting allows it (never in production): then the plugin runs as an
+# unprivileged user with an empty environment and every run carries a "ran without isolation" finding.
+WARDEN_SANDBOX_ALLOW_UNISOLATED = env_bool("WARDEN_SANDBOX_ALLOW_UNISOLATED", False)
 WARDEN_SANDBOX_BWRAP = env_str("WARDEN_SANDBOX_BWRAP", "bwrap")
 # When the worker runs as root, plugin code runs as this unprivileged user (root ignores RLIMIT_NPROC).
 WARDEN_SANDBOX_UID = env_int("WARDEN_SANDBOX_UID", 65534, minimum=1)

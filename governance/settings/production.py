@@ -11,5 +11,5 @@ SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0, minimum=0)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-# Plugin code never runs without bubblewrap in production.
-SANDBOX_REQUIRE_ISOLATION = env_bool("WARDEN_SANDBOX_REQUIRE_ISOLATION", True)
+# Plugin code never runs without bubblewrap in production, whatever the environment says.
+WARDEN_SANDBOX_ALLOW_UNISOLATED = False

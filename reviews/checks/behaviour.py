@@ -15,6 +15,9 @@ did with what plugin.toml's ``[permissions]`` declares.
                       the plugin's code, marshal, ctypes)
     ================  ========================================  ===========================
 
+The run is traced from outside the sandbox (reviews/sandbox/tracer.py): an effect the
+system-call tracer saw that the audit hook did not report, and the manifest does not declare,
+is a critical ``behaviour.capture-evaded``, as is a hook that stopped reporting.
 A plugin stopped by a limit, or that crashed, gets a high finding saying which limit or what
 it raised. The plugin's own files, its dependencies and the Python installation are readable
 without declaration; everything else of the host is absent from the sandbox anyway.
@@ -28,8 +31,10 @@ from typing import Any
 from reviews.findings_data import FindingData
 from reviews.sandbox.environment import plugin_environment
 from reviews.sandbox.runner import SandboxRun, sandbox_run
+from reviews.sandbox.tracer import reconcile
 
 from . import CheckContext, CheckOutcome, register
+from .eligibility import native_declared
 
 TOOL = "warden-sandbox"
 FAIL_AT = ("critical", "high")
@@ -47,6 +52,8 @@ def behaviour(ctx: CheckContext) -> CheckOutcome:
         entrypoint=manifest["plugin"]["entrypoint"],
         benchmark=manifest.get("performance", {}).get("benchmark", ""),
         variables=manifest["permissions"]["environment"],
+        native=native_declared(manifest),
+        traced=True,
     )
     findings = behaviour_findings(run, manifest["permissions"])
     return CheckOutcome(
@@ -57,10 +64,12 @@ def behaviour(ctx: CheckContext) -> CheckOutcome:
             "events": len(run.of_type("event")),
             "limit": run.limit,
             "wall_ms": round(run.wall_ms),
+            "tracer": "strace" if run.trace is not None else "none",
+            "system_calls": len(run.trace.effects) if run.trace is not None else 0,
         },
         report=sandbox_report(run),
         report_name="behaviour.json",
-        tool_version=f"isolation: {run.isolation}",
+        tool_version=f"isolation: {run.isolation}, tracer: {'strace' if run.trace is not None else 'none'}",
     )
 
 
@@ -74,6 +83,7 @@ def sandbox_report(run: SandboxRun) -> bytes:
             "output_bytes": run.output_bytes,
             "output": run.output.decode("utf-8", "replace"),
             "records": run.records,
+            "traced": [effect.as_record() for effect in run.trace.effects[:1000]] if run.trace is not None else None,
         },
         indent=1,
     ).encode()
@@ -82,6 +92,9 @@ def sandbox_report(run: SandboxRun) -> bytes:
 def behaviour_findings(run: SandboxRun, permissions: Mapping[str, Any]) -> list[FindingData]:
     findings = [f for event in run.of_type("event") if (f := _judge(event, permissions)) is not None]
     findings += [_truncated_finding(record["kind"]) for record in run.of_type("truncated")]
+    if run.isolation == "none":
+        findings.append(_unisolated_finding())
+    findings += [_evaded_finding(what) for what in run.forged + _unobserved(run, permissions)]
     if run.tampered:
         findings.append(_tampered_finding(run))
     if run.limit:
@@ -93,14 +106,46 @@ def behaviour_findings(run: SandboxRun, permissions: Mapping[str, Any]) -> list[
     return findings
 
 
+def _unobserved(run: SandboxRun, permissions: Mapping[str, Any]) -> list[str]:
+    """What the system-call tracer saw that the audit hook did not report (tracer.reconcile);
+    without the tracer, only a hook that went quiet before the harness's end-of-run check."""
+    if run.trace is not None:
+        found = reconcile(run.trace, run.records, declared=_declared(permissions), canary=run.canary)
+        if run.trace.truncated:
+            found.append("the system-call trace passed its size limit: what followed was not checked")
+        return found
+    recorded = any(r.get("type") == "canary" for r in run.records)
+    if run.canary and run.result is not None and not recorded:
+        return ["the audit hook stopped reporting: the harness's end-of-run check went unrecorded"]
+    return []
+
+
+def _declared(permissions: Mapping[str, Any]):
+    def declared(kind: str, target: str) -> bool:
+        if kind == "exec":
+            return bool(permissions["subprocess"])
+        if kind == "write":
+            return path_declared(target, "write", permissions["filesystem"])
+        if kind == "lookup":  # a name look-up: any declared host may need one
+            return bool(permissions["network"])
+        return network_declared(target, permissions["network"])  # connections, datagrams, bind, listen
+
+    return declared
+
+
 def _judge(event: dict, permissions: Mapping[str, Any]) -> FindingData | None:
     kind, target = event.get("kind"), str(event.get("target", ""))
     if kind == "network" and not network_declared(target, permissions["network"]):
+        if event.get("operation") == "bind":
+            return _finding(event, "undeclared-network", "high", f"Bound a socket to {target}, undeclared", "CWE-1327")
         return _finding(event, "undeclared-network", "high", f"Network access to {target} is not declared", "")
     if kind == "file":
         return _file_finding(event, target, permissions["filesystem"])
     if kind == "subprocess" and not permissions["subprocess"]:
         return _finding(event, "undeclared-subprocess", "high", f"Started a process: {target[:120]}", "CWE-78")
+    if kind == "environment" and event.get("via") == "posix.environ":  # around os.environ, even if declared
+        what = "the whole environment" if target == "*" else f"the variable {target}"
+        return _finding(event, "environment-evasion", "high", f"Read {what} through posix.environ", "CWE-526")
     if kind == "environment" and target not in permissions["environment"]:
         if target == "*":
             return _finding(event, "environment-enumeration", "high", "Read the whole environment", "CWE-526")
@@ -158,6 +203,39 @@ def _finding(event: dict, rule: str, severity: str, title: str, cwe: str) -> Fin
         tool=TOOL,
         snippet=f"{event.get('kind')}:{event.get('access', '')}:{event.get('target', '')}"[:500],
         data={key: event[key] for key in ("kind", "target", "access", "operation", "via", "where") if key in event},
+    )
+
+
+def _evaded_finding(what: str) -> FindingData:
+    return FindingData(
+        rule_id="behaviour.capture-evaded",
+        title=f"Capture evaded: {what}"[:300],
+        severity="critical",
+        kind="behaviour",
+        message="What the plugin's process reported contradicts what was observed from outside it: "
+        f"{what}. The in-process capture was silenced, bypassed or forged; nothing it reported can be "
+        "relied on.",
+        cwe="CWE-345",
+        tool=TOOL,
+        snippet=f"capture-evaded:{what}"[:500],
+        data={"contradiction": what},
+    )
+
+
+def _unisolated_finding() -> FindingData:
+    return FindingData(
+        rule_id="behaviour.unisolated",
+        title="Ran without isolation",
+        severity="high",
+        kind="behaviour",
+        message="bubblewrap is not available on this worker and WARDEN_SANDBOX_ALLOW_UNISOLATED is on (a "
+        "development setting): the plugin ran with no namespaces, so the host's files, network and "
+        "processes were within its reach (as the sandbox user when the worker is root, else as the "
+        "worker's user, with an empty environment). What it did is on record only as far as the audit "
+        "hook saw it. Re-run on a worker with bubblewrap.",
+        cwe="CWE-653",
+        tool=TOOL,
+        snippet="unisolated",
     )
 
 

@@ -1,8 +1,11 @@
 """Eligibility checks: is this archive a well-formed, compatible, licensed, documented,
-compilable, pinned plugin? Each returns findings of kind ``eligibility``; any finding fails it."""
+compilable, pinned plugin? Each returns findings of kind ``eligibility``; any finding fails it,
+except native code the manifest declares, which is flagged for a human reviewer."""
 
 import ast
+import importlib.util
 import warnings
+from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
@@ -119,9 +122,109 @@ def docs_complete(ctx: CheckContext) -> CheckOutcome:
     return _verdict(findings, documents=len(ctx.manifest["docs"]))
 
 
+# Importable files no scanner reads: Python's import system (or ``ctypes``) would load them, but
+# bandit, GuardDog and ``ast.parse`` see only source. Matched by name and by content, so a
+# renamed file is caught too.
+BYTECODE_SUFFIXES = (".pyc", ".pyo")
+NATIVE_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")
+ARCHIVE_SUFFIXES = (".zip", ".egg", ".whl", ".pyz", ".jar")
+NATIVE_MAGIC = (b"\x7fELF", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe")
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def unread_code(root: Path) -> dict[str, list[str]]:
+    """Every file under ``root`` that Python could import or load but no scanner reads, by
+    reason: ``bytecode`` (.pyc/.pyo, anything in a ``__pycache__``), ``native`` (shared
+    libraries), ``archive`` (zip, egg, wheel: importable once on ``sys.path``), ``pth``."""
+    found: dict[str, list[str]] = {"bytecode": [], "native": [], "archive": [], "pth": []}
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root).as_posix()
+        if path.is_dir() or path.is_symlink():
+            if path.name == "__pycache__" and path.is_dir():
+                found["bytecode"].append(relative + "/")
+            continue
+        if "__pycache__" in path.parts[len(root.parts) :]:
+            continue  # reported as its directory
+        name = path.name.lower()
+        try:
+            with path.open("rb") as handle:
+                head = handle.read(16)
+        except OSError:
+            head = b""
+        if name.endswith(BYTECODE_SUFFIXES) or head[:4] == importlib.util.MAGIC_NUMBER:
+            found["bytecode"].append(relative)
+        elif name.endswith(NATIVE_SUFFIXES) or ".so." in name or head.startswith(NATIVE_MAGIC):
+            found["native"].append(relative)
+        elif name.endswith(ARCHIVE_SUFFIXES) or head.startswith(ZIP_MAGIC):
+            found["archive"].append(relative)
+        elif name.endswith(".pth"):
+            found["pth"].append(relative)
+    return found
+
+
+def native_declared(manifest: dict) -> bool:
+    """plugin.toml declares native code with a ``[native]`` table (``reason = "..."``)."""
+    return bool(manifest.get("native"))
+
+
+UNREAD_TEXT = {
+    "bytecode": ("eligibility.bytecode", "Compiled bytecode no scanner reads"),
+    "native": ("eligibility.native-code", "Native code no scanner reads"),
+    "archive": ("eligibility.nested-archive", "An importable archive inside the archive"),
+    "pth": ("eligibility.pth-file", "A .pth file (run at interpreter start)"),
+}
+
+
+def unread_code_findings(root: Path, manifest: dict) -> list[FindingData]:
+    """Critical findings for importable files no scanner reads; declared native code is a
+    medium finding for a human reviewer with the file list instead."""
+    findings = []
+    for reason, files in unread_code(root).items():
+        if not files:
+            continue
+        rule, title = UNREAD_TEXT[reason]
+        listed = ", ".join(files[:20]) + (f" and {len(files) - 20} more" if len(files) > 20 else "")
+        if reason == "native" and native_declared(manifest):
+            findings.append(
+                FindingData(
+                    rule_id="eligibility.native-code-review",
+                    title=f"Declared native code for human review: {listed}"[:300],
+                    message="plugin.toml declares native code ([native]). No scanner reads it and the "
+                    "sandbox's Python-level capture cannot see inside it: a reviewer must review these "
+                    f"files (and how they were built) before passing the stage: {listed}.",
+                    path=files[0],
+                    severity="medium",
+                    kind="eligibility",
+                    tool="warden",
+                    snippet="native-code-review:" + ",".join(files)[:400],
+                    data={"files": files},
+                )
+            )
+            continue
+        findings.append(
+            FindingData(
+                rule_id=rule,
+                title=f"{title}: {listed}"[:300],
+                message="Python would load this but bandit, GuardDog and the compile check read only "
+                ".py source: nothing may run that was not read. Ship source only (no __pycache__, "
+                ".pyc, .pth or nested archives); native code must be declared in plugin.toml's "
+                f"[native] table for human review. Files: {listed}.",
+                path=files[0],
+                severity="critical",
+                kind="eligibility",
+                tool="warden",
+                snippet=f"{reason}:" + ",".join(files)[:400],
+                data={"files": files, "reason": reason},
+            )
+        )
+    return findings
+
+
 @register("eligibility.compile", title="Python files compile")
 def python_compiles(ctx: CheckContext) -> CheckOutcome:
-    """Parse, never execute: ``ast.parse`` of every .py file."""
+    """Parse, never execute: ``ast.parse`` of every .py file; refuse every importable file that
+    is not source (bytecode, native code, nested archives, .pth files)."""
+    unread = unread_code_findings(ctx.root, ctx.manifest)
     findings, files = [], sorted(ctx.root.rglob("*.py"))
     for path in files:
         relative = path.relative_to(ctx.root).as_posix()
@@ -139,7 +242,12 @@ def python_compiles(ctx: CheckContext) -> CheckOutcome:
                     line=getattr(exc, "lineno", None),
                 )
             )
-    return _verdict(findings, files=len(files))
+    blocking = [f for f in unread if f.severity != "medium"]
+    return CheckOutcome(
+        passed=not findings and not blocking,
+        findings=[*findings, *unread],
+        summary={"problems": len(findings) + len(blocking), "files": len(files), "unread": len(unread)},
+    )
 
 
 @register("eligibility.pinned", title="Dependencies are pinned")

@@ -23,10 +23,11 @@ from django.conf import settings
 from reviews.findings_data import FindingData
 from reviews.performance import KPIS, Budget, Measured, budget_for, judge, median, percentile
 from reviews.sandbox.environment import plugin_environment
-from reviews.sandbox.runner import SandboxRun, sandbox_run
+from reviews.sandbox.runner import SandboxRun, isolation_available, sandbox_run
 from submissions.models import PluginVersion
 
 from . import CheckContext, CheckOutcome, register
+from .eligibility import native_declared
 
 TOOL = "warden-harness"
 
@@ -44,13 +45,14 @@ class Subject:
     latencies: dict[int, list[float]] = field(default_factory=dict)
     throughput: dict[int, list[float]] = field(default_factory=dict)
     failure: SandboxRun | None = None
+    forged: list[str] = field(default_factory=list)  # what its process reported that the outside contradicts
 
     @property
     def benchmark(self) -> str:
         return self.manifest.get("performance", {}).get("benchmark", "")
 
     def clear(self) -> None:
-        for samples in (self.startup_ms, self.cpu_ms, self.rss_kb, self.latencies, self.throughput):
+        for samples in (self.startup_ms, self.cpu_ms, self.rss_kb, self.latencies, self.throughput, self.forged):
             samples.clear()
 
     def sandbox(self, mode: str, **extra) -> SandboxRun:
@@ -61,6 +63,7 @@ class Subject:
             entrypoint=self.manifest["plugin"]["entrypoint"],
             benchmark=self.benchmark,
             variables=self.manifest["permissions"]["environment"],
+            native=native_declared(self.manifest),
             **extra,
         )
 
@@ -103,6 +106,10 @@ def performance_harness(ctx: CheckContext) -> CheckOutcome:
             return _did_not_start(this, budget, failed_again.reason)
     measured = kpis(this, baseline, budget)
     findings = judge(measured, budget, baseline_label=baseline.label if baseline else "")
+    if this.forged:
+        findings.append(_forged_finding(this))
+    if this.failure is None and not isolation_available():
+        findings.append(_unisolated_finding())
     return CheckOutcome(
         passed=not findings,
         findings=findings,
@@ -156,9 +163,11 @@ def measure(subjects: list[Subject], budget: Budget, *, progress) -> None:
             run = subject.sandbox("startup")
             if run.result is None or run.tampered:
                 raise HarnessFailed(subject, run)  # a tampered run is reported as such
+            # every figure from outside the plugin's process: the wall clock and wait4's rusage
             subject.startup_ms.append(run.wall_ms)
-            subject.cpu_ms.append(run.result["cpu_ms"])
-            subject.rss_kb.append(run.result["peak_rss_kb"])
+            subject.cpu_ms.append(run.cpu_ms)
+            subject.rss_kb.append(run.peak_rss_kb)
+            subject.forged += [f"startup run {turn + 1}: {what}" for what in run.forged]
             done += 1
             progress(done * 100 // steps)
     levels = sorted({budget.typical_threads, budget.peak_threads})
@@ -166,14 +175,15 @@ def measure(subjects: list[Subject], budget: Budget, *, progress) -> None:
     for turn in range(plan["rounds"]):
         for subject in _in_turn(loaded, turn):
             run = subject.sandbox("load", load=load)
-            rounds = run.of_type("round")
+            rounds = run.rounds  # driven and timed by the runner, outside the sandbox
             if run.result is None or run.tampered:
                 raise HarnessFailed(subject, run)
+            subject.forged += [f"load run {turn + 1}: {what}" for what in run.forged]
             if sorted(r["threads"] for r in rounds) != levels or any(
                 len(r["latencies_ms"]) != plan["calls_per_round"] for r in rounds
             ):
-                raise HarnessFailed(subject, run, forged=True)  # figures the harness did not write
-            subject.rss_kb.append(run.result["peak_rss_kb"])
+                raise HarnessFailed(subject, run, forged=True)  # not every call the runner asked for was answered
+            subject.rss_kb.append(run.peak_rss_kb)
             for record in rounds:
                 threads = record["threads"]
                 subject.latencies.setdefault(threads, []).extend(record["latencies_ms"])
@@ -231,6 +241,36 @@ def _metric(item: Measured, budget: Budget, baseline: Subject | None) -> dict:
         "change_percent": item.change_percent,
         "regressed": item.regressed(budget.regression_percent),
     }
+
+
+def _forged_finding(subject: Subject) -> FindingData:
+    return FindingData(
+        rule_id="performance.forged-measurement",
+        title=f"Forged measurement: {subject.forged[0]}"[:300],
+        severity="critical",
+        kind="performance",
+        message="The figures the plugin's process reported contradict what was measured outside it "
+        f"(the kernel's rusage of the sandbox, the runner's clock): {'; '.join(subject.forged[:10])}. "
+        "The KPIs shown are the outside measurements; code that forges its own measurement cannot be trusted.",
+        cwe="CWE-345",
+        tool=TOOL,
+        snippet="forged-measurement",
+        data={"contradictions": subject.forged[:50]},
+    )
+
+
+def _unisolated_finding() -> FindingData:
+    return FindingData(
+        rule_id="performance.unisolated",
+        title="Ran without isolation",
+        severity="high",
+        kind="performance",
+        message="bubblewrap is not available on this worker and WARDEN_SANDBOX_ALLOW_UNISOLATED is on (a "
+        "development setting): the plugin ran as an ordinary process of the worker's machine. Its figures "
+        "were measured, but nothing contained it; re-run on a worker with bubblewrap.",
+        tool=TOOL,
+        snippet="unisolated",
+    )
 
 
 def _did_not_start(subject: Subject, budget: Budget, reason: str) -> CheckOutcome:

@@ -1,6 +1,7 @@
 """Where plugin code runs: bubblewrap, resource limits, and a harness that watches from inside.
 
 ``runner.sandbox_run`` starts the harness (``harness.py``) on an unpacked plugin with its
-virtual environment (``environment.plugin_environment``); the checks in
+virtual environment (``environment.plugin_environment``), traced from outside by strace
+(``tracer``) for the behaviour check; the checks in
 reviews/checks/behaviour.py and reviews/checks/performance.py read what it reports.
 """

@@ -14,11 +14,13 @@ Modes:
                file open, socket connect or DNS look-up, process start, environment read and
                dynamic code the plugin's code caused.
   startup    - import and construct, nothing else: a fresh process per measurement.
-  load       - import, construct, then call the benchmark from thread pools (warm-up, then
-               rounds per concurrency level) and report every call's latency.
+  load       - import, construct, warm up, then answer the runner's calls from as many threads
+               as each concurrency level asks for: the runner times every call from outside.
 
 The hook runs in the same process as the plugin, so a hostile plugin could forge or silence
-what it reports: behaviour capture is evidence for a reviewer, the sandbox is the boundary.
+what it reports: the system-call tracer (tracer.py) checks it from outside, and its end-of-run
+canary shows whether it still reports. Behaviour capture is evidence for a reviewer, the
+sandbox is the boundary.
 """
 
 import os
@@ -36,6 +38,9 @@ LIMITS = {
 }
 MAX_EVENTS_PER_KIND = 200  # then one "truncated" record: flooding is itself a finding
 HARNESS = sys._getframe().f_code.co_filename  # the name it was compiled under (runner.compiled_harness)
+# Bound before the plugin's first line: a plugin that replaces sys._getframe does not blind the hook.
+_getframe = sys._getframe
+CANARY = "/proc/warden-canary-"  # opened at the end of the run (tracer.py watches for it)
 
 
 def main() -> None:
@@ -43,8 +48,11 @@ def main() -> None:
 
     config = json.loads(sys.argv[1])
     out = config["report_fd"]
+    for fd in (out, config["request_fd"]):  # no program the plugin runs inherits the channels
+        os.set_inheritable(fd, False)
     apply_limits(config["limits"])
     drop_privileges(config.get("uid"), config.get("gid"))
+    source_only_imports(config["plugin_root"], native=bool(config.get("native")))
     emit(out, {"type": "started", "uid": os.getuid()})  # the sandbox is up: what follows is the plugin's
     mode = config["mode"]
     if mode == "startup":
@@ -57,6 +65,57 @@ def main() -> None:
         load(config, out)
     else:
         raise SystemExit(f"unknown mode {mode!r}")
+
+
+def source_only_imports(plugin_root: str, *, native: bool) -> None:
+    """Nothing runs that was not read: outside the Python installation, modules load from their
+    source only (``-B`` writes no bytecode; this reads none: no ``__pycache__``, no sourceless
+    ``.pyc``, no zip archives), and the plugin's own extension modules load only when its
+    manifest declares native code. Set before ``site`` runs and before the plugin's first line."""
+    import zipimport
+    from importlib import machinery
+
+    trusted = tuple({sys.base_prefix + os.sep, os.path.realpath(sys.base_prefix) + os.sep})
+    plugin = os.path.realpath(plugin_root) + os.sep
+
+    def is_trusted(path: str) -> bool:
+        return path.startswith(trusted) and ".." not in path
+
+    class SourceOnly(machinery.SourceFileLoader):
+        def get_code(self, fullname):
+            path = self.get_filename(fullname)
+            if is_trusted(path):
+                return super().get_code(fullname)
+            return self.source_to_code(self.get_data(path), path)
+
+    class StandardLibraryBytecode(machinery.SourcelessFileLoader):
+        def get_code(self, fullname):
+            path = self.get_filename(fullname)
+            if not is_trusted(path):
+                raise ImportError(f"refused to load {path}: bytecode without its source is never run", path=path)
+            return super().get_code(fullname)
+
+    class Extension(machinery.ExtensionFileLoader):
+        def create_module(self, spec):
+            if not native and os.path.realpath(self.path).startswith(plugin):
+                raise ImportError(f"refused to load {self.path}: native code the manifest does not declare")
+            return super().create_module(spec)
+
+    def zip_hook(path):
+        if not is_trusted(path):
+            raise ImportError("zip archives outside the Python installation are not imported")
+        return zipimport.zipimporter(path)
+
+    sys.path_hooks[:] = [
+        zip_hook,
+        machinery.FileFinder.path_hook(
+            (Extension, machinery.EXTENSION_SUFFIXES),
+            (SourceOnly, machinery.SOURCE_SUFFIXES),
+            (StandardLibraryBytecode, machinery.BYTECODE_SUFFIXES),
+        ),
+    ]
+    sys.path_importer_cache.clear()
+    sys.dont_write_bytecode = True
 
 
 def enable_site() -> None:
@@ -108,44 +167,49 @@ def usage() -> dict:
     return {"cpu_ms": (own.ru_utime + own.ru_stime) * 1000, "peak_rss_kb": own.ru_maxrss}
 
 
+def end(config: dict, out: int, record: dict) -> None:
+    """The end record, then wait for the runner's go-ahead: it measures this process from
+    outside (CPU time, peak memory) while it is still there."""
+    emit(out, record)
+    os.read(config["request_fd"], 8)
+
+
 def startup(config: dict, out: int) -> None:
     started = time.perf_counter()
     load_entrypoint(config)
     ready = (time.perf_counter() - started) * 1000
-    emit(out, {"type": "result", "phase": "done", "ready_ms": ready, **usage()})
+    end(config, out, {"type": "result", "phase": "done", "ready_ms": ready, **usage()})
 
 
 def load(config: dict, out: int) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
+    """Warm up, then answer the runner's calls: for each concurrency level, that many threads
+    each read a call id from the request pipe, call the benchmark and reply with the id. The
+    runner, outside the sandbox, times every call from its request to its reply."""
     load_entrypoint(config)
     bench = load_callable(config["benchmark"])
     plan = config["load"]
     for _ in range(plan["warmup"]):
         bench()
+    requests = config["request_fd"]
 
-    def timed(_: int) -> float:
-        begun = time.perf_counter()
-        bench()
-        return (time.perf_counter() - begun) * 1000
+    def serve() -> None:
+        while True:
+            call = int(os.read(requests, 8) or b"0")
+            if not call:
+                return
+            begun = time.perf_counter()
+            bench()
+            emit(out, {"type": "reply", "id": call, "ms": (time.perf_counter() - begun) * 1000})
 
-    for threads in plan["concurrency"]:
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            for round_number in range(plan["rounds"]):
-                begun = time.perf_counter()
-                latencies = list(pool.map(timed, range(plan["calls"])))
-                elapsed = time.perf_counter() - begun
-                emit(
-                    out,
-                    {
-                        "type": "round",
-                        "threads": threads,
-                        "round": round_number,
-                        "latencies_ms": latencies,
-                        "seconds": elapsed,
-                    },
-                )
-    emit(out, {"type": "result", "phase": "done", **usage()})
+    for _ in range(plan["rounds"]):
+        for threads in plan["concurrency"]:
+            workers = [threading.Thread(target=serve, daemon=True) for _ in range(threads)]
+            for worker in workers:
+                worker.start()
+            emit(out, {"type": "level", "threads": threads})
+            for worker in workers:
+                worker.join()
+    end(config, out, {"type": "result", "phase": "done", **usage()})
 
 
 class Behaviour:
@@ -167,6 +231,7 @@ class Behaviour:
         self.forked = False
         self.phase = "import"
         self.config = config
+        self.canary = CANARY + str(config.get("canary", ""))
 
     # Where code comes from.
     def origin(self, filename: str) -> str:
@@ -239,31 +304,44 @@ class Behaviour:
             return
         self.local.busy = True
         try:
-            handler(self, args, sys._getframe(1))
+            handler(self, args, _getframe(1))
         finally:
             self.local.busy = False
 
     def on_open(self, args, caller) -> None:
         path, mode, flags = args
+        if path == self.canary and caller.f_code.co_filename == HARNESS:
+            emit(self.out, {"type": "canary", "nonce": self.config.get("canary", "")})  # the hook still reports
+            return
         if not isinstance(path, str | bytes) or (frame := self.plugin_frame(caller)) is None:
             return
         path = os.path.realpath(os.fsdecode(path))  # a link in a declared directory is judged by its target
-        if path.startswith(self.implicit) or path in ("/dev/null", "/dev/urandom", "/dev/random"):
-            return
-        writes = bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND)) or any(
+        writes = bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC)) or any(
             c in (mode or "") for c in "wax+"
         )
+        if (path.startswith(self.implicit) and not writes) or path in ("/dev/null", "/dev/urandom", "/dev/random"):
+            return
         access = "write" if writes else "read"
         self.record("file", path, frame, key=os.path.dirname(path), access=access)
 
     def on_connect(self, args, caller) -> None:
         address = args[1]
-        if (frame := self.plugin_frame(caller)) is None:
+        if address is None or (frame := self.plugin_frame(caller)) is None:  # sendmsg on a connected socket
             return
         if isinstance(address, tuple) and len(address) >= 2:
             self.record("network", f"{address[0]}:{address[1]}", frame, operation="connect")
         else:
             self.record("network", str(address), frame, operation="connect")
+
+    def on_bind(self, args, caller) -> None:
+        address = args[1]
+        if (frame := self.plugin_frame(caller)) is None:
+            return
+        if isinstance(address, tuple) and len(address) >= 2:
+            self.record("network", f"{address[0]}:{address[1]}", frame, operation="bind")
+        else:
+            self.record("network", os.fsdecode(address) if isinstance(address, bytes) else str(address), frame,
+                        operation="bind")  # fmt: skip
 
     def on_lookup(self, args, caller) -> None:
         if (frame := self.plugin_frame(caller)) is None:
@@ -291,8 +369,13 @@ class Behaviour:
 
     def on_compile(self, args, caller) -> None:
         source, filename = args[0], args[1]
-        if isinstance(source, str | bytes) and (frame := self.direct_caller(caller)) is not None:
-            text = os.fsdecode(source) if isinstance(source, bytes) else source
+        tree = getattr(type(source), "_fields", None) is not None  # an ast tree: exec(compile(ast.parse(...)))
+        if (isinstance(source, str | bytes) or tree) and (frame := self.direct_caller(caller)) is not None:
+            if tree:
+                ast = sys.modules.get("ast")
+                text = "ast: " + (ast.unparse(source) if ast is not None else type(source).__name__)
+            else:
+                text = os.fsdecode(source) if isinstance(source, bytes) else source
             self.record("dynamic-code", text[:200], frame, via="compile/exec/eval", filename=str(filename))
 
     def on_marshal(self, args, caller) -> None:
@@ -304,10 +387,17 @@ class Behaviour:
         if (frame := self.direct_caller(caller, skip=("/ctypes/__init__.py",))) is not None:
             self.record("dynamic-code", f"ctypes: {args[0]!r}", frame, via="ctypes")
 
+    def on_symbol(self, args, caller) -> None:
+        # a function looked up in a loaded library (ctypes.pythonapi.X, libc.system): direct use only
+        if (frame := self.direct_caller(caller, skip=("/ctypes/__init__.py",))) is not None:
+            self.record("dynamic-code", f"ctypes: {args[1]}", frame, via="ctypes")
+
     HANDLERS = {
         "open": on_open,
         "socket.connect": on_connect,
         "socket.sendto": on_connect,
+        "socket.sendmsg": on_connect,
+        "socket.bind": on_bind,
         "socket.getaddrinfo": on_lookup,
         "socket.gethostbyname": on_lookup,
         "socket.gethostbyaddr": on_lookup,
@@ -321,23 +411,22 @@ class Behaviour:
         "compile": on_compile,
         "marshal.loads": on_marshal,
         "ctypes.dlopen": on_native,
+        "ctypes.dlsym": on_symbol,
     }
 
-    def environment_read(self, name: str) -> None:
+    def environment_read(self, name: str, via: str = "") -> None:
         if getattr(self.local, "busy", False):
             return
         self.local.busy = True
         try:
-            frame = self.direct_caller(
-                sys._getframe(1), skip=("/os.py", "_collections_abc.py", "<frozen _collections_abc>", "<frozen os>")
-            )
+            frame = self.direct_caller(_getframe(1), skip=ENVIRON_CODE)  # past the harness's wrappers
             if frame is not None:
-                self.record("environment", name, frame)
+                self.record("environment", name, frame, key=f"{via}:{name}", **({"via": via} if via else {}))
         finally:
             self.local.busy = False
 
     def run(self) -> None:
-        os.environ = recording_environ(os.environ, self.environment_read)  # noqa: B003 - same contents, recorded
+        record_environment(self.environment_read)
         os.register_at_fork(after_in_child=self.in_child)
         sys.addaudithook(self.hook)
         try:
@@ -353,7 +442,11 @@ class Behaviour:
             self.crashed(exc)
         if self.forked:  # a copy of the plugin made by os.fork(): the parent reports
             os._exit(0)
-        emit(self.out, {"type": "result", "phase": "done", **usage()})
+        try:  # noqa: SIM105 - the end-of-run check: the hook reports this open, the tracer sees it (tracer.py)
+            os.close(os.open(self.canary, os.O_RDONLY))
+        except OSError:
+            pass
+        end(self.config, self.out, {"type": "result", "phase": "done", **usage()})
         self.finish()
 
     def in_child(self) -> None:
@@ -388,17 +481,96 @@ class Behaviour:
         os._exit(0)  # no atexit handlers of the plugin's
 
 
+ENVIRON_CODE = ("/os.py", "_collections_abc.py", "<frozen _collections_abc>", "<frozen os>")
+
+
+def record_environment(on_read) -> None:
+    """Every way to the environment in Python reports its reads: ``os.environ`` and
+    ``os.environb`` are wrapped, and the mapping under both (``posix.environ``, their ``_data``)
+    is replaced by one that reports reads made on it directly. There is no audit event for them."""
+    import posix
+
+    raw = RawEnvironment(posix.environ, on_read)
+    posix.environ = raw  # type: ignore[assignment]
+    os.environ._data = raw  # type: ignore[attr-defined]
+    os.environb._data = raw  # type: ignore[attr-defined]
+    os.environ = recording_environ(os.environ, on_read)  # noqa: B003 - same contents, recorded
+    os.environb = recording_environ(os.environb, on_read)
+
+
+def _name(key) -> str:
+    return os.fsdecode(key) if isinstance(key, bytes) else str(key)
+
+
+class RawEnvironment:
+    """The bytes mapping under ``os.environ``; a read made on it from outside ``os`` is the
+    plugin going around ``os.environ`` (``posix.environ``, ``os.environ._data``)."""
+
+    def __init__(self, data: dict, on_read) -> None:
+        self.__data, self.__on_read = dict(data), on_read
+
+    def _read(self, name: str) -> None:
+        caller = _getframe(2).f_code.co_filename
+        if not caller.endswith(ENVIRON_CODE) and caller != HARNESS:
+            self.__on_read(name, "posix.environ")
+
+    def __getitem__(self, key):
+        self._read(_name(key))
+        return self.__data[key]
+
+    def get(self, key, default=None):
+        self._read(_name(key))
+        return self.__data.get(key, default)
+
+    def __contains__(self, key):
+        self._read(_name(key))
+        return key in self.__data
+
+    def __iter__(self):
+        self._read("*")
+        return iter(list(self.__data))
+
+    def keys(self):
+        self._read("*")
+        return list(self.__data)
+
+    def items(self):
+        self._read("*")
+        return list(self.__data.items())
+
+    def values(self):
+        self._read("*")
+        return list(self.__data.values())
+
+    def copy(self):
+        self._read("*")
+        return dict(self.__data)
+
+    def __repr__(self):
+        self._read("*")
+        return repr(self.__data)
+
+    def __len__(self):
+        return len(self.__data)
+
+    def __setitem__(self, key, value):
+        self.__data[key] = value
+
+    def __delitem__(self, key):
+        del self.__data[key]
+
+
 def recording_environ(environ, on_read):
-    """``os.environ`` that reports each read to ``on_read``: there is no audit event for it."""
+    """``os.environ`` (or ``os.environb``) that reports each read to ``on_read``."""
     base = type(environ)
 
     class RecordingEnviron(base):  # type: ignore[misc, valid-type]
         def __getitem__(self, key):
-            on_read(str(key))
+            on_read(_name(key))
             return super().__getitem__(key)
 
         def __contains__(self, key):
-            on_read(str(key))
+            on_read(_name(key))
             return super().__contains__(key)
 
         def __iter__(self):

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
@@ -27,6 +27,7 @@ from governance.services import pipeline_install_defaults
 from reviews import services as review
 from reviews.checks.engine import check_run_execute
 from reviews.models import PerformanceBudget, ReviewerQualification, ReviewStatus, RunStatus
+from reviews.sandbox.runner import isolation_available
 from reviews.threat_model import threat_model_prefill, threat_model_submit
 from submissions import services as sub
 from submissions.models import Organisation
@@ -125,6 +126,11 @@ class Command(BaseCommand):
         if Organisation.objects.filter(slug="acme").exists():
             self._print_logins("Demo data is already loaded.")
             return
+        if not isolation_available():  # the demo's plugins run in the sandbox, which needs it
+            raise CommandError(
+                "The demo runs its plugins' code in bubblewrap, which is not installed: "
+                "apt-get install bubblewrap (make run does it when run as root), then run it again."
+            )
         with transaction.atomic():
             users = self._users()
             pipeline_install_defaults(actor=users["platform"])

@@ -1,0 +1,514 @@
+"""The system-call tracer: what the sandboxed process tree did, seen from outside it.
+
+The worker runs ``strace -f --seccomp-bpf`` around bubblewrap, outside its namespaces, and
+writes the trace to a file the sandbox has no path to. The plugin cannot see the tracer (it is
+in the host's PID namespace), signal it (another user, another namespace), detach from it
+(``PTRACE_TRACEME`` fails: it is traced already) or leave it by forking (``-f`` attaches each
+child before its first instruction). The seccomp filter strace installs stays on every process
+of the tree: a child cloned with ``CLONE_UNTRACED`` escapes the tracer but then cannot make any
+traced system call (the kernel fails them with ENOSYS), and the clone itself is in the trace.
+What could still hide a system call from the tracer — installing a seccomp filter of its own
+(user notification takes precedence over tracing), io_uring, ptrace — is itself traced and
+reported as an evasion.
+
+``parse`` turns the trace into ``Effect`` rows for the harness's process tree: processes
+executed, file opens that write, connections and datagrams with an address, sockets bound and
+listening, and those evasions. ``reconcile`` (called by the behaviour check) compares them with
+what the audit hook reported.
+"""
+
+import contextlib
+import functools
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+
+SYSCALLS = (
+    "execve,execveat,clone,clone3,fork,vfork,open,openat,openat2,creat,connect,sendto,sendmsg,sendmmsg,"
+    "bind,listen,seccomp,prctl,ptrace,io_uring_setup,"
+    "write,writev,pwrite64,pwritev,pwritev2,sendfile,splice,tee,vmsplice"  # to the report pipe: who writes it
+)
+WRITES = ("write(", "writev(", "pwrite64(", "pwritev(", "pwritev2(", "sendfile(", "splice(", "tee(", "vmsplice(")
+MAX_TRACE_BYTES = 64 * 1024 * 1024
+WRITE_FLAGS = ("O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC", "O_APPEND")
+# The sandbox's own: its private /tmp and the fresh /dev bubblewrap makes (a tmpfs with null,
+# zero, full, random, urandom, tty): writes there do not leave the sandbox.
+PRIVATE = ("/tmp/", "/dev/")  # noqa: S108 - paths inside the sandbox
+CANARY = "/proc/warden-canary-"  # the harness opens it, and nothing else, at its end (harness.py)
+NAME_SERVICE_SOCKETS = ("/var/run/nscd/socket", "/run/nscd/socket")
+SEPARATE = re.compile(r"^(\d+)\s+(.*)$")  # strace pads short PIDs
+RESUMED = re.compile(r"^<\.\.\. (\w+) resumed>(.*)$")
+UNFINISHED = " <unfinished ...>"
+CHILD_PID = re.compile(r"/\* (\d+) in strace's PID NS \*/")
+RETURNS = re.compile(r"\)\s+= ")
+TOKEN = re.compile(r"\x00(\d+)\x00")
+
+
+@dataclass(frozen=True)
+class Effect:
+    kind: str  # exec, write, network, bind, listen, evasion, canary, report
+    pid: int
+    syscall: str
+    target: str  # argv joined, path, host:port
+    failed: bool = False
+    argv: tuple[str, ...] = ()
+    detail: str = ""  # exec: the program's path; a socket call: the socket's inode
+
+    def describe(self) -> str:
+        result = " (failed)" if self.failed else ""
+        if self.kind == "evasion":
+            return f"{self.target}{result}"
+        program = f"{self.detail} " if self.kind == "exec" and self.detail else ""
+        return f"{self.syscall} {program}{self.target[:200]}{result}"
+
+    def as_record(self) -> dict:
+        return {"kind": self.kind, "pid": self.pid, "syscall": self.syscall, "target": self.target[:500],
+                "failed": self.failed}  # fmt: skip
+
+
+@dataclass
+class Trace:
+    started: bool = False  # the harness's interpreter start was seen
+    harness_pid: int = 0
+    effects: list[Effect] = field(default_factory=list)
+    truncated: bool = False
+    parents: dict[int, int] = field(default_factory=dict)  # child -> the process that cloned it
+    threads: set[int] = field(default_factory=set)  # of those, the threads (CLONE_THREAD)
+
+    def of_kind(self, kind: str) -> list[Effect]:
+        return [e for e in self.effects if e.kind == kind]
+
+
+@functools.cache
+def tracer_available() -> bool:
+    """strace is installed and may trace here, with its seccomp-bpf filter."""
+    binary = shutil.which(getattr(settings, "WARDEN_SANDBOX_STRACE", "strace"))
+    if binary is None:
+        return False
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        probe = subprocess.run(  # noqa: S603 - a fixed argument list
+            [binary, "-f", "--seccomp-bpf", "-qq", "-e", "trace=execve", "-o", "/dev/null", "--", "true"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        return probe.returncode == 0
+    return False
+
+
+def tracer_argv(output: Path) -> list[str]:
+    """strace around the sandbox: follow forks, decode file descriptors (a dirfd's path, a
+    socket's inode) and child PIDs into the tracer's namespace, and stop only at the traced calls."""
+    binary = shutil.which(getattr(settings, "WARDEN_SANDBOX_STRACE", "strace")) or "strace"
+    return [
+        binary, "-f", "--seccomp-bpf", "-qq", "-y", "--decode-pids=pidns", "-s", "4096",
+        "-e", f"trace={SYSCALLS}", "-e", "signal=none", "-o", str(output), "--",
+    ]  # fmt: skip
+
+
+def parse(path: Path, *, harness_argv: tuple[str, ...], report_pipe: str = "") -> Trace:
+    """The effects of the harness's process tree: the process that starts the interpreter with
+    ``harness_argv`` (the flags and the harness file) and every process cloned from it after.
+    What bubblewrap does before that start is the sandbox's own set-up, not the plugin's.
+    ``report_pipe`` (``pipe:[inode]``) is the harness's report channel: writes to it are kept.
+    Two passes: a child's first call can reach the trace before its parent's clone returns."""
+    trace = Trace()
+    with open(path, "rb") as stream:
+        data = stream.read(MAX_TRACE_BYTES + 1)
+    trace.truncated = len(data) > MAX_TRACE_BYTES
+    calls = []
+    pending: dict[int, str] = {}
+    for raw in data[:MAX_TRACE_BYTES].decode("utf-8", "surrogateescape").split("\n"):
+        line = _joined(raw, pending)
+        if line is not None and _uninteresting(line[1], report_pipe):
+            continue
+        parsed = _call(line[1]) if line is not None else None
+        if parsed is None:
+            continue
+        pid, (name, args, result) = line[0], parsed  # type: ignore[index]
+        if not trace.started:
+            if name == "execve" and _strings(args, 1)[1 : 1 + len(harness_argv)] == list(harness_argv):
+                trace.started, trace.harness_pid = True, pid
+            continue
+        calls.append((pid, name, args, result))
+        if name in ("clone", "clone3", "fork", "vfork"):
+            child = CHILD_PID.search(result[1]) or re.match(r"\s*(\d+)", result[1])
+            if child and int(child.group(1)) > 0:
+                trace.parents[int(child.group(1))] = pid
+                if "CLONE_THREAD" in args[0]:
+                    trace.threads.add(int(child.group(1)))
+    tree = {pid for pid in {trace.harness_pid, *trace.parents} if _descends(pid, {trace.harness_pid}, trace.parents)}
+    sockets: dict[str, str] = {}  # socket inode -> the address it was bound to
+    for pid, name, args, result in calls:
+        if pid in tree:
+            trace.effects += _effects(pid, name, args, result, sockets, report_pipe)
+    return trace
+
+
+def _uninteresting(body: str, report_pipe: str) -> bool:
+    """Most of a trace is the interpreter opening files to read, and writes to its output:
+    skipped before the work of parsing (a path or a buffer that merely names a flag or the
+    pipe is parsed, and judged, like any other)."""
+    if body.startswith(WRITES):
+        return not report_pipe or report_pipe not in body
+    return body.startswith(("openat(", "open(")) and CANARY not in body and not any(f in body for f in WRITE_FLAGS)
+
+
+def _joined(raw: str, pending: dict[int, str]) -> tuple[int, str] | None:
+    """One whole call per line: strace splits a call another process interrupts in two."""
+    match = SEPARATE.match(raw)
+    if match is None:
+        return None
+    pid, body = int(match.group(1)), match.group(2)
+    resumed = RESUMED.match(body)
+    if resumed is not None:
+        body = pending.pop(pid, resumed.group(1) + "(") + resumed.group(2)
+    elif body.endswith(UNFINISHED):
+        pending[pid] = body[: -len(UNFINISHED)]
+        return None
+    if body.startswith(("+++", "---")):
+        return None
+    return pid, body
+
+
+def _call(body: str) -> tuple[str, tuple[str, list[str]], tuple[bool, str]] | None:
+    """``name(args) = result`` -> (name, (skeleton, strings), (failed, result)). Quoted strings
+    and fd decorations (``3</tmp/x>``) are taken out first, so nothing a plugin names (a path,
+    a datagram) can pose as syntax."""
+    name, _, rest = body.partition("(")
+    if not name.isidentifier():
+        return None
+    skeleton, strings = _tokenise(rest)
+    ends = list(RETURNS.finditer(skeleton))  # strace pads ") = " to align the results
+    if not ends:
+        return None
+    args, result = skeleton[: ends[-1].start()], skeleton[ends[-1].end() :]
+    failed = result.lstrip().startswith(("-1", "?"))
+    return name, (args, strings), (failed, TOKEN.sub(lambda m: strings[int(m.group(1))], result))
+
+
+STRING_OR_FD = re.compile(r'"(?:[^"\\]|\\.)*"?|(?<=[\dD])<[^>]*>?')
+
+
+def _tokenise(text: str) -> tuple[str, list[str]]:
+    strings: list[str] = []
+
+    def token(match: re.Match) -> str:
+        value = match.group(0)
+        if value[0] == '"':
+            strings.append(_unescape(value[1:-1] if len(value) > 1 and value.endswith('"') else value[1:]))
+        else:
+            strings.append("<" + _unescape(value[1:].rstrip(">")) + ">")
+        return f"\x00{len(strings) - 1}\x00"
+
+    return STRING_OR_FD.sub(token, text), strings
+
+
+ESCAPES = {"n": b"\n", "t": b"\t", "r": b"\r", "v": b"\v", "f": b"\f"}
+
+
+def _unescape(text: str) -> str:
+    def one(match: re.Match) -> str:
+        code = match.group(1)
+        if code[0] == "x" and len(code) == 3:
+            value = bytes([int(code[1:], 16)])
+        elif code[0] in "01234567":
+            value = bytes([int(code, 8) & 0xFF])
+        else:
+            value = ESCAPES.get(code, code.encode("utf-8", "surrogateescape"))
+        return value.decode("utf-8", "surrogateescape")
+
+    return re.sub(r"\\(x[0-9a-fA-F]{2}|[0-7]{1,3}|.)", one, text)
+
+
+def _strings(args: tuple[str, list[str]], index: int) -> list[str]:
+    """The strings of the ``index``-th top-level argument (an argv array), in order."""
+    skeleton, strings = args
+    parts = _top_level(skeleton)
+    if index >= len(parts):
+        return []
+    return [strings[int(m.group(1))] for m in TOKEN.finditer(parts[index])]
+
+
+def _top_level(skeleton: str) -> list[str]:
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for char in skeleton:
+        if char in "[{(":
+            depth += 1
+        elif char in "]})":
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append("".join(current).strip())
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current).strip())
+    return parts
+
+
+def _string(args: tuple[str, list[str]], part: str) -> str:
+    match = TOKEN.search(part)
+    return args[1][int(match.group(1))] if match else ""
+
+
+def _effects(pid: int, name: str, args, result, sockets: dict[str, str], report_pipe: str = "") -> list[Effect]:
+    failed = result[0]
+    parts = _top_level(args[0])
+    if name + "(" in WRITES:
+        position = {"splice": 2, "tee": 1}.get(name, 0)  # the descriptor written to
+        written = report_pipe and position < len(parts) and _string(args, parts[position]) == f"<{report_pipe}>"
+        return [Effect("report", pid, name, report_pipe, failed)] if written else []
+    if name in ("execve", "execveat"):
+        argv = tuple(_strings(args, 2 if name == "execveat" else 1))
+        path = _string(args, parts[1 if name == "execveat" else 0])
+        return [Effect("exec", pid, name, " ".join(argv) or path, failed, argv=argv, detail=path)]
+    if name in ("open", "openat", "openat2", "creat"):
+        return _file_effect(pid, name, args, parts, failed)
+    if name in ("connect", "sendto", "sendmsg", "sendmmsg", "bind"):
+        inode = _socket(args, parts[0])
+        effects = []
+        for address in _addresses(args, parts[1:]):
+            if name == "bind":
+                sockets[inode] = address
+            effects.append(Effect("bind" if name == "bind" else "network", pid, name, address, failed, detail=inode))
+        return effects
+    if name == "listen":
+        inode = _socket(args, parts[0])
+        return [Effect("listen", pid, name, sockets.get(inode, f"socket {inode}"), failed, detail=inode)]
+    return _evasion(pid, name, args, parts, failed)
+
+
+def _evasion(pid: int, name: str, args, parts: list[str], failed: bool) -> list[Effect]:
+    text = TOKEN.sub("", args[0])
+    if name == "seccomp" and not parts[0].startswith("SECCOMP_GET"):
+        return [Effect("evasion", pid, name, f"seccomp({parts[0]}): a filter of its own can hide calls", failed)]
+    if name == "prctl" and parts[0] == "PR_SET_SECCOMP":
+        return [Effect("evasion", pid, name, "prctl(PR_SET_SECCOMP): a filter of its own can hide calls", failed)]
+    if name == "io_uring_setup":
+        return [Effect("evasion", pid, name, "io_uring: requests that bypass system calls", failed)]
+    if name == "ptrace":
+        return [Effect("evasion", pid, name, f"ptrace({parts[0]})", failed)]
+    if name in ("clone", "clone3") and "CLONE_UNTRACED" in text:
+        return [Effect("evasion", pid, name, f"{name}(CLONE_UNTRACED): a child hidden from the tracer", failed)]
+    return []
+
+
+def _file_effect(pid: int, name: str, args, parts: list[str], failed: bool) -> list[Effect]:
+    if name in ("open", "creat"):
+        directory, path_part, flags = "", parts[0], parts[1] if name == "open" else "O_CREAT|O_WRONLY"
+    else:
+        directory, path_part, flags = _string(args, parts[0]), parts[1], parts[2] if len(parts) > 2 else ""
+    path = _string(args, path_part)
+    if CANARY in path:
+        return [Effect("canary", pid, name, path, failed)]
+    if not any(flag in flags for flag in WRITE_FLAGS):
+        return []
+    if not path.startswith("/"):
+        base = directory[1:-1] if directory.startswith("<") else "?"  # ? = a directory the trace cannot name
+        path = f"{base}/{path}"
+    return [Effect("write", pid, name, canonical(path), failed)]
+
+
+def canonical(path: str) -> str:
+    """Normalised, with the sandbox's top-level links (/bin -> /usr/bin ...) resolved, as the
+    audit hook's ``realpath`` sees them."""
+    path = os.path.normpath(path).replace("//", "/")
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
+        if (path == top or path.startswith(top + "/")) and os.path.islink(top):
+            return "/" + os.readlink(top).strip("/") + path[len(top) :]
+    return path
+
+
+def private(path: str) -> bool:
+    return path.startswith(PRIVATE) and ".." not in path
+
+
+def _socket(args, part: str) -> str:
+    decoration = _string(args, part)
+    return decoration.strip("<>") if decoration.startswith("<") else part.split("<")[0]
+
+
+ADDRESS = {
+    "AF_INET": (re.compile(r"sin_port=htons\((\d+)\)"), re.compile(r"sin_addr=inet_addr\(\x00(\d+)\x00\)")),
+    "AF_INET6": (re.compile(r"sin6_port=htons\((\d+)\)"), re.compile(r"inet_pton\(AF_INET6, \x00(\d+)\x00")),
+}
+
+
+def _addresses(args, parts: list[str]) -> list[str]:
+    """Each socket address in the arguments: ``host:port`` for IP, the path for a Unix socket.
+    Netlink (the kernel's own channel, which glibc's getaddrinfo uses) and AF_UNSPEC are not
+    network; a call without an address goes where its socket was connected (in the trace too)."""
+    strings = args[1]
+    addresses = []
+    text = ", ".join(parts)
+    for match in re.finditer(r"sa_family=(\w+)([^{}]*)", text):
+        family, rest = match.group(1), match.group(2)
+        if family in ADDRESS:
+            port, host = (pattern.search(rest) for pattern in ADDRESS[family])
+            if port and host:
+                addresses.append(f"{strings[int(host.group(1))]}:{port.group(1)}")
+        elif family == "AF_UNIX":
+            path = re.search(r"sun_path=(@?)\x00(\d+)\x00", rest)
+            if path:
+                addresses.append(path.group(1) + strings[int(path.group(2))])
+        elif family not in ("AF_NETLINK", "AF_UNSPEC"):
+            addresses.append(f"{family} socket")
+    return addresses
+
+
+def reconcile(trace: Trace, records: list[dict], *, declared, canary: str) -> list[str]:
+    """What the tracer saw that the audit hook did not report, for the effects that matter:
+    a process executed, a file written outside the sandbox's private /tmp and /dev, a connection
+    or datagram with an address, a socket bound or listening, when the manifest does not declare
+    it (``declared(kind, target)``); and every evasion of the tracer itself. The hook gives the
+    attribution, the tracer the truth: a kind the hook stopped recording (truncated) is not held
+    against it here, its own finding says so."""
+    events = [r for r in records if r.get("type") == "event"]
+    truncated = {r.get("kind") for r in records if r.get("type") == "truncated"}
+    unexplained = [f"{e.describe()}, a way around the tracer" for e in trace.of_kind("evasion")]
+    if "subprocess" not in truncated:
+        unexplained += _unexplained_execs(trace, [e for e in events if e.get("kind") == "subprocess"], declared)
+    if "file" not in truncated:
+        writes = [e for e in events if e.get("kind") == "file" and e.get("access") == "write"]
+        unexplained += [
+            f"{e.describe()}, a write the audit hook did not report"
+            for e in trace.of_kind("write")
+            if not private(e.target) and not declared("write", e.target) and not _write_reported(e.target, writes)
+        ]
+    if "network" not in truncated:
+        unexplained += _unexplained_network(trace, [e for e in events if e.get("kind") == "network"], declared)
+    return unexplained + _report_writers(trace) + _end_of_run(trace, records, canary)
+
+
+def _unexplained_execs(trace: Trace, reported: list[dict], declared) -> list[str]:
+    """An exec is the hook's when its command is one the hook reported (``sh -c <command>`` for
+    ``os.system`` and ``shell=True``), or when it runs in a process descended from one that was
+    (what a reported command starts is on its behalf)."""
+    targets = {str(e.get("target", "")) for e in reported}
+    explained: set[int] = set()
+    hidden: set[int] = set()  # what an unreported process starts is reported once, with it
+    unexplained = []
+    for effect in trace.of_kind("exec"):
+        argv = list(effect.argv)
+        commands = {" ".join(argv), effect.detail, " ".join(argv[2:]) if argv[1:2] == ["-c"] else ""}
+        if _descends(effect.pid, explained, trace.parents) or (commands - {""}) & targets:
+            explained.add(effect.pid)
+        elif not declared("exec", effect.target) and not _descends(effect.pid, hidden, trace.parents):
+            hidden.add(effect.pid)
+            unexplained.append(f"{effect.describe()}, a process the audit hook did not report")
+    return unexplained
+
+
+def _descends(pid: int, ancestors: set[int], parents: dict[int, int]) -> bool:
+    seen = set()
+    while pid and pid not in seen:
+        if pid in ancestors:
+            return True
+        seen.add(pid)
+        pid = parents.get(pid, 0)
+    return False
+
+
+def _write_reported(path: str, writes: list[dict]) -> bool:
+    """The hook keeps one file event per directory and access: the same directory will do."""
+    directory = os.path.dirname(path)
+    return any(str(e.get("target")) == path or os.path.dirname(str(e.get("target"))) == directory for e in writes)
+
+
+def _unexplained_network(trace: Trace, reported: list[dict], declared) -> list[str]:
+    lookups = [e for e in reported if e.get("operation") == "lookup"]
+    unexplained = []
+    for effect in trace.effects:
+        if effect.kind not in ("network", "bind", "listen") or effect.target in NAME_SERVICE_SOCKETS:
+            continue
+        port = effect.target.rpartition(":")[2]
+        if effect.kind == "network" and port == "53":  # a name look-up glibc makes below Python
+            if lookups or declared("lookup", effect.target):
+                continue
+        elif declared(effect.kind, effect.target) or _address_reported(effect, reported):
+            continue
+        unexplained.append(f"{effect.describe()}, {_NETWORK_TEXT[effect.kind]} the audit hook did not report")
+    return unexplained
+
+
+_NETWORK_TEXT = {"network": "network traffic", "bind": "a socket bound", "listen": "a socket listening"}
+
+
+def _address_reported(effect: Effect, reported: list[dict]) -> bool:
+    """The same address, or (for a name the kernel never sees resolved) the same port of a
+    host name the hook reported; binds and listens against the hook's binds."""
+    operations = ("bind",) if effect.kind in ("bind", "listen") else ("connect", "sendto", "sendmsg", "lookup")
+    port = effect.target.rpartition(":")[2]
+    for event in reported:
+        if event.get("operation", "connect") not in operations:
+            continue
+        target = str(event.get("target", ""))
+        host, _, reported_port = target.rpartition(":")
+        if target == effect.target or (reported_port == port and not _ip_literal(host)):
+            return True
+        if effect.kind == "listen" and effect.target.startswith("socket "):  # bound implicitly
+            return True
+    return False
+
+
+def _ip_literal(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _report_writers(trace: Trace) -> list[str]:
+    """The harness's report pipe is close-on-exec: only the harness's interpreter, and the
+    copies of it ``fork`` makes (whose inherited hook reports too), write to it. A program
+    executed in the tree that writes to it (its descriptor kept or duplicated on purpose)
+    writes records the harness did not."""
+    programs = {e.pid: e for e in trace.of_kind("exec") if not e.failed}
+    found, named = [], set()
+    for write in trace.of_kind("report"):
+        pid = write.pid
+        while pid in trace.threads:  # a thread writes for its process
+            pid = trace.parents[pid]
+        ancestor = next((p for p in _lineage(pid, trace.parents) if p in programs), 0)
+        if ancestor and ancestor not in named:
+            named.add(ancestor)
+            found.append(f"the report channel written by {programs[ancestor].describe()}, not by the harness")
+    return found
+
+
+def _lineage(pid: int, parents: dict[int, int]) -> list[int]:
+    lineage: list[int] = []
+    while pid and pid not in lineage:
+        lineage.append(pid)
+        pid = parents.get(pid, 0)
+    return lineage
+
+
+def _end_of_run(trace: Trace, records: list[dict], canary: str) -> list[str]:
+    """The harness opens its canary path just before its end record, and its hook reports that
+    open: the tracer's sight of it shows the harness reached its end; its absence from the
+    records, that the hook had stopped reporting."""
+    if not canary:
+        return []
+    seen = [e for e in trace.of_kind("canary") if e.target == CANARY + canary and e.pid == trace.harness_pid]
+    recorded = any(r.get("type") == "canary" and r.get("nonce") == canary for r in records)
+    if not trace.started:
+        return ["the system-call trace does not show the harness starting: the run was not observed"]
+    found = []
+    if seen and not recorded:
+        found.append("the audit hook stopped reporting: the harness's end-of-run check went unrecorded")
+    if recorded and not seen:
+        found.append("an end-of-run check record the harness's process did not make")
+    if any(r.get("type") == "result" for r in records) and not seen:
+        found.append("an end record, but the tracer never saw the harness reach its end")
+    return found
