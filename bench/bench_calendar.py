@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.update(
-    {"DJANGO_SETTINGS_MODULE": "governance.settings.base", "WARDEN_VAR_DIR": tempfile.mkdtemp(prefix="warden-bench-")}
+    {"DJANGO_SETTINGS_MODULE": "config.settings.base", "WARDEN_VAR_DIR": tempfile.mkdtemp(prefix="warden-bench-")}
 )
 
 import django  # noqa: E402

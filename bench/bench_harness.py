@@ -22,7 +22,7 @@ from pathlib import Path
 
 SCRATCH = Path(tempfile.mkdtemp(prefix="warden-bench-harness-"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.update({"DJANGO_SETTINGS_MODULE": "governance.settings.base", "WARDEN_VAR_DIR": str(SCRATCH)})
+os.environ.update({"DJANGO_SETTINGS_MODULE": "config.settings.base", "WARDEN_VAR_DIR": str(SCRATCH)})
 
 import django  # noqa: E402
 

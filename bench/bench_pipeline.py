@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SCRATCH = Path(tempfile.mkdtemp(prefix="warden-bench-pipeline-"))
-os.environ.update({"DJANGO_SETTINGS_MODULE": "governance.settings.base", "WARDEN_VAR_DIR": str(SCRATCH)})
+os.environ.update({"DJANGO_SETTINGS_MODULE": "config.settings.base", "WARDEN_VAR_DIR": str(SCRATCH)})
 os.environ.pop("DATABASE_URL", None)
 
 import django  # noqa: E402

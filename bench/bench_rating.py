@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.update(
-    {"DJANGO_SETTINGS_MODULE": "governance.settings.base", "WARDEN_VAR_DIR": tempfile.mkdtemp(prefix="warden-bench-")}
+    {"DJANGO_SETTINGS_MODULE": "config.settings.base", "WARDEN_VAR_DIR": tempfile.mkdtemp(prefix="warden-bench-")}
 )
 
 import django  # noqa: E402
@@ -34,9 +34,9 @@ django.setup()
 
 from dataclasses import replace  # noqa: E402
 
-from governance.policies import compile_policy, policy_files_load  # noqa: E402
-from governance.risk.rubric import DEFAULT_RUBRIC, SEVERITIES, rate, validated_rubric  # noqa: E402
-from governance.risk.services import assess_facts  # noqa: E402
+from decisions.policies import compile_policy, policy_files_load  # noqa: E402
+from decisions.rubric import DEFAULT_RUBRIC, SEVERITIES, rate, validated_rubric  # noqa: E402
+from decisions.services import assess_facts  # noqa: E402
 
 LIMIT_MS = 10.0
 POLICIES = 50

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.update(
     {
-        "DJANGO_SETTINGS_MODULE": "governance.settings.base",
+        "DJANGO_SETTINGS_MODULE": "config.settings.base",
         "WARDEN_VAR_DIR": tempfile.mkdtemp(prefix="warden-bench-sarif-"),
         "WARDEN_MAX_REPORT_BYTES": str(200 * 1024 * 1024),
     }

@@ -16,14 +16,16 @@ from governance.admin_base import (
     per_request,
     register_visibility,
 )
+from governance.cel import compile_expression
 from governance.errors import WardenError
+from reviews.admin import REVIEW, StageReviewAdmin
 from submissions.selectors import organisations_of, versions_visible_to
 
-from .evidence import assessment_decide, evidence_decide, evidence_upload
+from .evidence import assessment_decide, compliance_sign_off, evidence_decide, evidence_upload
 from .models import Checklist, Control, ControlAssessment, Evidence, EvidenceKind, Framework, ReReview
 from .rereviews import re_review_complete
 from .selectors import assessments_visible_to, evidence_visible_to, re_reviews_visible_to
-from .services import compile_expression, framework_in_use, framework_new_version
+from .services import framework_in_use, framework_new_version
 
 register_visibility(ControlAssessment, assessments_visible_to)
 register_visibility(Evidence, evidence_visible_to)
@@ -313,3 +315,25 @@ class ControlAssessmentAdmin(ScopedAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+# The compliance stage's page (reviews/admin.py's StageReviewAdmin): its control assessments, and
+# the officer's sign-off in place of a plain pass, offered right after it.
+def _sign_off(risk: str):
+    return lambda obj, user, reason: compliance_sign_off(review=obj, actor=user, residual_risk=risk, statement=reason)
+
+
+StageReviewAdmin.inlines.append(ControlAssessmentInline)
+_after_pass = next(i for i, a in enumerate(StageReviewAdmin.service_actions) if a.name == "pass") + 1
+StageReviewAdmin.service_actions[_after_pass:_after_pass] = [
+    ServiceAction(
+        f"sign_off_{risk}",
+        f"Sign off ({risk} residual risk)",
+        _sign_off(risk),
+        reason="required",
+        available=lambda obj: obj.stage.kind == "compliance" and obj.status == "in_progress",
+        perm=REVIEW,
+        perm_on=lambda review: review,
+    )
+    for risk in ("low", "medium", "high")
+]

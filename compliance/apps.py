@@ -3,3 +3,10 @@ from django.apps import AppConfig
 
 class ComplianceConfig(AppConfig):
     name = "compliance"
+
+    def ready(self) -> None:
+        from governance import hooks
+
+        from .services import assessments_open_for_stage
+
+        hooks.connect(hooks.STAGE_STARTED, assessments_open_for_stage)

@@ -11,6 +11,7 @@ from governance.errors import PermissionRefused, TransitionRefused, ValidationFa
 from governance.permissions import is_org_member
 from governance.transitions import require_reason
 from reviews.models import ReviewStatus, StageReview
+from reviews.services import stage_pass
 
 from .models import (
     AssessmentStatus,
@@ -176,8 +177,6 @@ def assessment_decide(*, assessment: ControlAssessment, actor, result: str, reas
 def compliance_sign_off(*, review: StageReview, actor, residual_risk: str, statement: str) -> ComplianceSignOff:
     """Pass the compliance stage with a residual risk, once nothing is open and no critical
     control failed."""
-    from reviews.services import stage_pass
-
     statement = require_reason(statement, action="sign off")
     if residual_risk not in ResidualRisk.values:
         raise ValidationFailed(f"{residual_risk!r} is not a residual risk.", code="invalid_risk")

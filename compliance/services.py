@@ -1,30 +1,18 @@
 """Frameworks as YAML, and the automatic assessment of a version's controls."""
 
 import re
-from functools import cache
 
 import celpy
 from django.db import transaction
 
+from governance.cel import compile_expression
 from governance.errors import ValidationFailed
+from governance.models import StageKind
 
 from .models import AssessmentStatus, Checklist, Control, ControlAssessment, Criticality, Framework, Result
 
 CONTROL_FIELDS = ("key", "text", "criticality", "guidance", "typical_evidence", "applies_to_data", "expression")
 FACT_REFERENCE = re.compile(r"\b(plugin|permissions|data|dependencies|docs|performance)\.([A-Za-z_]\w*)")
-
-
-@cache
-def _environment() -> celpy.Environment:
-    return celpy.Environment()
-
-
-def compile_expression(expression: str):
-    """A runnable CEL program, or ValidationFailed with the compiler's message."""
-    try:
-        return _environment().program(_environment().compile(expression))
-    except Exception as exc:  # celpy raises its own parse and type errors
-        raise ValidationFailed(f"CEL: {exc}", code="invalid_expression") from None
 
 
 def framework_import(*, document) -> tuple[Framework, bool]:
@@ -117,6 +105,13 @@ def _normalised(document: dict, controls: list[dict]) -> dict:
         "description": document.get("description", ""),
         "controls": sorted(controls, key=lambda c: c["key"]),
     }
+
+
+def assessments_open_for_stage(*, review) -> list[ControlAssessment]:
+    """The ``stage_started`` hook (compliance/apps.py): a compliance stage opens its assessments."""
+    if review.stage.kind != StageKind.COMPLIANCE:
+        return []
+    return assessments_open(review=review)
 
 
 def assessments_open(*, review) -> list[ControlAssessment]:

@@ -323,5 +323,3 @@ class WardenUserAdmin(UserAdmin):
 
 admin.site.unregister(get_user_model())
 admin.site.register(get_user_model(), WardenUserAdmin)
-
-from .risk import admin as risk_admin  # noqa: E402, F401  (registers rubrics, policies, ratings, exemptions)

@@ -5,8 +5,12 @@ import json
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.db import models
 from simple_history.models import HistoricalRecords
+
+from . import roles
+from .checks import REGISTRY
 
 GENESIS_HASH = "0" * 64
 
@@ -91,12 +95,6 @@ class Stage(models.Model):
         return self.name
 
     def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-
-        from reviews.checks import REGISTRY
-
-        from . import roles
-
         for field in ("owner_group", "escalation_group"):
             group = getattr(self, field, None)  # unset: clean_fields reports it
             if group is not None and group.name not in roles.STAGE_ROLES:
@@ -367,14 +365,3 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.status_code or self.error[:40]}"
-
-
-# Risk rubrics, ratings, policies and exemptions live in their own module (governance/risk/).
-from .risk.models import (  # noqa: E402, F401
-    Decision,
-    Exemption,
-    Policy,
-    PolicyEvaluation,
-    RiskRating,
-    RiskRubric,
-)

@@ -13,7 +13,6 @@ from django.utils.safestring import SafeString
 from django_fsm import can_proceed
 from simple_history.admin import SimpleHistoryAdmin
 
-from compliance.admin import ControlAssessmentInline
 from governance.admin_actions import ServiceAction
 from governance.admin_base import (
     ReadOnlyAdmin,
@@ -142,12 +141,6 @@ def _itself(review):
     return review
 
 
-def _sign_off(risk: str):
-    from compliance.evidence import compliance_sign_off
-
-    return lambda obj, user, reason: compliance_sign_off(review=obj, actor=user, residual_risk=risk, statement=reason)
-
-
 def _triage(state: str):
     return lambda obj, user, reason: services.finding_triage(finding=obj, actor=user, to_state=state, reason=reason)
 
@@ -158,7 +151,7 @@ def _reviewer(call):
 
 def _worked(review, transition: str) -> bool:
     """A reviewer's action is offered on the stages reviewers work; the board decides its
-    stage with the decision form beside the rating (governance/risk/decision_admin.py)."""
+    stage with the decision form beside the rating (decisions/decision_admin.py)."""
     return review.stage.kind != "decision" and can_proceed(getattr(review, transition))
 
 
@@ -230,18 +223,6 @@ class StageReviewAdmin(ScopedAdmin):
             perm=REVIEW,
             perm_on=_itself,
         ),
-        *[
-            ServiceAction(
-                f"sign_off_{risk}",
-                f"Sign off ({risk} residual risk)",
-                _sign_off(risk),
-                reason="required",
-                available=lambda obj: obj.stage.kind == "compliance" and obj.status == "in_progress",
-                perm=REVIEW,
-                perm_on=_itself,
-            )
-            for risk in ("low", "medium", "high")
-        ],
         ServiceAction(
             "fail",
             "Fail",
@@ -270,7 +251,8 @@ class StageReviewAdmin(ScopedAdmin):
         ),
     ]
 
-    inlines = [CheckRunInline, ControlAssessmentInline]
+    # compliance/admin.py adds the compliance stage's assessments and sign-off actions.
+    inlines = [CheckRunInline]
 
     def scoped_queryset(self, request):
         return stage_reviews_visible_to(user=request.user)

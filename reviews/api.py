@@ -1,12 +1,11 @@
-"""Checks over REST: reports from CI jobs, advisory imports from vulnerability feeds."""
+"""Checks over REST: advisory imports from vulnerability feeds, and the serializers of a CI
+job's report (posted through decisions/api.py, which answers with the gate verdict)."""
 
 import json
 import tempfile
 from pathlib import Path
 
-from django.conf import settings
-from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import BasePermission
@@ -14,14 +13,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from governance.errors import ValidationFailed
-from governance.risk.api import wants_wait
-from governance.risk.services import gate_verdict_waiting
-from submissions.selectors import versions_visible_to
 
 from .advisories.osv import load_any, parse_advisory
 from .advisories.store import advisories_import
 from .findings_data import ReportError
-from .reports import FORMATS, report_attach
+from .reports import FORMATS
 from .selectors import also_reported_by
 
 MAX_ADVISORY_UPLOAD = 512 * 1024 * 1024
@@ -116,48 +112,3 @@ class ReportOut(serializers.Serializer):
 
     def get_also_reported_by(self, attached) -> dict[str, int]:
         return also_reported_by(run=attached.run)
-
-
-class VersionReports(APIView):
-    """Attach an external report (multipart ``format`` and ``report``) to a version: 201 with
-    the new check run. Posting the same report again is idempotent: when the poster's current
-    run of that format and tool has the same digest (the report's bytes and what Warden derived
-    from them: advisory matches, budgets), the answer is 200 with that run and
-    ``"unchanged": true``, and nothing is stored (no run, no findings, no audit row)."""
-
-    parser_classes = [MultiPartParser]
-
-    @extend_schema(
-        request=ReportUpload,
-        responses={201: ReportOut, 200: ReportOut},
-        parameters=[
-            OpenApiParameter(
-                "wait",
-                bool,
-                description="Also answer with the gate verdict (`gate`), waiting (at most WARDEN_GATE_WAIT_SECONDS) "
-                "until it is no longer `pending`.",
-            )
-        ],
-    )
-    def post(self, request, version: int):
-        target = get_object_or_404(versions_visible_to(user=request.user), pk=version)
-        upload = ReportUpload(data=request.data)
-        upload.is_valid(raise_exception=True)
-        report = upload.validated_data["report"]
-        if report.size > settings.WARDEN_MAX_REPORT_BYTES:
-            raise ValidationFailed(
-                f"The report is larger than {settings.WARDEN_MAX_REPORT_BYTES} bytes.",
-                code="invalid_report",
-                errors=[{"field": "report", "code": "too_large", "message": "Too large."}],
-            )
-        attached = report_attach(
-            version=target,
-            format=upload.validated_data["format"],
-            content=report.read(),
-            actor=request.user,
-            filename=(report.name or "report.json")[-80:],
-        )
-        body = ReportOut(attached).data
-        if wants_wait(request):  # the report is stored: wait for the verdict it leads to
-            body["gate"] = gate_verdict_waiting(version=target)
-        return Response(body, status=200 if attached.unchanged else 201)

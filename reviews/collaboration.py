@@ -17,6 +17,7 @@ from submissions.models import PluginVersion
 from submissions.selectors import organisations_of, versions_visible_to
 
 from .models import Annotation, AnnotationKind, Feedback, Finding, ReviewStatus, StageReview
+from .selectors import threads_awaiting_author
 
 MENTION = re.compile(r"(?<![\w@])@([\w.@+-]*[\w+-])")  # a trailing full stop ends the sentence, not the name
 
@@ -200,3 +201,23 @@ def feedback_submit(*, feedback: Feedback, actor, rating: int, comment: str = ""
         feedback.rating, feedback.comment, feedback.answered_at = rating, comment.strip(), timezone.now()
         feedback.save(update_fields=["rating", "comment", "answered_at"])
     return feedback
+
+
+def answers_add(*, version: PluginVersion, actor, replies: dict[int, str]) -> None:
+    """Reply to open threads addressed to the authors, through the annotation service: the
+    ``version_answered`` hook of a resubmission (reviews/apps.py)."""
+    threads = threads_awaiting_author(version=version).in_bulk(list(replies))
+    for pk, body in sorted(replies.items()):
+        field = f"answers[{pk}]"
+        if pk not in threads:
+            raise ValidationFailed(
+                f"No open thread {pk} addressed to the authors of {version}.",
+                code="unknown_thread",
+                errors=[{"field": field, "code": "unknown_thread", "message": "Not an open thread addressed to you."}],
+            )
+        try:
+            annotation_add(version=version, actor=actor, body=body, parent=threads[pk])
+        except ValidationFailed as exc:
+            raise ValidationFailed(
+                exc.detail, code=exc.code, errors=[{**e, "field": field} for e in exc.errors]
+            ) from None

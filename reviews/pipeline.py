@@ -9,9 +9,8 @@ from itertools import groupby
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
-from compliance.services import assessments_open
+from governance import hooks
 from governance.models import Stage, StageKind
-from governance.risk.services import on_awaiting_decision
 from governance.transitions import apply_transition, save_with_audit
 from submissions.models import PluginVersion, VersionStatus
 
@@ -71,7 +70,7 @@ def advance(*, version: PluginVersion) -> None:
         action="version.await_decision",
         reason="Every blocking stage has passed.",
     )
-    on_awaiting_decision(version=version)  # the rating and the policies, for the board to see
+    hooks.fire(hooks.VERSION_AWAITING_DECISION, version=version)  # decisions rates and evaluates, for the board
     notify_awaiting_decision(version=version)
     for review in reviews:
         if review.stage.kind == StageKind.DECISION and review.status == ReviewStatus.PENDING:
@@ -98,6 +97,10 @@ def _start(review: StageReview) -> None:
     )
     if review.stage.kind != StageKind.DECISION:  # the board decides together; nobody is assigned
         assign_on_start(review=review)
-    if review.stage.kind == StageKind.COMPLIANCE:
-        assessments_open(review=review)
+    hooks.fire(hooks.STAGE_STARTED, review=review)  # compliance opens its assessments
     queue_stage_checks(review=review)
+
+
+def close_round_on_withdrawal(*, version: PluginVersion) -> None:
+    """The ``version_withdrawn`` hook (reviews/apps.py): the author withdrew, the round ends."""
+    close_round(version=version, reason="The author withdrew the version.")

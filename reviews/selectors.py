@@ -6,11 +6,12 @@ from guardian.shortcuts import get_objects_for_user
 
 from governance.models import StageKind
 from submissions.models import PluginVersion, VersionStatus
-from submissions.selectors import organisations_of, plugins_visible_to
+from submissions.selectors import organisations_of, plugins_visible_to, versions_visible_to
 
 from .models import (
     OPEN,
     SEVERITY_RANK,
+    Annotation,
     CheckRun,
     Feedback,
     Finding,
@@ -24,6 +25,12 @@ from .models import (
 def reviews_assigned_to_groups_of(*, user) -> QuerySet[StageReview]:
     """The stage reviews the user's groups hold the review permission on."""
     return get_objects_for_user(user, "reviews.review_stagereview", klass=StageReview, accept_global_perms=False)
+
+
+def versions_reviewed_by_groups_of(*, user) -> QuerySet:
+    """The ids of the versions whose stages the user's groups review: the ``versions_visible``
+    hook of submissions.selectors.versions_visible_to (reviews/apps.py)."""
+    return reviews_assigned_to_groups_of(user=user).values("version_id")
 
 
 def stage_reviews_visible_to(*, user) -> QuerySet[StageReview]:
@@ -53,14 +60,10 @@ def overdue_reviews_visible_to(*, user) -> QuerySet[StageReview]:
 
 
 def check_runs_visible_to(*, user) -> QuerySet[CheckRun]:
-    from submissions.selectors import versions_visible_to
-
     return CheckRun.objects.filter(version__in=versions_visible_to(user=user))
 
 
 def findings_visible_to(*, user) -> QuerySet[Finding]:
-    from submissions.selectors import versions_visible_to
-
     return Finding.objects.filter(version__in=versions_visible_to(user=user))
 
 
@@ -187,14 +190,10 @@ def also_reported_by(*, run: CheckRun) -> dict[str, int]:
 
 
 def threat_models_visible_to(*, user) -> QuerySet[ThreatModel]:
-    from submissions.selectors import versions_visible_to
-
     return ThreatModel.objects.filter(version__in=versions_visible_to(user=user))
 
 
 def performance_metrics_visible_to(*, user) -> QuerySet[PerformanceMetric]:
-    from submissions.selectors import versions_visible_to
-
     return PerformanceMetric.objects.filter(version__in=versions_visible_to(user=user))
 
 
@@ -203,3 +202,13 @@ def feedback_visible_to(*, user) -> QuerySet[Feedback]:
     if user.has_perm("reviews.view_feedback"):
         return Feedback.objects.all()
     return Feedback.objects.filter(user=user)
+
+
+def threads_awaiting_author(*, version: PluginVersion) -> QuerySet[Annotation]:
+    """Open threads the reviewers addressed to the authors of ``version``: what a
+    resubmission may answer."""
+    return (
+        Annotation.objects.filter(version=version, parent__isnull=True, to_author=True, resolved_at__isnull=True)
+        .select_related("author")
+        .order_by("created_at", "pk")
+    )

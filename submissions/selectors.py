@@ -3,6 +3,8 @@
 from django.db.models import Q, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
+from governance import hooks
+
 from .models import Organisation, Plugin, PluginVersion
 
 
@@ -21,27 +23,14 @@ def plugins_submittable_by(*, user) -> QuerySet[Plugin]:
 
 def versions_visible_to(*, user) -> QuerySet[PluginVersion]:
     """Everything for roles with the global view permission; otherwise the versions of the
-    user's organisations' plugins and the versions whose stages the user's groups review."""
-    from reviews.selectors import reviews_assigned_to_groups_of
-
+    user's organisations' plugins and the versions whose stages the user's groups review
+    (the ``versions_visible`` hook, which reviews fills: reviews/apps.py)."""
     if user.has_perm("submissions.view_pluginversion"):
         return PluginVersion.objects.all()
-    return PluginVersion.objects.filter(
-        Q(plugin__in=plugins_visible_to(user=user))
-        | Q(pk__in=reviews_assigned_to_groups_of(user=user).values("version_id"))
-    )
-
-
-def threads_awaiting_author(*, version: PluginVersion) -> QuerySet:
-    """Open threads the reviewers addressed to the authors of ``version``: what a
-    resubmission may answer."""
-    from reviews.models import Annotation
-
-    return (
-        Annotation.objects.filter(version=version, parent__isnull=True, to_author=True, resolved_at__isnull=True)
-        .select_related("author")
-        .order_by("created_at", "pk")
-    )
+    condition = Q(plugin__in=plugins_visible_to(user=user))
+    for version_ids in hooks.fire(hooks.VERSIONS_VISIBLE, user=user):
+        condition |= Q(pk__in=version_ids)
+    return PluginVersion.objects.filter(condition)
 
 
 def organisations_visible_to(*, user) -> QuerySet[Organisation]:

@@ -12,20 +12,14 @@ from django_fsm import can_proceed
 from django_q.tasks import async_task
 from guardian.shortcuts import assign_perm
 
-from compliance.rereviews import re_review_schedule, re_reviews_close
-from governance import roles
+from governance import hooks, roles
 from governance.errors import PermissionRefused, TransitionRefused, ValidationFailed
 from governance.ids import is_id
 from governance.permissions import is_org_member, require_perm
-from governance.risk.services import deploy_check
 from governance.transitions import apply_transition, require_reason, save_with_audit
-from reviews import pipeline
-from reviews.collaboration import annotation_add
-from reviews.notices import notify_decided
 
 from .intake import ArtifactFacts, inspect_artifact
-from .models import Organisation, Plugin, PluginVersion, VersionRevision, VersionStatus, artifact_path
-from .selectors import threads_awaiting_author
+from .models import Organisation, Plugin, PluginVersion, VersionRevision, artifact_path
 
 
 def organisation_create(*, name: str, slug: str, actor, contact_email: str = "") -> Organisation:
@@ -164,7 +158,8 @@ def version_resubmit(
             )
             if facts is not None:
                 _record_revision(version, actor=actor, reason=reason)
-            _answer_threads(version, actor, replies)
+            if replies:
+                hooks.fire(hooks.VERSION_ANSWERED, version=version, actor=actor, replies=replies)  # reviews replies
             _start_review_after_commit(version)
     except BaseException:
         if stored and not committed:  # a hook failing after the commit must not take the live file
@@ -178,63 +173,7 @@ def version_withdraw(*, version: PluginVersion, actor, reason: str) -> PluginVer
     with transaction.atomic():
         version = _lock_as_author(version, actor)
         apply_transition(version, "withdraw", actor=actor, action="version.withdraw", reason=reason)
-        pipeline.close_round(version=version, reason="The author withdrew the version.")
-    return version
-
-
-def version_deploy(*, version: PluginVersion, actor, reason: str = "") -> PluginVersion:
-    """Mark an approved version as running; the plugin's previously deployed version is superseded.
-    Its policies are evaluated again first: an enforce-mode violation (an exemption that expired
-    since the approval, say) refuses the deployment with the policy's message."""
-    with transaction.atomic():
-        rows = _lock_plugin_versions(version, also=Q(status=VersionStatus.DEPLOYED))
-        version = rows.pop(version.pk)
-        require_perm(actor, "submissions.deploy_pluginversion", detail=f"{actor} may not deploy versions.")
-        if version.status == VersionStatus.APPROVED:  # else the transition refuses it below
-            deploy_check(version=version, actor=actor)
-        apply_transition(version, "deploy", actor=actor, action="version.deploy", reason=reason)
-        re_review_schedule(version=version)
-        for previous in rows.values():
-            apply_transition(
-                previous, "supersede", actor=None, action="version.supersede", reason=f"{version} was deployed."
-            )
-            re_reviews_close(version=previous, reason=f"superseded by {version}")
-    return version
-
-
-def version_roll_back(*, version: PluginVersion, actor, reason: str) -> PluginVersion:
-    """Take a deployed version out; the version it superseded most recently runs again."""
-    reason = require_reason(reason, action="roll back")
-    with transaction.atomic():
-        rows = _lock_plugin_versions(version, also=Q(status=VersionStatus.SUPERSEDED))
-        version = rows.pop(version.pk)
-        require_perm(actor, "submissions.deploy_pluginversion", detail=f"{actor} may not roll back versions.")
-        apply_transition(version, "roll_back", actor=actor, action="version.roll_back", reason=reason)
-        re_reviews_close(version=version, reason="rolled back")
-        if rows:
-            previous = rows[max(rows)]
-            apply_transition(
-                previous, "reinstate", actor=actor, action="version.reinstate", reason=f"{version} was rolled back."
-            )
-            re_review_schedule(version=previous)
-        notify_decided(version=version, action="rolled_back", reason=reason, actor=actor)
-    return version
-
-
-def version_revoke(*, version: PluginVersion, actor, reason: str) -> PluginVersion:
-    reason = require_reason(reason, action="revoke")
-    with transaction.atomic():
-        version = _lock_with_perm(version, actor, "submissions.decide_pluginversion", "revoke approvals")
-        apply_transition(
-            version,
-            "revoke",
-            actor=actor,
-            action="version.revoke",
-            reason=reason,
-            changes={"decided_at": timezone.now(), "decision_reason": reason},
-        )
-        re_reviews_close(version=version, reason="revoked")
-        notify_decided(version=version, action="revoked", reason=reason, actor=actor)
+        hooks.fire(hooks.VERSION_WITHDRAWN, version=version)  # reviews ends the round
     return version
 
 
@@ -343,25 +282,6 @@ def _clean_answers(answers: Mapping[int, str] | None) -> dict[int, str]:
     return cleaned
 
 
-def _answer_threads(version: PluginVersion, actor, replies: dict[int, str]) -> None:
-    """Reply to open threads addressed to the authors, through the annotation service."""
-    threads = threads_awaiting_author(version=version).in_bulk(list(replies))
-    for pk, body in sorted(replies.items()):
-        field = f"answers[{pk}]"
-        if pk not in threads:
-            raise ValidationFailed(
-                f"No open thread {pk} addressed to the authors of {version}.",
-                code="unknown_thread",
-                errors=[{"field": field, "code": "unknown_thread", "message": "Not an open thread addressed to you."}],
-            )
-        try:
-            annotation_add(version=version, actor=actor, body=body, parent=threads[pk])
-        except ValidationFailed as exc:
-            raise ValidationFailed(
-                exc.detail, code=exc.code, errors=[{**e, "field": field} for e in exc.errors]
-            ) from None
-
-
 def _lock_as_author(version: PluginVersion, actor) -> PluginVersion:
     version = PluginVersion.objects.select_for_update(of=("self",)).select_related("plugin").get(pk=version.pk)
     require_perm(
@@ -370,7 +290,7 @@ def _lock_as_author(version: PluginVersion, actor) -> PluginVersion:
     return version
 
 
-def _lock_plugin_versions(version: PluginVersion, *, also: Q) -> dict[int, PluginVersion]:
+def lock_plugin_versions(version: PluginVersion, *, also: Q) -> dict[int, PluginVersion]:
     """Lock ``version`` and its plugin's versions matching ``also``, in primary-key order,
     so that concurrent deploys, roll-backs and revocations queue instead of deadlocking."""
     rows = (
@@ -381,7 +301,7 @@ def _lock_plugin_versions(version: PluginVersion, *, also: Q) -> dict[int, Plugi
     return {row.pk: row for row in rows}
 
 
-def _lock_with_perm(version: PluginVersion, actor, perm: str, what: str) -> PluginVersion:
+def lock_with_perm(version: PluginVersion, actor, perm: str, what: str) -> PluginVersion:
     version = PluginVersion.objects.select_for_update().get(pk=version.pk)
     require_perm(actor, perm, detail=f"{actor} may not {what}.")
     return version

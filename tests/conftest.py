@@ -142,16 +142,16 @@ def approve(*, version, actor, reason: str = ""):
     """The board approves what the version's decision page shows it (the latest rating and
     evaluation); if the facts changed since, the refusal stored the new ones and the board,
     having compared them, approves again once on those."""
+    from decisions import approval
+    from decisions.services import decision_basis
     from governance.errors import FactsChanged
-    from governance.risk.services import decision_basis
-    from reviews import services as review
 
     try:
-        return review.version_approve(
+        return approval.version_approve(
             version=version, actor=actor, reason=reason, **decision_basis(version=version).ids
         )
     except FactsChanged:
-        return review.version_approve(
+        return approval.version_approve(
             version=version, actor=actor, reason=reason, **decision_basis(version=version).ids
         )
 

@@ -25,10 +25,11 @@ from django.utils.html import escape
 from compliance.evidence import assessment_decide, evidence_upload
 from compliance.models import Checklist, Control, ControlAssessment
 from compliance.services import framework_import
+from decisions import approval
+from decisions.exemptions import exemption_request
+from decisions.selectors import latest_evaluation, latest_rating
 from governance.models import AllowedLicence, HostPlatform, Stage
 from governance.notifications import notify
-from governance.risk.exemptions import exemption_request
-from governance.risk.selectors import latest_evaluation, latest_rating
 from reviews import services as review
 from reviews.collaboration import annotation_add
 from reviews.reports import report_attach
@@ -101,7 +102,7 @@ def build_vendor(org, author, reviewers, capture) -> None:
         sign_off(approved, reviewers["compliance"])
     with capture(execute=True):
         approved.refresh_from_db()
-        review.version_approve(
+        approval.version_approve(
             version=approved,
             actor=reviewers["board"],
             rating_id=latest_rating(version=approved).pk,

@@ -5,12 +5,12 @@ import threading
 import pytest
 from django.db import connection, connections, transaction
 
+from decisions import deployment
 from governance.audit import audit_record, audit_verify
 from governance.errors import TransitionRefused
 from governance.models import AuditEvent
 from reviews import services as review
 from reviews.models import ReviewStatus
-from submissions import services as sub
 
 from .conftest import open_review, run_concurrently
 
@@ -73,11 +73,11 @@ def test_verification_while_events_are_written_raises_no_false_alarm(in_review):
 
 def test_deploy_and_revoke_of_the_same_plugin_do_not_deadlock(make_approved, platform_admin, board):
     old, new = make_approved("1.0.0"), make_approved("1.1.0")
-    sub.version_deploy(version=old, actor=platform_admin)
+    deployment.version_deploy(version=old, actor=platform_admin)
     outcomes = run_concurrently(
         [
-            lambda: sub.version_deploy(version=new, actor=platform_admin),
-            lambda: sub.version_revoke(version=old, actor=board, reason="Advisory."),
+            lambda: deployment.version_deploy(version=new, actor=platform_admin),
+            lambda: deployment.version_revoke(version=old, actor=board, reason="Advisory."),
         ]
     )
     # whichever runs second may find the other's state changed; neither may die of a deadlock

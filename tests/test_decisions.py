@@ -6,10 +6,11 @@ from html.parser import HTMLParser
 import pytest
 from django.urls import reverse
 
+from decisions import approval
+from decisions.models import Decision, PolicyEvaluation, RiskRating
+from decisions.services import decision_basis, version_reassess
 from governance.errors import FactsChanged, ValidationFailed
-from governance.models import AuditEvent, Decision, PolicyEvaluation, RiskRating
-from governance.risk.services import decision_basis, version_reassess
-from reviews import services as review
+from governance.models import AuditEvent
 
 from .conftest import current_review
 from .test_exemptions import ask
@@ -64,12 +65,12 @@ def test_an_approval_on_a_rating_whose_facts_changed_is_refused_and_the_new_rati
     shown = decision_basis(version=version)
     assert shown.rating.total > 0
     exemption = ask(author, version, policy_key="", finding=version.findings.get())  # the facts change
-    from governance.risk.exemptions import exemption_approve
+    from decisions.exemptions import exemption_approve
 
     exemption_approve(exemption=exemption, actor=board2)
 
     with pytest.raises(FactsChanged) as refused:
-        review.version_approve(version=version, actor=board, reason="Fine.", **shown.ids)
+        approval.version_approve(version=version, actor=board, reason="Fine.", **shown.ids)
     assert refused.value.status == 409 and refused.value.code == "facts_changed"
     assert f"({shown.rating.total}, {shown.rating.band})" in refused.value.detail
     version.refresh_from_db()
@@ -79,7 +80,7 @@ def test_an_approval_on_a_rating_whose_facts_changed_is_refused_and_the_new_rati
     assert now.rating.pk == refused.value.rating_id != shown.rating.pk
     assert now.rating.digest != shown.rating.digest and now.rating.total < shown.rating.total
 
-    review.version_approve(version=version, actor=board, reason="Fine.", **now.ids)  # decided again, on it
+    approval.version_approve(version=version, actor=board, reason="Fine.", **now.ids)  # decided again, on it
     version.refresh_from_db()
     assert version.status == "approved"
     decision = Decision.objects.get(version=version)
@@ -103,10 +104,10 @@ def test_an_approval_on_a_rating_whose_facts_changed_is_refused_and_the_new_rati
 def test_an_approval_must_name_a_rating_and_evaluation_of_this_version(rated_with_a_critical, make_awaiting, board):
     other = make_awaiting("2.0.0")
     with pytest.raises(ValidationFailed) as refused:
-        review.version_approve(version=rated_with_a_critical, actor=board, **decision_basis(version=other).ids)
+        approval.version_approve(version=rated_with_a_critical, actor=board, **decision_basis(version=other).ids)
     assert refused.value.code == "basis_required"
     with pytest.raises(ValidationFailed):
-        review.version_approve(version=rated_with_a_critical, actor=board, rating_id=None, evaluation_id=None)
+        approval.version_approve(version=rated_with_a_critical, actor=board, rating_id=None, evaluation_id=None)
     rated_with_a_critical.refresh_from_db()
     assert rated_with_a_critical.status == "awaiting_decision"
 
@@ -126,7 +127,7 @@ def test_the_board_approves_from_the_decision_page_and_a_changed_rating_is_shown
     for refused_button in ("Claim</a>", ">Pass</a>", ">Fail</a>", "Request changes</a>", "Waive</a>"):
         assert refused_button not in html  # the board cannot take these on its stage
 
-    from governance.risk.exemptions import exemption_approve
+    from decisions.exemptions import exemption_approve
 
     exemption_approve(exemption=ask(author, version, policy_key="", finding=version.findings.get()), actor=board2)
     decide = reverse("admin:submissions_pluginversion_decide", args=[version.pk])
@@ -222,7 +223,7 @@ def test_a_change_of_facts_no_factor_weighs_still_refuses_the_approval(rated_wit
     version.manifest = {**version.manifest, "plugin": {**version.manifest["plugin"], "license": "Apache-2.0"}}
     version.save(update_fields=["manifest"])  # the manifest is in the facts; no factor weighs the licence
     with pytest.raises(FactsChanged):
-        review.version_approve(version=version, actor=board, **shown.ids)
+        approval.version_approve(version=version, actor=board, **shown.ids)
     now = decision_basis(version=version)
     assert now.rating.pk != shown.rating.pk and now.rating.digest == shown.rating.digest
     assert now.rating.facts["manifest"]["plugin"]["license"] == "Apache-2.0"

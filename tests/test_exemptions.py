@@ -9,12 +9,13 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
+from decisions.exemptions import exemption_approve, exemption_reject, exemption_request, exemption_revoke
+from decisions.facts import version_facts
+from decisions.models import Exemption, PolicyEvaluation
 from governance import roles
 from governance.errors import PermissionRefused, PolicyBlocked, TransitionRefused, ValidationFailed
-from governance.models import AuditEvent, Exemption, Notification, PolicyEvaluation
-from governance.risk.exemptions import exemption_approve, exemption_reject, exemption_request, exemption_revoke
-from governance.risk.facts import version_facts
-from governance.tasks import expire_exemptions
+from governance.models import AuditEvent, Notification
+from decisions.tasks import expire_exemptions
 
 from .conftest import approve, last_audit, make_user
 from .test_policies import add_critical, load, policy_yaml
@@ -212,7 +213,7 @@ def test_the_admin_requests_and_approves_exemptions(client, enforced, make_await
     version = make_awaiting("1.0.0")
     client.force_login(author)
     response = client.post(
-        reverse("admin:governance_exemption_add"),
+        reverse("admin:decisions_exemption_add"),
         {
             "plugin": version.plugin.pk,
             "scope": "version",
@@ -228,14 +229,14 @@ def test_the_admin_requests_and_approves_exemptions(client, enforced, make_await
     assert (exemption.requested_by, exemption.compensating_controls) == (author, ["SSO"])
 
     client.force_login(board2)
-    act = reverse("admin:governance_exemption_act", args=[exemption.pk, "approve"])
+    act = reverse("admin:decisions_exemption_act", args=[exemption.pk, "approve"])
     assert client.post(act, {"reason": "ok"}).status_code == 302
     exemption.refresh_from_db()
     assert exemption.status == "approved"
     assert AuditEvent.objects.filter(action="exemption.approve", actor=board2).exists()
 
     client.force_login(outsider)
-    assert client.get(reverse("admin:governance_exemption_change", args=[exemption.pk])).status_code in (302, 403, 404)
+    assert client.get(reverse("admin:decisions_exemption_change", args=[exemption.pk])).status_code in (302, 403, 404)
 
 
 def test_risk_changelists_do_not_grow_queries_with_rows_and_hide_from_outsiders(
@@ -247,9 +248,9 @@ def test_risk_changelists_do_not_grow_queries_with_rows_and_hide_from_outsiders(
     first = make_awaiting("1.0.0")
     exemption = ask(author, first)
     urls = [
-        reverse("admin:governance_exemption_changelist"),
-        reverse("admin:governance_riskrating_changelist"),
-        reverse("admin:governance_policyevaluation_changelist"),
+        reverse("admin:decisions_exemption_changelist"),
+        reverse("admin:decisions_riskrating_changelist"),
+        reverse("admin:decisions_policyevaluation_changelist"),
     ]
     client.force_login(board)
 
@@ -268,16 +269,16 @@ def test_risk_changelists_do_not_grow_queries_with_rows_and_hide_from_outsiders(
     assert queries() == before
 
     client.force_login(outsider)
-    page = client.get(reverse("admin:governance_exemption_change", args=[exemption.pk]))
+    page = client.get(reverse("admin:decisions_exemption_change", args=[exemption.pk]))
     assert page.status_code == 302 and page["Location"] == reverse("admin:index")
-    listing = client.get(reverse("admin:governance_exemption_changelist")).content.decode()
+    listing = client.get(reverse("admin:decisions_exemption_changelist")).content.decode()
     assert str(exemption) not in listing
 
 
 def test_exemptions_are_seen_only_by_who_may_see_their_plugin_or_version(
     client, enforced, make_awaiting, author, other_author, globex, board2, security, platform_admin, outsider
 ):
-    from governance.risk.selectors import exemptions_visible_to
+    from decisions.selectors import exemptions_visible_to
     from submissions import services as sub
 
     acme_version = make_awaiting("1.0.0")  # the security reviewers review it
@@ -301,14 +302,14 @@ def test_exemptions_are_seen_only_by_who_may_see_their_plugin_or_version(
     assert seen(other_author) == {globex_exemption.pk}
     assert seen(security) == {acme_exemption.pk}  # what they review, not another organisation's
     assert seen(outsider) == set()
-    assert not security.has_perm("governance.view_exemption")  # the global "every exemption" is gone
+    assert not security.has_perm("decisions.view_exemption")  # the global "every exemption" is gone
 
     for user, hidden in ((security, globex_exemption), (other_author, acme_exemption)):
         client.force_login(user)
-        page = client.get(reverse("admin:governance_exemption_change", args=[hidden.pk]))
+        page = client.get(reverse("admin:decisions_exemption_change", args=[hidden.pk]))
         assert page.status_code == 302 and page["Location"] == reverse("admin:index")
-        listing = client.get(reverse("admin:governance_exemption_changelist"))
+        listing = client.get(reverse("admin:decisions_exemption_changelist"))
         assert listing.status_code == 200 and str(hidden) not in listing.content.decode()
     client.force_login(security)
-    page = client.get(reverse("admin:governance_exemption_change", args=[acme_exemption.pk]))
+    page = client.get(reverse("admin:decisions_exemption_change", args=[acme_exemption.pk]))
     assert page.status_code == 200

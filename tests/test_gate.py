@@ -7,8 +7,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from governance.models import AuditEvent, PolicyEvaluation, RiskRating
-from governance.risk.exemptions import exemption_approve, exemption_request
+from decisions.exemptions import exemption_approve, exemption_request
+from decisions.models import PolicyEvaluation, RiskRating
+from governance.models import AuditEvent
 
 from .conftest import approve
 from .test_policies import add_critical, load, policy_yaml
@@ -141,7 +142,7 @@ def test_auto_approval_only_for_the_configured_categories(settings, make_awaitin
 
 
 def test_the_auto_approval_task_judges_again_and_leaves_a_blocked_version(settings, policies, make_awaiting):
-    from governance.tasks import auto_approve
+    from decisions.tasks import auto_approve
 
     version = make_awaiting("1.0.0")  # auto-approval off: it waits
     add_critical(version)  # then a CI job reports a critical finding
@@ -179,7 +180,7 @@ def test_the_gate_passes_again_once_policies_are_synced(client, make_awaiting, a
 
 
 def test_auto_approval_approves_nothing_without_policies(settings, make_awaiting):
-    from governance.tasks import auto_approve
+    from decisions.tasks import auto_approve
 
     settings.WARDEN_AUTO_APPROVE_CATEGORIES = ["data-connector"]
     version = make_awaiting("1.0.0")  # low risk, the right category, and no policy at all

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from governance.management.commands.load_demo import EXPORTER, NOTIFIER_2, TELEMETRY
+from decisions.management.commands.load_demo import EXPORTER, NOTIFIER_2, TELEMETRY
 from governance.models import HostPlatform
 from reviews.checks import CheckContext
 from reviews.checks.behaviour import behaviour

@@ -2,6 +2,7 @@
 
 import pytest
 
+from decisions import deployment
 from governance.models import AuditEvent
 from reviews import services as review
 from reviews.models import ReviewStatus
@@ -222,12 +223,12 @@ def test_deploy_supersedes_and_roll_back_reinstates(make_approved, platform_admi
     versions = []
     for number in ("1.0.0", "1.1.0"):
         versions.append(make_approved(number))
-        sub.version_deploy(version=versions[-1], actor=platform_admin)
+        deployment.version_deploy(version=versions[-1], actor=platform_admin)
     old, new = versions
     assert_step(
         old, status=VersionStatus.SUPERSEDED, action="version.supersede", actor=None, reason=f"{new} was deployed."
     )
-    sub.version_roll_back(version=new, actor=platform_admin, reason="Errors after release.")
+    deployment.version_roll_back(version=new, actor=platform_admin, reason="Errors after release.")
     assert_step(
         new,
         status=VersionStatus.ROLLED_BACK,
@@ -252,9 +253,9 @@ def test_deploy_evaluates_the_policies_again_and_refuses_once_an_exemption_expir
     import time_machine
     from django.utils import timezone
 
+    from decisions.exemptions import exemption_approve, exemption_request
+    from decisions.models import PolicyEvaluation
     from governance.errors import PolicyBlocked
-    from governance.models import PolicyEvaluation
-    from governance.risk.exemptions import exemption_approve, exemption_request
 
     from .test_policies import add_critical, load, policy_yaml
 
@@ -275,7 +276,7 @@ def test_deploy_evaluates_the_policies_again_and_refuses_once_an_exemption_expir
             add_critical(version)  # reported by CI after the approval
 
     with time_machine.travel(start + timedelta(days=1), tick=False):
-        sub.version_deploy(version=first, actor=platform_admin)  # the exemption still covers it
+        deployment.version_deploy(version=first, actor=platform_admin)  # the exemption still covers it
     assert_step(first, status=VersionStatus.DEPLOYED, action="version.deploy", actor=platform_admin)
     evaluation = PolicyEvaluation.objects.get(version=first, trigger="deploy")
     assert evaluation.passed and evaluation.results[0]["outcome"] == "exempted"
@@ -285,7 +286,7 @@ def test_deploy_evaluates_the_policies_again_and_refuses_once_an_exemption_expir
         time_machine.travel(start + timedelta(days=30, minutes=1), tick=False),
         pytest.raises(PolicyBlocked) as blocked,
     ):
-        sub.version_deploy(version=second, actor=platform_admin)
+        deployment.version_deploy(version=second, actor=platform_admin)
     assert blocked.value.detail == f"{second} cannot be deployed: [no-critical] Fix criticals."
     assert blocked.value.status == 409
     assert_step(second, status=VersionStatus.APPROVED, action="version.approve", actor=board)  # nothing changed

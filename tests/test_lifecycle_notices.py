@@ -5,6 +5,7 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
+from decisions import approval, deployment
 from governance import roles
 from governance.models import Notification, NotificationPreference
 from governance.notifications import notifications_send
@@ -88,7 +89,7 @@ def test_auto_approval_tells_the_authors_and_the_reviewers_who_worked_it(setting
 
 def test_board_rejection_tells_the_authors_and_the_reviewers_who_worked_it(make_awaiting, board):
     version = make_awaiting("1.0.0")
-    review.version_reject(version=version, actor=board, reason="Too much access.")
+    approval.version_reject(version=version, actor=board, reason="Too much access.")
     assert told("version.rejected", version) == {"acme-author", "platform", "security", "performance", "compliance"}
     assert "Too much access." in Notification.objects.filter(event="version.rejected").first().body
 
@@ -108,8 +109,8 @@ def test_a_failed_blocking_stage_tells_the_authors_and_the_reviewers_who_worked_
 
 def test_roll_back_tells_the_authors_the_reviewers_who_worked_it_and_the_board(make_approved, platform_admin, board2):
     version = make_approved("1.0.0")
-    sub.version_deploy(version=version, actor=platform_admin)
-    sub.version_roll_back(version=version, actor=platform_admin, reason="Crashes the host (INC-42).")
+    deployment.version_deploy(version=version, actor=platform_admin)
+    deployment.version_roll_back(version=version, actor=platform_admin, reason="Crashes the host (INC-42).")
     assert told("version.rolled_back", version) == {
         "acme-author",
         "security",
@@ -123,7 +124,7 @@ def test_roll_back_tells_the_authors_the_reviewers_who_worked_it_and_the_board(m
 
 def test_revocation_tells_the_authors_and_the_reviewers_who_worked_it(make_approved, board2):
     version = make_approved("1.0.0")
-    sub.version_revoke(version=version, actor=board2, reason="Advisory GHSA-1.")
+    deployment.version_revoke(version=version, actor=board2, reason="Advisory GHSA-1.")
     assert told("version.revoked", version) == {
         "acme-author",
         "platform",
@@ -195,7 +196,7 @@ def test_the_actor_is_not_told_about_their_own_action(make_approved, board):
     version = make_approved("1.0.0")  # the board approved it, so it is a reviewer who worked it
     assert version.stage_reviews.filter(stage__kind="decision", decided_by=board).exists()
     assert "board" not in told("version.approved", version)  # not told of its own approval
-    sub.version_revoke(version=version, actor=board, reason="Advisory GHSA-1.")
+    deployment.version_revoke(version=version, actor=board, reason="Advisory GHSA-1.")
     assert "board" not in told("version.revoked", version)
     assert "acme-author" in told("version.revoked", version)
 
@@ -206,7 +207,7 @@ def test_preferences_choose_the_channels(make_awaiting, board, author):
     version = make_awaiting("1.0.0")
     to_board = Notification.objects.get(event="version.awaiting_decision", recipient=board)
     assert to_board.email and to_board.read_at is not None  # by e-mail only: nothing shown in the admin
-    review.version_reject(version=version, actor=board, reason="No.")
+    approval.version_reject(version=version, actor=board, reason="No.")
     to_author = Notification.objects.get(event="version.rejected", recipient=author)
     assert not to_author.email and to_author.read_at is None  # in the admin only
 

@@ -7,11 +7,12 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
+from decisions.facts import version_facts
+from decisions.models import Policy, PolicyEvaluation
+from decisions.policies import PreparedFacts, compile_policy, evaluate, policies_sync, policy_files_load
+from decisions.services import assess_version
 from governance.errors import PolicyBlocked, ValidationFailed
-from governance.models import AuditEvent, Policy, PolicyEvaluation
-from governance.policies import PreparedFacts, compile_policy, evaluate, policies_sync, policy_files_load
-from governance.risk.facts import version_facts
-from governance.risk.services import assess_version
+from governance.models import AuditEvent
 from reviews.models import CheckRun, Finding
 
 from .conftest import approve
@@ -214,15 +215,15 @@ def test_policies_are_shown_in_the_admin_with_their_versions(client, tmp_path, b
     (tmp_path / "a.yaml").write_text(policy_yaml("a", "false"))
     load(tmp_path)
     client.force_login(board)
-    changelist = client.get(reverse("admin:governance_policy_changelist"))
+    changelist = client.get(reverse("admin:decisions_policy_changelist"))
     assert changelist.status_code == 200
-    page = client.get(reverse("admin:governance_policy_change", args=[Policy.objects.get(version=2).pk]))
+    page = client.get(reverse("admin:decisions_policy_change", args=[Policy.objects.get(version=2).pk]))
     text = page.content.decode()
     assert page.status_code == 200 and "v1</a> enforce" in text and "v2</a> enforce" in text and "false" in text
-    history = client.get(reverse("admin:governance_policy_history", args=[Policy.objects.get(version=1).pk]))
+    history = client.get(reverse("admin:decisions_policy_history", args=[Policy.objects.get(version=1).pk]))
     assert history.status_code == 200
     assert (
-        client.post(reverse("admin:governance_policy_change", args=[Policy.objects.get(version=2).pk])).status_code
+        client.post(reverse("admin:decisions_policy_change", args=[Policy.objects.get(version=2).pk])).status_code
         == 403
     )
 

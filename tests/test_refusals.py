@@ -4,6 +4,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from decisions import approval, deployment
 from governance.errors import PermissionRefused, TransitionRefused, ValidationFailed
 from governance.models import AuditEvent
 from reviews import services as review
@@ -67,11 +68,11 @@ def test_pass_a_passed_stage_is_refused(in_review, platform_admin):
 
 def test_deploy_a_version_in_review_is_refused(in_review, platform_admin):
     with refused(TransitionRefused, "Cannot deploy"):
-        sub.version_deploy(version=in_review, actor=platform_admin)
+        deployment.version_deploy(version=in_review, actor=platform_admin)
 
 
 def test_withdraw_a_rejected_version_is_refused(in_review, author, board):
-    review.version_reject(version=in_review, actor=board, reason="No.")
+    approval.version_reject(version=in_review, actor=board, reason="No.")
     with refused(TransitionRefused, "it is rejected"):
         sub.version_withdraw(version=in_review, actor=author, reason="too late")
 
@@ -110,7 +111,7 @@ def test_outsider_cannot_claim_or_decide(in_review, outsider):
     with refused(PermissionRefused, "not a reviewer"):
         review.stage_claim(review=eligibility, actor=outsider)
     with refused(PermissionRefused, "not on the approval board"):
-        review.version_reject(version=in_review, actor=outsider, reason="x")
+        approval.version_reject(version=in_review, actor=outsider, reason="x")
     with refused(PermissionRefused, "may not waive"):
         review.stage_waive(review=eligibility, actor=outsider, reason="x")
 

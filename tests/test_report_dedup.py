@@ -17,10 +17,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from decisions.exemptions import exemption_approve, exemption_request
+from decisions.facts import version_facts
+from decisions.services import assess_version, gate_verdict
 from governance.models import AuditEvent
-from governance.risk.exemptions import exemption_approve, exemption_request
-from governance.risk.facts import version_facts
-from governance.risk.services import assess_version, gate_verdict
 from reviews import services as review
 from reviews.checks.bandit_scan import warden_severity
 from reviews.findings_data import location_key

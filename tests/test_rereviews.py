@@ -11,9 +11,9 @@ from django.utils import timezone
 from compliance.evidence import evidence_upload
 from compliance.models import Checklist, ReReview
 from compliance.rereviews import re_review_complete, re_reviews_open_due
+from decisions import deployment
 from governance.errors import PermissionRefused
 from governance.models import Notification
-from submissions import services as sub
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 def deployed(make_approved, platform_admin):
     Checklist.objects.create(name="Connectors", categories=["data-connector"], re_review_days=90)
     version = make_approved("1.0.0")
-    sub.version_deploy(version=version, actor=platform_admin)
+    deployment.version_deploy(version=version, actor=platform_admin)
     return version
 
 

@@ -422,7 +422,7 @@ def test_runs_of_an_earlier_revision_no_longer_speak_for_the_version(
 ):
     """A report posted about revision 1 (a critical finding) does not count against the fixed
     archive of revision 2, nor does its old run make the gate think a check has run."""
-    from governance.risk.facts import version_facts
+    from decisions.facts import version_facts
 
     from .test_gate import sarif
 
@@ -452,7 +452,7 @@ def test_runs_of_an_earlier_revision_no_longer_speak_for_the_version(
 def test_checks_of_a_stage_waived_before_it_started_are_skipped_not_passed(
     full_pipeline, draft, author, platform_admin, django_capture_on_commit_callbacks
 ):
-    from governance.risk.facts import version_facts
+    from decisions.facts import version_facts
 
     full_pipeline["eligibility"].auto_pass = False
     full_pipeline["eligibility"].save()

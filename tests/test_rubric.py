@@ -8,11 +8,10 @@ import pytest
 from django.db import connection, connections, transaction
 from django.urls import reverse
 
-from governance.errors import PermissionRefused, ValidationFailed
-from governance.models import AuditEvent, RiskRating, RiskRubric
-from governance.risk.facts import version_facts
-from governance.risk.rubric import DEFAULT_RUBRIC, FACTOR_KEYS, canonical_json, rate, validated_rubric
-from governance.risk.services import (
+from decisions.facts import version_facts
+from decisions.models import RiskRating, RiskRubric
+from decisions.rubric import DEFAULT_RUBRIC, FACTOR_KEYS, canonical_json, rate, validated_rubric
+from decisions.services import (
     assess_version,
     rubric_current,
     rubric_document,
@@ -20,6 +19,8 @@ from governance.risk.services import (
     rubric_what_if,
     version_reassess,
 )
+from governance.errors import PermissionRefused, ValidationFailed
+from governance.models import AuditEvent
 from reviews.models import CheckRun, Finding, PerformanceMetric
 
 from .conftest import last_audit, run_concurrently
@@ -366,7 +367,7 @@ def test_the_admin_edits_a_used_rubric_into_a_new_version_and_shows_the_diff(
     version_reassess(version=version, actor=board)
     v1 = rubric_current()
     client.force_login(platform_admin)
-    url = reverse("admin:governance_riskrubric_change", args=[v1.pk])
+    url = reverse("admin:decisions_riskrubric_change", args=[v1.pk])
     page = client.get(url)
     assert page.status_code == 200 and "saving creates version 2" in page.content.decode()
     document = (
@@ -383,10 +384,10 @@ def test_the_admin_edits_a_used_rubric_into_a_new_version_and_shows_the_diff(
     v2 = RiskRubric.objects.get(version=2)
     assert response.status_code == 302 and response["Location"].endswith(f"/{v2.pk}/change/")
     assert v2.factors["security_findings.high"] == {"weight": "12.00", "cap": "30.00"}
-    diff_page = client.get(reverse("admin:governance_riskrubric_change", args=[v2.pk])).content.decode()
+    diff_page = client.get(reverse("admin:decisions_riskrubric_change", args=[v2.pk])).content.decode()
     assert "factors.security_findings.high" in diff_page and "12.00" in diff_page
 
-    what_if = client.post(reverse("admin:governance_riskrubric_what_if", args=[v2.pk]), {"document": document})
+    what_if = client.post(reverse("admin:decisions_riskrubric_what_if", args=[v2.pk]), {"document": document})
     assert what_if.status_code == 200 and str(version) in what_if.content.decode()
 
     bad = client.post(url, {"name": "x", "description": "", "document": "factors: [", "reason": ""})
@@ -423,11 +424,11 @@ def test_the_board_reads_rubrics_and_asks_for_a_fresh_rating_in_the_admin(client
     version = make_awaiting("1.0.0")
     rating = version.risk_ratings.get()
     client.force_login(board)
-    page = client.get(reverse("admin:governance_riskrubric_change", args=[rating.rubric_id])).content.decode()
+    page = client.get(reverse("admin:decisions_riskrubric_change", args=[rating.rubric_id])).content.decode()
     assert "Factors and bands" in page and "security_findings.critical" in page and 'name="document"' not in page
 
     add_findings(version, ("security", "high", "b"))
-    act = reverse("admin:governance_riskrating_act", args=[rating.pk, "reassess"])
+    act = reverse("admin:decisions_riskrating_act", args=[rating.pk, "reassess"])
     assert client.post(act, {}).status_code == 302
     latest = version.risk_ratings.order_by("-pk").first()
     assert (latest.total, latest.trigger, latest.created_by) == (Decimal("10.00"), "on_demand", board)
@@ -443,7 +444,7 @@ def test_only_who_may_change_rubrics_sees_the_what_if_listing_of_every_version(
 ):
     version = make_awaiting("1.0.0")
     rubric = rubric_current()
-    url = reverse("admin:governance_riskrubric_what_if", args=[rubric.pk])
+    url = reverse("admin:decisions_riskrubric_what_if", args=[rubric.pk])
     document = "bands: {critical: 70, high: 40, medium: 15}\nfactors: {}\n"
     for user in (board, security, outsider):  # the board and reviewers may read the rubric, not every rating
         client.force_login(user)
@@ -451,12 +452,12 @@ def test_only_who_may_change_rubrics_sees_the_what_if_listing_of_every_version(
         response = client.post(url, {"document": document})
         assert response.status_code == 403 and str(version) not in response.content.decode()
     client.force_login(board)
-    assert client.get(reverse("admin:governance_riskrubric_change", args=[rubric.pk])).status_code == 200
+    assert client.get(reverse("admin:decisions_riskrubric_change", args=[rubric.pk])).status_code == 200
 
     client.force_login(platform_admin)
     response = client.post(url, {"document": document})
     assert response.status_code == 200 and str(version) in response.content.decode()
-    assert client.get(reverse("admin:governance_riskrubric_what_if", args=[999999])).status_code == 404
+    assert client.get(reverse("admin:decisions_riskrubric_what_if", args=[999999])).status_code == 404
 
 
 @pytest.mark.parametrize(

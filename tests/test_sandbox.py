@@ -356,7 +356,7 @@ def test_without_bwrap_no_settings_module_runs_plugin_code_by_default(
 
     monkeypatch.setenv("DJANGO_SECRET_KEY", "x" * 50)
     monkeypatch.delenv("WARDEN_SANDBOX_ALLOW_UNISOLATED", raising=False)
-    configured = importlib.reload(importlib.import_module(f"governance.settings.{module}"))
+    configured = importlib.reload(importlib.import_module(f"config.settings.{module}"))
     settings.WARDEN_SANDBOX_ALLOW_UNISOLATED = configured.WARDEN_SANDBOX_ALLOW_UNISOLATED
     marker = tmp_path / "ran"
 
@@ -371,7 +371,7 @@ def test_production_never_allows_an_unisolated_run_whatever_the_environment(monk
 
     monkeypatch.setenv("DJANGO_SECRET_KEY", "x" * 50)
     monkeypatch.setenv("WARDEN_SANDBOX_ALLOW_UNISOLATED", "true")
-    production = importlib.reload(importlib.import_module("governance.settings.production"))
+    production = importlib.reload(importlib.import_module("config.settings.production"))
 
     assert production.WARDEN_SANDBOX_ALLOW_UNISOLATED is False
 

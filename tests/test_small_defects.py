@@ -17,15 +17,15 @@ from rest_framework.authtoken.models import Token
 from compliance.evidence import evidence_upload
 from compliance.models import Checklist, ControlAssessment, ReReview
 from compliance.rereviews import re_review_schedule, re_reviews_open_due
+from decisions import deployment
+from decisions.admin import rubric_yaml
+from decisions.models import RiskRubric
+from decisions.services import rubric_current, rubric_document
 from governance import roles
 from governance.models import AuditEvent
-from governance.risk.admin import rubric_yaml
-from governance.risk.models import RiskRubric
-from governance.risk.services import rubric_current, rubric_document
 from reviews import services as review
 from reviews.admin import render_performance
 from reviews.models import CheckRun, PerformanceMetric
-from submissions import services as sub
 
 from .conftest import last_audit, open_review
 from .test_admin import stage_form
@@ -113,20 +113,20 @@ def test_reviewers_open_their_own_user_from_the_links_of_their_name(client, revi
 def test_re_reviews_are_only_for_deployed_versions(make_approved, platform_admin, board):
     Checklist.objects.create(name="Connectors", categories=["data-connector"], re_review_days=90)
     v1, v2 = make_approved("1.0.0"), make_approved("1.1.0")
-    sub.version_deploy(version=v1, actor=platform_admin)
-    sub.version_deploy(version=v2, actor=platform_admin)  # v1 superseded
+    deployment.version_deploy(version=v1, actor=platform_admin)
+    deployment.version_deploy(version=v2, actor=platform_admin)  # v1 superseded
     (closed,) = ReReview.objects.filter(version=v1)
     assert closed.status == "done" and closed.completed_by is None
     assert "no longer deployed (superseded by" in closed.outcome
     assert closed.history.first().status == "done"  # saved with history, not QuerySet.update()
     assert last_audit(closed).action == "compliance.re_review_closed"
 
-    sub.version_roll_back(version=v2, actor=platform_admin, reason="Incident 42")  # v1 runs again
+    deployment.version_roll_back(version=v2, actor=platform_admin, reason="Incident 42")  # v1 runs again
     assert ReReview.objects.get(version=v2).status == "done"
     assert ReReview.objects.filter(version=v1, status="scheduled").count() == 1
     assert re_review_schedule(version=v2) is None  # rolled back: nothing to schedule
 
-    sub.version_revoke(version=v1, actor=board, reason="Licence withdrawn")
+    deployment.version_revoke(version=v1, actor=board, reason="Licence withdrawn")
     assert not ReReview.objects.filter(status__in=["scheduled", "open"]).exists()
     with time_machine.travel(timezone.now() + timedelta(days=91)):
         assert re_reviews_open_due() == 0
@@ -134,8 +134,8 @@ def test_re_reviews_are_only_for_deployed_versions(make_approved, platform_admin
 
 def test_a_due_re_review_of_a_version_no_longer_deployed_is_closed_not_opened(make_approved, platform_admin):
     version = make_approved("1.0.0")
-    sub.version_deploy(version=version, actor=platform_admin)
-    sub.version_roll_back(version=version, actor=platform_admin, reason="Incident 7")
+    deployment.version_deploy(version=version, actor=platform_admin)
+    deployment.version_roll_back(version=version, actor=platform_admin, reason="Incident 7")
     stale = ReReview.objects.create(version=version, due_on=timezone.localdate(), reason="Periodic re-review")
     assert re_reviews_open_due() == 0
     stale.refresh_from_db()
@@ -187,7 +187,7 @@ def test_an_assessment_message_says_what_happened(client, compliance_review, com
 
 def test_a_rubric_edit_needs_a_reason_and_the_audit_row_keeps_it(client, platform_admin):
     rubric = rubric_current()
-    url = reverse("admin:governance_riskrubric_change", args=[rubric.pk])
+    url = reverse("admin:decisions_riskrubric_change", args=[rubric.pk])
     document = rubric_yaml(rubric_document(rubric)).replace("weight: 10", "weight: 11", 1)
     form = {"name": "Default rubric", "description": "", "document": document}
     client.force_login(platform_admin)
@@ -265,9 +265,9 @@ def test_platform_admins_create_api_tokens_in_the_admin(client, platform_admin, 
 
 @pytest.fixture
 def warden_logging(settings):
-    """The logging configuration of governance/settings/base.py (the test settings log nothing),
+    """The logging configuration of config/settings/base.py (the test settings log nothing),
     with DEBUG on as in development; put back afterwards."""
-    from governance.settings import base
+    from config.settings import base
 
     settings.DEBUG = True
     names = ["", "django", "django.request", "django-q", "celpy"]

@@ -1,17 +1,21 @@
-"""The registry of automated checks.
+"""The automated checks: what a check receives and returns.
 
 A check is a function registered under a key (``eligibility.manifest``, ``security.bandit``,
-...). It receives a ``CheckContext`` (the version, its manifest, the extracted tree) and
-returns a ``CheckOutcome`` (a verdict, findings, a summary, the tool's raw report). Stages
-list the keys they run; the engine (reviews/checks/engine.py) creates a CheckRun per key
-when the stage starts and runs it in a django-q2 worker.
+...) in the registry, which lives at the base (governance/checks.py) so that a stage can be
+validated there. It receives a ``CheckContext`` (the version, its manifest, the extracted
+tree) and returns a ``CheckOutcome`` (a verdict, findings, a summary, the tool's raw report).
+Stages list the keys they run; the engine (reviews/checks/engine.py) creates a CheckRun per
+key when the stage starts and runs it in a django-q2 worker.
 """
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from governance.checks import REGISTRY, CheckSpec, register
 from reviews.findings_data import FindingData
+
+__all__ = ["REGISTRY", "CheckContext", "CheckOutcome", "CheckSpec", "register"]
 
 
 @dataclass(frozen=True)
@@ -32,26 +36,3 @@ class CheckOutcome:
     report_name: str = "report.json"
     tool_version: str = ""
     metrics: list[dict] = field(default_factory=list)  # PerformanceMetric fields, for measuring checks
-
-
-@dataclass(frozen=True)
-class CheckSpec:
-    key: str
-    title: str
-    tool: str
-    run: Callable[[CheckContext], CheckOutcome]
-
-
-REGISTRY: dict[str, CheckSpec] = {}
-
-
-def register(key: str, *, title: str, tool: str = "warden"):
-    """Decorator: make ``run`` available to stages under ``key``."""
-
-    def decorate(run: Callable[[CheckContext], CheckOutcome]) -> Callable[[CheckContext], CheckOutcome]:
-        if key in REGISTRY:
-            raise ValueError(f"Check {key!r} is registered twice.")
-        REGISTRY[key] = CheckSpec(key=key, title=title, tool=tool, run=run)
-        return run
-
-    return decorate

@@ -119,7 +119,7 @@ class RiskRubricAdmin(SimpleHistoryAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
-        return request.user.has_perm("governance.change_riskrubric")
+        return request.user.has_perm("decisions.change_riskrubric")
 
     @admin.display(boolean=True, description="In use (frozen)")
     def in_use(self, obj):
@@ -168,14 +168,14 @@ class RiskRubricAdmin(SimpleHistoryAdmin):
         elif saved is not None:
             self.message_user(request, f"{saved} saved.", messages.SUCCESS)
         target = saved or obj
-        return HttpResponseRedirect(reverse("admin:governance_riskrubric_change", args=[target.pk]))
+        return HttpResponseRedirect(reverse("admin:decisions_riskrubric_change", args=[target.pk]))
 
     def get_urls(self):
         return [
             path(
                 "<path:object_id>/what-if/",
                 self.admin_site.admin_view(self.what_if_view),
-                name="governance_riskrubric_what_if",
+                name="decisions_riskrubric_what_if",
             ),
             *super().get_urls(),
         ]
@@ -241,7 +241,7 @@ class PolicyAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
             '<div><a href="{}">v{}</a> {} ({}){}</div>',
             (
                 (
-                    reverse("admin:governance_policy_change", args=[p.pk]),
+                    reverse("admin:decisions_policy_change", args=[p.pk]),
                     p.version,
                     p.mode,
                     p.created_at.strftime("%Y-%m-%d"),
@@ -414,3 +414,6 @@ class ExemptionAdmin(ServiceCreateAdminMixin, ScopedAdmin):
     @admin.display(description="Compensating controls")
     def controls_list(self, obj):
         return format_html_join("", "<div>{}</div>", ((c,) for c in obj.compensating_controls)) or format_html("—")
+
+
+from . import version_admin  # noqa: E402, F401 - registers the version page

@@ -11,14 +11,13 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from decisions.models import RiskRating
 from governance.ids import MAX_ID
-from governance.models import RiskRating
 from reviews.models import SEVERITY_RANK, CheckRun, StageReview
 from reviews.selectors import latest_runs
-
-from . import services
-from .models import PluginVersion, VersionRevision
-from .selectors import plugins_visible_to, versions_visible_to
+from submissions import services
+from submissions.models import PluginVersion, VersionRevision
+from submissions.selectors import plugins_visible_to, versions_visible_to
 
 
 class StageReviewOut(serializers.ModelSerializer):

@@ -1,11 +1,17 @@
-"""The CI gate over REST: pass or fail, with the policies and findings that decide it."""
+"""The CI gate over REST: pass or fail, with the policies and findings that decide it; and the
+reports CI jobs post, answered with the verdict they lead to when asked to wait."""
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from governance.errors import ValidationFailed
+from reviews.api import ReportOut, ReportUpload
+from reviews.reports import report_attach
 from submissions.selectors import versions_visible_to
 
 from .services import gate_verdict, gate_verdict_waiting
@@ -64,3 +70,48 @@ class VersionGate(APIView):
             versions_visible_to(user=request.user).select_related("plugin__organisation"), pk=version
         )
         return Response(gate_verdict_waiting(version=target) if wants_wait(request) else gate_verdict(version=target))
+
+
+class VersionReports(APIView):
+    """Attach an external report (multipart ``format`` and ``report``) to a version: 201 with
+    the new check run. Posting the same report again is idempotent: when the poster's current
+    run of that format and tool has the same digest (the report's bytes and what Warden derived
+    from them: advisory matches, budgets), the answer is 200 with that run and
+    ``"unchanged": true``, and nothing is stored (no run, no findings, no audit row)."""
+
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request=ReportUpload,
+        responses={201: ReportOut, 200: ReportOut},
+        parameters=[
+            OpenApiParameter(
+                "wait",
+                bool,
+                description="Also answer with the gate verdict (`gate`), waiting (at most WARDEN_GATE_WAIT_SECONDS) "
+                "until it is no longer `pending`.",
+            )
+        ],
+    )
+    def post(self, request, version: int):
+        target = get_object_or_404(versions_visible_to(user=request.user), pk=version)
+        upload = ReportUpload(data=request.data)
+        upload.is_valid(raise_exception=True)
+        report = upload.validated_data["report"]
+        if report.size > settings.WARDEN_MAX_REPORT_BYTES:
+            raise ValidationFailed(
+                f"The report is larger than {settings.WARDEN_MAX_REPORT_BYTES} bytes.",
+                code="invalid_report",
+                errors=[{"field": "report", "code": "too_large", "message": "Too large."}],
+            )
+        attached = report_attach(
+            version=target,
+            format=upload.validated_data["format"],
+            content=report.read(),
+            actor=request.user,
+            filename=(report.name or "report.json")[-80:],
+        )
+        body = ReportOut(attached).data
+        if wants_wait(request):  # the report is stored: wait for the verdict it leads to
+            body["gate"] = gate_verdict_waiting(version=target)
+        return Response(body, status=200 if attached.unchanged else 201)

@@ -14,11 +14,21 @@ from django.utils import timezone
 
 from compliance.models import ControlAssessment
 from reviews.findings_data import KINDS, SEVERITIES
-from reviews.models import SEVERITY_RANK, CheckRun, Finding, ReviewStatus, RunOrigin, RunStatus, StageReview, Triage
+from reviews.models import (
+    SEVERITY_RANK,
+    CheckRun,
+    Finding,
+    PerformanceMetric,
+    ReviewStatus,
+    RunOrigin,
+    RunStatus,
+    StageReview,
+    Triage,
+)
 from reviews.selectors import current_runs
 
-from .exemptions import Cover, covering
 from .rubric import CRITICALITIES
+from .selectors import Cover, covering
 
 OPEN_TRIAGE = (Triage.OPEN, Triage.REMEDIATION_PLANNED)
 PERFORMANCE_CHECK = "performance.harness"
@@ -189,8 +199,6 @@ def _most_severe(rows: list[dict]) -> dict:
 
 def _performance(runs: list) -> dict:
     """The latest performance harness run's KPIs; ``measured: false`` and zeros without one."""
-    from reviews.models import PerformanceMetric
-
     harness = [r for r in runs if r.check_key == PERFORMANCE_CHECK]
     metrics = list(PerformanceMetric.objects.filter(check_run=harness[-1]).order_by("pk")) if harness else []
     kpis = {

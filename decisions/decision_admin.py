@@ -19,6 +19,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from governance.errors import FactsChanged, WardenError
 from governance.ids import is_id
 
+from .approval import version_approve, version_reject
 from .models import PolicyEvaluation, RiskRating
 from .services import decision_basis
 
@@ -126,8 +127,6 @@ def changed_facts(before, after, prefix: str = "") -> list[dict]:
 
 def decide_view(modeladmin, request, object_id: str):
     """POST only: approve or reject the version with the rating and evaluation the form names."""
-    from reviews.services import version_approve, version_reject
-
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     version = modeladmin.get_object(request, object_id)

@@ -11,8 +11,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from decisions.policies import policies_sync, policy_files_load
 from governance.errors import ValidationFailed
-from governance.policies import policies_sync, policy_files_load
 
 
 class Command(BaseCommand):

@@ -27,12 +27,12 @@ from celpy.evaluation import Activation, CELEvalError, TranspilerTree
 from django.db import transaction
 from django.utils import timezone
 
-from compliance.services import compile_expression
+from decisions.models import Policy, PolicyMode, PolicySeverity
+from governance.cel import compile_expression
+from governance.errors import ValidationFailed
+from governance.transitions import save_with_audit
 
-from .errors import ValidationFailed
-from .risk.models import Policy, PolicyMode, PolicySeverity
-from .risk.rubric import digest_of
-from .transitions import save_with_audit
+from .rubric import digest_of
 
 FIELDS = ("key", "title", "severity", "mode", "message", "expression", "description")
 REQUIRED = ("key", "title", "severity", "mode", "message", "expression")

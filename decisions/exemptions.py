@@ -6,13 +6,11 @@ expires what is due; an exemption past its expiry suppresses nothing even before
 runs, because every reader filters on ``expires_at``.
 """
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -21,39 +19,10 @@ from governance.errors import PermissionRefused, TransitionRefused, ValidationFa
 from governance.notifications import notify
 from governance.permissions import is_org_member
 from governance.transitions import apply_transition, require_reason, save_with_audit
+from submissions.models import PluginVersion, VersionStatus
 
 from .models import Exemption, ExemptionScope, ExemptionStatus, Policy
-
-
-@dataclass
-class Cover:
-    """What the active exemptions of one version suppress: policy key or fingerprint -> exemption id."""
-
-    policies: dict[str, int] = field(default_factory=dict)
-    fingerprints: dict[str, int] = field(default_factory=dict)
-    compensating_controls: list[str] = field(default_factory=list)
-
-
-def active_exemptions(*, version, now: datetime):
-    return Exemption.objects.filter(
-        Q(scope=ExemptionScope.PLUGIN) | Q(scope=ExemptionScope.VERSION, version=version),
-        plugin_id=version.plugin_id,
-        status=ExemptionStatus.APPROVED,
-        expires_at__gt=now,
-    ).order_by("pk")
-
-
-def covering(*, version, now: datetime) -> Cover:
-    cover = Cover()
-    controls: set[str] = set()
-    for exemption in active_exemptions(version=version, now=now):
-        if exemption.policy_key:
-            cover.policies.setdefault(exemption.policy_key, exemption.pk)
-        else:
-            cover.fingerprints.setdefault(exemption.finding_fingerprint, exemption.pk)
-        controls.update(exemption.compensating_controls)
-    cover.compensating_controls = sorted(controls)
-    return cover
+from .services import version_assess
 
 
 def exemption_request(
@@ -69,7 +38,7 @@ def exemption_request(
     compensating_controls: list[str] | str = "",
 ) -> Exemption:
     """Ask for an exemption. The plugin's organisation and its reviewers may ask."""
-    if not (is_org_member(actor, plugin.organisation) or actor.has_perm("governance.add_exemption")):
+    if not (is_org_member(actor, plugin.organisation) or actor.has_perm("decisions.add_exemption")):
         raise PermissionRefused(f"{actor} may not ask for exemptions for {plugin}.")
     justification = require_reason(justification, action="ask for an exemption")
     exemption = Exemption(
@@ -89,7 +58,7 @@ def exemption_request(
             event="exemption.requested",
             subject=f"{exemption}: approval wanted",
             body=f"{actor} asks until {exemption.expires_at:%Y-%m-%d}: {justification}",
-            url=reverse("admin:governance_exemption_change", args=[exemption.pk]),
+            url=reverse("admin:decisions_exemption_change", args=[exemption.pk]),
         )
     return exemption
 
@@ -195,7 +164,7 @@ def _board_decides(exemption: Exemption, transition: str, actor, reason: str, **
             event="exemption.decided",
             subject=f"{exemption}: {exemption.get_status_display().lower()}",
             body=reason,
-            url=reverse("admin:governance_exemption_change", args=[exemption.pk]),
+            url=reverse("admin:decisions_exemption_change", args=[exemption.pk]),
         )
     return exemption
 
@@ -231,10 +200,6 @@ def exemptions_expire(*, now: datetime | None = None) -> int:
 def _reassess_waiting(exemption: Exemption) -> None:
     """The board is looking at versions awaiting a decision: rate them again now, so what the
     exemption suppressed shows at once rather than at the next evaluation."""
-    from submissions.models import PluginVersion, VersionStatus
-
-    from .services import version_assess
-
     waiting = PluginVersion.objects.filter(plugin_id=exemption.plugin_id, status=VersionStatus.AWAITING_DECISION)
     if exemption.version_id:
         waiting = waiting.filter(pk=exemption.version_id)
@@ -274,7 +239,7 @@ def _tell_owners(exemption: Exemption, event: str, subject: str, body: str) -> N
     """The owners: who asked, who approved, and the plugin's organisation."""
     members = get_user_model().objects.filter(groups__pk=exemption.plugin.organisation.group_id)
     people = [exemption.requested_by, exemption.approved_by, *members]
-    url = reverse("admin:governance_exemption_change", args=[exemption.pk])
+    url = reverse("admin:decisions_exemption_change", args=[exemption.pk])
     notify(recipients=people, event=event, subject=subject, body=body, url=url)
 
 

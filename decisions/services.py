@@ -14,12 +14,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from decisions.policies import CompiledPolicy, PreparedFacts, current_policies, evaluate
 from governance.audit import audit_lock, audit_record
 from governance.errors import FactsChanged, NotFound, PermissionRefused, PolicyBlocked, ValidationFailed
-from governance.policies import CompiledPolicy, PreparedFacts, current_policies, evaluate
 from governance.transitions import require_reason, save_with_audit
 from reviews.models import SEVERITY_RANK, Finding, RunOrigin
 from reviews.selectors import WARDEN_FIRST
+from submissions.models import PluginVersion
 
 from .facts import OPEN_TRIAGE, WAITING, current_run_ids, unfinished_checks, version_facts
 from .models import Decision, PolicyEvaluation, RiskRating, RiskRubric
@@ -135,7 +136,7 @@ def rubric_revise(
     """Change a rubric. A version no rating used yet is changed in place; a used one is
     frozen, so the change becomes the next version and old ratings keep theirs. The reason
     is required: it is what the audit row tells a later reader about changed weights."""
-    if actor is None or not actor.has_perm("governance.change_riskrubric"):
+    if actor is None or not actor.has_perm("decisions.change_riskrubric"):
         raise PermissionRefused(f"{actor} may not change risk rubrics.")
     reason = require_reason(reason, action="change a risk rubric")
     clean = validated_rubric(document)
@@ -408,7 +409,7 @@ def on_awaiting_decision(*, version) -> StoredAssessment:
     stored = version_assess(version=version, trigger="awaiting_decision")
     if auto_approvable(version=version, assessment=stored.assessment):
         version_id = version.pk
-        transaction.on_commit(lambda: async_task("governance.tasks.auto_approve", version_id))
+        transaction.on_commit(lambda: async_task("decisions.tasks.auto_approve", version_id))
     return stored
 
 
@@ -424,8 +425,6 @@ def auto_approvable(*, version, assessment: Assessment) -> bool:
 
 def version_reassess(*, version, actor) -> StoredAssessment:
     """On demand (the board or a platform admin): rate and evaluate now, and record it."""
-    from submissions.models import PluginVersion
-
     if not (actor.has_perm("submissions.decide_pluginversion") or actor.has_perm("reviews.waive_stagereview")):
         raise PermissionRefused(f"{actor} may not re-assess versions.")
     with transaction.atomic():

@@ -1,6 +1,7 @@
-"""Risk rubrics and ratings, policies as code and their evaluations, exemptions.
+"""Risk rubrics and ratings, policies as code and their evaluations, decisions, exemptions.
 
-Imported by governance/models.py, so the app label is ``governance``.
+These models began in the ``governance`` app and moved here without moving their data: each
+keeps its table (``db_table``) and its history table (decisions/migrations/0001_initial.py).
 """
 
 from django.conf import settings
@@ -18,7 +19,7 @@ class Band(models.TextChoices):
 
 class RiskRubric(models.Model):
     """One version of a weighted rubric. Frozen once a rating used it: a change to a used
-    version is saved as the next version (governance.risk.services.rubric_revise)."""
+    version is saved as the next version (decisions.services.rubric_revise)."""
 
     key = models.SlugField(max_length=50, default="default")
     version = models.PositiveIntegerField(default=1)
@@ -30,9 +31,10 @@ class RiskRubric(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(table_name="governance_historicalriskrubric")
 
     class Meta:
+        db_table = "governance_riskrubric"
         ordering = ("key", "-version")
         constraints = [models.UniqueConstraint(fields=["key", "version"], name="rubric_version_unique")]
 
@@ -60,6 +62,7 @@ class RiskRating(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        db_table = "governance_riskrating"
         ordering = ("-created_at", "-pk")
         indexes = [models.Index(fields=["version", "-created_at"])]
 
@@ -98,9 +101,10 @@ class Policy(models.Model):
     is_current = models.BooleanField(default=True, db_index=True)
     retired_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(table_name="governance_historicalpolicy")
 
     class Meta:
+        db_table = "governance_policy"
         ordering = ("key", "-version")
         verbose_name_plural = "policies"
         constraints = [
@@ -131,6 +135,7 @@ class PolicyEvaluation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        db_table = "governance_policyevaluation"
         ordering = ("-created_at", "-pk")
 
     def __str__(self) -> str:
@@ -146,7 +151,7 @@ class DecisionAction(models.TextChoices):
 class Decision(models.Model):
     """The board's (or the system's) decision on a version, and the exact evidence it was
     taken on: the rating and the policy evaluation that were shown, by id and digest. Rows
-    are only ever added (governance.risk.services.decision_record)."""
+    are only ever added (decisions.services.decision_record)."""
 
     version = models.ForeignKey("submissions.PluginVersion", on_delete=models.CASCADE, related_name="decisions")
     action = models.CharField(max_length=20, choices=DecisionAction.choices)
@@ -161,6 +166,7 @@ class Decision(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        db_table = "governance_decision"
         ordering = ("-created_at", "-pk")
 
     def __str__(self) -> str:
@@ -213,9 +219,10 @@ class Exemption(FSMModelMixin, models.Model):
     decision_reason = models.TextField(blank=True)
     expires_at = models.DateTimeField(db_index=True)
     warned_at = models.DateTimeField(null=True, blank=True, help_text="When the owners were told it expires soon.")
-    history = HistoricalRecords()
+    history = HistoricalRecords(table_name="governance_historicalexemption")
 
     class Meta:
+        db_table = "governance_exemption"
         ordering = ("expires_at", "pk")
         constraints = [
             models.CheckConstraint(

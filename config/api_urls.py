@@ -1,9 +1,9 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from governance.risk.api import VersionGate
-from reviews.api import AdvisoryImport, VersionReports
-from submissions.api import PluginVersionCreate, VersionResubmit, VersionSubmit, VersionViewSet, VersionWithdraw
+from decisions.api import VersionGate, VersionReports
+from decisions.version_api import PluginVersionCreate, VersionResubmit, VersionSubmit, VersionViewSet, VersionWithdraw
+from reviews.api import AdvisoryImport
 
 router = SimpleRouter()
 router.register("versions", VersionViewSet, basename="version")

@@ -10,7 +10,7 @@ import sys
 
 from django.core.management.base import BaseCommand
 
-from governance.risk.selectors import risk_register
+from decisions.selectors import risk_register
 
 
 class Command(BaseCommand):

@@ -18,11 +18,12 @@ from django.utils import timezone
 from compliance.evidence import assessment_decide, compliance_sign_off, evidence_upload
 from compliance.models import Checklist, Control, ControlAssessment
 from compliance.services import framework_import
+from decisions import approval, deployment
+from decisions.exemptions import exemption_approve, exemption_request
+from decisions.policies import policies_sync, policy_files_load
+from decisions.services import decision_basis, rubric_current
 from governance import roles
 from governance.models import AllowedLicence, HostPlatform, ReviewerProfile, WorkingCalendar
-from governance.policies import policies_sync, policy_files_load
-from governance.risk.exemptions import exemption_approve, exemption_request
-from governance.risk.services import decision_basis, rubric_current
 from governance.services import pipeline_install_defaults
 from reviews import services as review
 from reviews.checks.engine import check_run_execute
@@ -266,18 +267,18 @@ class Command(BaseCommand):
         self._sign_off_compliance(version, users["compliance"])
         if state == "awaiting_decision":
             return
-        review.version_approve(
+        approval.version_approve(
             version=version,
             actor=users["board"],
             reason="Low risk; all stages passed.",
             **decision_basis(version=version).ids,  # what its decision page shows
         )
         if state == "revoked":
-            sub.version_revoke(version=version, actor=users["board"], reason="A critical advisory affects it.")
+            deployment.version_revoke(version=version, actor=users["board"], reason="A critical advisory affects it.")
         elif state in {"deployed", "superseded", "rolled_back"}:
-            sub.version_deploy(version=version, actor=users["platform"])
+            deployment.version_deploy(version=version, actor=users["platform"])
             if state == "rolled_back":
-                sub.version_roll_back(
+                deployment.version_roll_back(
                     version=version, actor=users["platform"], reason="Error rate doubled after release."
                 )
 

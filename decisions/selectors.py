@@ -1,12 +1,15 @@
 """Reads on ratings, evaluations and exemptions, filtered by what the user may see."""
 
+from dataclasses import dataclass, field
+from datetime import datetime
+
 from django.db.models import Q, QuerySet
 
 from governance.models import AuditEvent
 from submissions.models import PluginVersion
 from submissions.selectors import plugins_visible_to, versions_visible_to
 
-from .models import Decision, Exemption, ExemptionScope, PolicyEvaluation, RiskRating
+from .models import Decision, Exemption, ExemptionScope, ExemptionStatus, PolicyEvaluation, RiskRating
 
 DECISIONS = ("version.approve", "version.auto_approve", "version.reject", "version.revoke")
 
@@ -103,3 +106,34 @@ def _latest_by_version(queryset) -> dict:
     for row in queryset.order_by("pk"):
         latest[row.version_id] = row
     return latest
+
+
+@dataclass
+class Cover:
+    """What the active exemptions of one version suppress: policy key or fingerprint -> exemption id."""
+
+    policies: dict[str, int] = field(default_factory=dict)
+    fingerprints: dict[str, int] = field(default_factory=dict)
+    compensating_controls: list[str] = field(default_factory=list)
+
+
+def active_exemptions(*, version, now: datetime):
+    return Exemption.objects.filter(
+        Q(scope=ExemptionScope.PLUGIN) | Q(scope=ExemptionScope.VERSION, version=version),
+        plugin_id=version.plugin_id,
+        status=ExemptionStatus.APPROVED,
+        expires_at__gt=now,
+    ).order_by("pk")
+
+
+def covering(*, version, now: datetime) -> Cover:
+    cover = Cover()
+    controls: set[str] = set()
+    for exemption in active_exemptions(version=version, now=now):
+        if exemption.policy_key:
+            cover.policies.setdefault(exemption.policy_key, exemption.pk)
+        else:
+            cover.fingerprints.setdefault(exemption.finding_fingerprint, exemption.pk)
+        controls.update(exemption.compensating_controls)
+    cover.compensating_controls = sorted(controls)
+    return cover

@@ -3,6 +3,9 @@
 from django import template
 from django.utils.safestring import mark_safe
 
+from decisions.decision_admin import decision_form_element as form_element
+from decisions.decision_admin import decision_panel
+
 register = template.Library()
 
 
@@ -21,8 +24,6 @@ def decision_rating_panel(context, obj):
     version = _decided_version(obj)
     if version is None:
         return ""
-    from governance.risk.decision_admin import decision_panel
-
     return mark_safe(decision_panel(version=version, request=context["request"]))  # noqa: S308 - autoescaped template
 
 
@@ -32,6 +33,4 @@ def decision_form_element(context, obj):
     version = _decided_version(obj)
     if version is None:
         return ""
-    from governance.risk.decision_admin import decision_form_element as element
-
-    return mark_safe(element(version=version, request=context["request"]))  # noqa: S308 - autoescaped template
+    return mark_safe(form_element(version=version, request=context["request"]))  # noqa: S308 - autoescaped template

@@ -12,12 +12,12 @@ class WardenAdminSite(admin.AdminSite):
 
     def register(self, model_or_iterable, admin_class=None, **options):
         """Every admin offers only what its user may see (governance.admin_base, "what each user may see")."""
-        from .admin_base import with_visibility
+        from governance.admin_base import with_visibility
 
         super().register(model_or_iterable, with_visibility(admin_class or admin.ModelAdmin), **options)
 
     def autocomplete_view(self, request):
-        from .admin_base import VisibleAutocompleteJsonView
+        from governance.admin_base import VisibleAutocompleteJsonView
 
         return VisibleAutocompleteJsonView.as_view(admin_site=self)(request)
 

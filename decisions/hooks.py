@@ -1,0 +1,16 @@
+"""What the decisions layer does when a layer below reaches a point it cares about
+(governance/hooks.py): connected once, from DecisionsConfig.ready()."""
+
+from governance import hooks
+from governance.selectors import audit_label_moved
+
+from .models import Decision, Exemption, Policy, PolicyEvaluation, RiskRating, RiskRubric
+from .services import on_awaiting_decision
+
+MOVED_FROM_GOVERNANCE = (RiskRubric, RiskRating, Policy, PolicyEvaluation, Decision, Exemption)
+
+
+def connect() -> None:
+    hooks.connect(hooks.VERSION_AWAITING_DECISION, on_awaiting_decision)
+    for model in MOVED_FROM_GOVERNANCE:  # their events before the move say governance.<model>
+        audit_label_moved(label=model._meta.label_lower, former=f"governance.{model._meta.model_name}")
