@@ -5,6 +5,7 @@ class ComplianceConfig(AppConfig):
     name = "compliance"
 
     def ready(self) -> None:
+        # Imported here, not at the top: models may only be imported once the registry is ready.
         from governance import hooks
 
         from .services import assessments_open_for_stage

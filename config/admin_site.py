@@ -2,6 +2,12 @@ from django.contrib import admin
 from django.urls import reverse_lazy
 from django.utils import timezone
 
+from compliance.models import ReReview
+from governance.admin_base import VisibleAutocompleteJsonView, with_visibility
+from governance.notifications import unread_for
+from reviews.selectors import open_reviews_assigned_to, overdue_reviews_visible_to, versions_awaiting_decision_of
+from submissions.selectors import versions_visible_to
+
 
 class WardenAdminSite(admin.AdminSite):
     site_header = "Warden"
@@ -12,25 +18,12 @@ class WardenAdminSite(admin.AdminSite):
 
     def register(self, model_or_iterable, admin_class=None, **options):
         """Every admin offers only what its user may see (governance.admin_base, "what each user may see")."""
-        from governance.admin_base import with_visibility
-
         super().register(model_or_iterable, with_visibility(admin_class or admin.ModelAdmin), **options)
 
     def autocomplete_view(self, request):
-        from governance.admin_base import VisibleAutocompleteJsonView
-
         return VisibleAutocompleteJsonView.as_view(admin_site=self)(request)
 
     def index(self, request, extra_context=None):
-        from compliance.models import ReReview
-        from governance.notifications import unread_for
-        from reviews.selectors import (
-            open_reviews_assigned_to,
-            overdue_reviews_visible_to,
-            versions_awaiting_decision_of,
-        )
-        from submissions.selectors import versions_visible_to
-
         overdue_re_reviews = ReReview.objects.filter(
             status="open", due_on__lt=timezone.localdate(), version__in=versions_visible_to(user=request.user)
         ).select_related("version__plugin")

@@ -9,6 +9,7 @@ class DecisionsConfig(AppConfig):
     verbose_name = "Decisions"
 
     def ready(self) -> None:
+        # Imported here, not at the top: models may only be imported once the registry is ready.
         from . import hooks
 
         hooks.connect()

@@ -13,6 +13,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from . import roles
 from .admin_base import ReadOnlyAdmin, register_visibility
+from .calendar import WorkingCalendar as Calendar
 from .ids import is_id
 from .models import (
     AllowedLicence,
@@ -108,8 +109,6 @@ class WorkingCalendarAdmin(SimpleHistoryAdmin):
 
     def save_model(self, request, obj, form, change):
         # the calendar module validates zones and hours; refuse here rather than at the next sweep
-        from .calendar import WorkingCalendar as Calendar
-
         Calendar(
             time_zone=obj.time_zone,
             working_days=frozenset(obj.working_days),

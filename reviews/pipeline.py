@@ -15,7 +15,7 @@ from governance.transitions import apply_transition, save_with_audit
 from submissions.models import PluginVersion, VersionStatus
 
 from .assignment import assign_on_start
-from .checks.engine import queue_stage_checks
+from .checks.queue import queue_stage_checks
 from .models import CLEARED, ReviewStatus, StageReview
 from .notices import notify_awaiting_decision
 from .sla import schedule

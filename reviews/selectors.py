@@ -8,6 +8,7 @@ from governance.models import StageKind
 from submissions.models import PluginVersion, VersionStatus
 from submissions.selectors import organisations_of, plugins_visible_to, versions_visible_to
 
+from .kpis import describe_change
 from .models import (
     OPEN,
     SEVERITY_RANK,
@@ -20,6 +21,7 @@ from .models import (
     StageReview,
     ThreatModel,
 )
+from .performance import KPIS
 
 
 def reviews_assigned_to_groups_of(*, user) -> QuerySet[StageReview]:
@@ -109,9 +111,6 @@ def latest_harness_run(*, version_id: int) -> CheckRun | None:
 def performance_table(*, run: CheckRun) -> dict:
     """A harness run as the performance reviewer's table: per KPI, the budget, this version, the
     last approved version measured beside it in the same run, and the change."""
-    from .kpis import describe_change
-    from .performance import KPIS
-
     rows = []
     for metric in run.metrics.select_related("baseline_version"):
         kpi = KPIS.get(metric.kpi)

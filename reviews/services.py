@@ -21,7 +21,7 @@ from submissions.models import PluginVersion
 
 from . import pipeline
 from .assignment import candidates, is_qualified
-from .checks.engine import enqueue_after_commit
+from .checks.queue import enqueue_after_commit
 from .collaboration import feedback_request
 from .models import RUN_ACTIVE, CheckRun, Finding, FindingTriage, ReviewStatus, RunStatus, StageReview, Triage
 from .notices import notify_changes_requested, notify_decided

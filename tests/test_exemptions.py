@@ -12,10 +12,10 @@ from django.utils import timezone
 from decisions.exemptions import exemption_approve, exemption_reject, exemption_request, exemption_revoke
 from decisions.facts import version_facts
 from decisions.models import Exemption, PolicyEvaluation
+from decisions.tasks import expire_exemptions
 from governance import roles
 from governance.errors import PermissionRefused, PolicyBlocked, TransitionRefused, ValidationFailed
 from governance.models import AuditEvent, Notification
-from decisions.tasks import expire_exemptions
 
 from .conftest import approve, last_audit, make_user
 from .test_policies import add_critical, load, policy_yaml

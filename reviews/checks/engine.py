@@ -1,7 +1,7 @@
 """Running checks: queue on stage start, execute in a worker, store results idempotently.
 
-1. ``queue_stage_checks`` (inside the transaction that starts a stage) creates one queued
-   CheckRun per check the stage declares and enqueues it after commit.
+1. ``queue_stage_checks`` (reviews/checks/queue.py, inside the transaction that starts a
+   stage) creates one queued CheckRun per check the stage declares and enqueues it after commit.
 2. ``check_run_execute`` (in a django-q2 worker) claims the run, unpacks the artifact once
    per machine, runs the check outside any transaction, then replaces the run's findings
    and records the verdict in one transaction. A worker that dies leaves the run
@@ -37,38 +37,18 @@ from reviews.models import (
     PerformanceMetric,
     RunOrigin,
     RunStatus,
-    StageReview,
 )
 from reviews.notices import notify_check_errored
+from reviews.services import stage_auto_pass
 from submissions.intake import extract_artifact
 from submissions.models import PluginVersion, VersionStatus
 
 from . import REGISTRY, CheckContext, CheckOutcome
+from .queue import enqueue_after_commit
 
 logger = logging.getLogger(__name__)
 BATCH = 2000
 APPROVED_STATES = [VersionStatus.APPROVED, VersionStatus.DEPLOYED, VersionStatus.SUPERSEDED, VersionStatus.ROLLED_BACK]
-
-
-def queue_stage_checks(*, review: StageReview) -> list[CheckRun]:
-    runs = []
-    for key in review.stage.checks:
-        spec = REGISTRY.get(key)
-        run = CheckRun.objects.create(
-            version_id=review.version_id,
-            revision=review.version.revision,
-            stage_review=review,
-            check_key=key,
-            tool=spec.tool if spec else "",
-        )
-        enqueue_after_commit(run)
-        runs.append(run)
-    return runs
-
-
-def enqueue_after_commit(run: CheckRun) -> None:
-    run_id = run.pk
-    transaction.on_commit(lambda: async_task("reviews.tasks.run_check", run_id, task_name=f"check-{run_id}"))
 
 
 def check_run_execute(*, run_id: int) -> CheckRun | None:
@@ -285,8 +265,6 @@ def after_run(*, run_id: int) -> CheckRun:
     run = CheckRun.objects.select_related("stage_review__stage").get(pk=run_id)
     review = run.stage_review
     if review is not None and review.stage.auto_pass:
-        from reviews.services import stage_auto_pass
-
         stage_auto_pass(review=review)
     return run
 

@@ -28,6 +28,7 @@ from submissions.models import PluginVersion
 
 from . import CheckContext, CheckOutcome, register
 from .eligibility import native_declared
+from .engine import APPROVED_STATES, artifact_tree
 
 TOOL = "warden-harness"
 
@@ -140,8 +141,6 @@ def _samples(subject: Subject) -> dict:
 
 
 def baseline_subject(ctx: CheckContext) -> Subject | None:
-    from .engine import APPROVED_STATES, artifact_tree
-
     previous = (
         PluginVersion.objects.filter(plugin_id=ctx.plugin_id, status__in=APPROVED_STATES)
         .exclude(pk=ctx.version_id)
