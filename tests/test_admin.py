@@ -15,8 +15,7 @@ from reviews.models import ReviewStatus, StageReview
 from submissions import services as sub
 from submissions.models import PluginVersion, VersionStatus
 from submissions.samples import plugin_archive
-
-from .conftest import current_review, open_review
+from tests.conftest import current_review, open_review
 
 pytestmark = pytest.mark.django_db
 

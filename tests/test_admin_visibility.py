@@ -36,8 +36,7 @@ from reviews.reports import report_attach
 from reviews.threat_model import threat_model_prefill
 from submissions import services as sub
 from submissions.samples import plugin_archive
-
-from .conftest import open_review, sign_off
+from tests.conftest import open_review, sign_off
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,7 @@ from governance.errors import TransitionRefused
 from governance.models import AuditEvent
 from reviews import services as review
 from reviews.models import ReviewStatus
-
-from .conftest import open_review, run_concurrently
+from tests.conftest import open_review, run_concurrently
 
 pytestmark = [
     pytest.mark.postgres,

@@ -11,8 +11,7 @@ from reviews import services as review
 from reviews.models import StageReview
 from submissions import services as sub
 from submissions.models import PluginVersion
-
-from .conftest import approve, current_review, make_user, open_review, sign_off
+from tests.conftest import approve, current_review, make_user, open_review, sign_off
 
 pytestmark = pytest.mark.django_db
 

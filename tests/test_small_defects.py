@@ -26,10 +26,9 @@ from governance.models import AuditEvent
 from reviews import services as review
 from reviews.admin import render_performance
 from reviews.models import CheckRun, PerformanceMetric
-
-from .conftest import last_audit, open_review
-from .test_admin import stage_form
-from .test_evidence import compliance_review  # noqa: F401  (a fixture)
+from tests.compliance.test_evidence import compliance_review  # noqa: F401  (a fixture)
+from tests.conftest import last_audit, open_review
+from tests.test_admin import stage_form
 
 pytestmark = pytest.mark.django_db
 

@@ -11,10 +11,9 @@ from decisions.models import Decision, PolicyEvaluation, RiskRating
 from decisions.services import decision_basis, version_reassess
 from governance.errors import FactsChanged, ValidationFailed
 from governance.models import AuditEvent
-
-from .conftest import current_review
-from .test_exemptions import ask
-from .test_policies import add_critical, load, policy_yaml
+from tests.conftest import current_review
+from tests.decisions.test_exemptions import ask
+from tests.decisions.test_policies import add_critical, load, policy_yaml
 
 pytestmark = pytest.mark.django_db
 

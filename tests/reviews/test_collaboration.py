@@ -12,8 +12,7 @@ from reviews.collaboration import (
     feedback_submit,
 )
 from reviews.models import Feedback
-
-from .conftest import open_review
+from tests.conftest import open_review
 
 pytestmark = pytest.mark.django_db
 

@@ -27,12 +27,11 @@ from reviews.findings_data import location_key
 from reviews.importers import parse_report
 from reviews.models import CheckRun, Finding
 from submissions import services as sub
-
-from .conftest import open_review
+from tests.conftest import open_review
 
 pytestmark = pytest.mark.django_db
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SARIF = (FIXTURES / "reports" / "bandit-acme-shell.sarif").read_bytes()
 
 

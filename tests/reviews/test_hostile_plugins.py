@@ -27,7 +27,7 @@ from reviews.sandbox import runner
 from reviews.sandbox.runner import SandboxError, isolation_available
 from reviews.sandbox.tracer import tracer_available
 from submissions.samples import PLUGIN_SOURCE
-from tests.test_sandbox import TEST_LIMITS, manifest
+from tests.reviews.test_sandbox import TEST_LIMITS, manifest
 
 needs_bwrap = pytest.mark.skipif(not isolation_available(), reason="bubblewrap (bwrap) is not installed")
 MARKER = "HOSTILE-CODE-RAN"

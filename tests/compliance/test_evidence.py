@@ -13,11 +13,10 @@ from compliance.services import framework_import
 from governance.errors import PermissionRefused, TransitionRefused, ValidationFailed
 from reviews import services as review
 from reviews.models import ReviewStatus
-
-from .conftest import open_review
+from tests.conftest import open_review
 
 pytestmark = pytest.mark.django_db
-DEFAULT = Path(__file__).resolve().parents[1] / "compliance" / "frameworks" / "default.yaml"
+DEFAULT = Path(__file__).resolve().parents[2] / "compliance" / "frameworks" / "default.yaml"
 PDF = b"%PDF-1.7\n% a data-flow diagram\n"
 
 

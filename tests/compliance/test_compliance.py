@@ -13,11 +13,10 @@ from governance.errors import ValidationFailed
 from reviews import services as review
 from submissions import services as sub
 from submissions.samples import MANIFEST_TEMPLATE, plugin_archive
-
-from .conftest import open_review
+from tests.conftest import open_review
 
 pytestmark = pytest.mark.django_db
-DEFAULT = Path(__file__).resolve().parents[1] / "compliance" / "frameworks" / "default.yaml"
+DEFAULT = Path(__file__).resolve().parents[2] / "compliance" / "frameworks" / "default.yaml"
 
 
 @pytest.fixture

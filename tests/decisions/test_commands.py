@@ -56,5 +56,5 @@ def test_the_manifest_reference_in_docs_is_up_to_date():
 
     from submissions.manifest_docs import manifest_reference
 
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "manifest.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "manifest.md").read_text()
     assert manifest_reference() in doc, "run `manage.py manifest_reference --write`"

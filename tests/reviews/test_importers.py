@@ -24,7 +24,7 @@ from reviews.importers import (
     parse_report,
 )
 
-REPORTS = Path(__file__).parent / "fixtures" / "reports"
+REPORTS = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
 BOM_EXAMPLES = REPORTS / "cyclonedx-bom-examples"
 
 # (format, fixture) for every real report that parses

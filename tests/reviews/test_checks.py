@@ -16,8 +16,7 @@ from reviews.findings_data import FindingData
 from reviews.models import CheckRun, Finding, FindingTriage, ReviewStatus, RunStatus
 from submissions import services as sub
 from submissions.samples import MANIFEST_TEMPLATE, plugin_archive
-
-from .conftest import current_review, open_review
+from tests.conftest import current_review, open_review
 
 pytestmark = pytest.mark.django_db
 

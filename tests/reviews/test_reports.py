@@ -15,7 +15,7 @@ from reviews.models import CheckRun, Finding, FindingTriage
 
 pytestmark = pytest.mark.django_db
 
-REPORTS = Path(__file__).parent / "fixtures" / "reports"
+REPORTS = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def test_pip_audit_report_gives_dependency_findings(api, in_review):
 
 
 def test_sbom_components_are_matched_against_advisories(api, in_review):
-    call_command("import_advisories", str(Path(__file__).parent / "fixtures" / "osv"), stdout=StringIO())
+    call_command("import_advisories", str(Path(__file__).resolve().parents[1] / "fixtures" / "osv"), stdout=StringIO())
     sbom = json.loads((REPORTS / "cyclonedx-env-1.5.json").read_bytes())
     for component in sbom["components"]:  # the real SBOM, with requests pinned back to a vulnerable release
         if component["name"] == "requests":

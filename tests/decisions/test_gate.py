@@ -10,9 +10,8 @@ from django.utils import timezone
 from decisions.exemptions import exemption_approve, exemption_request
 from decisions.models import PolicyEvaluation, RiskRating
 from governance.models import AuditEvent
-
-from .conftest import approve
-from .test_policies import add_critical, load, policy_yaml
+from tests.conftest import approve
+from tests.decisions.test_policies import add_critical, load, policy_yaml
 
 pytestmark = pytest.mark.django_db
 

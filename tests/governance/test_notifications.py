@@ -36,7 +36,7 @@ def test_rows_are_sent_once(security, performance):
 
 def test_a_failing_backend_loses_nothing_and_sends_nothing_twice(security, settings):
     queue([security])
-    settings.EMAIL_BACKEND = "tests.test_notifications.BrokenBackend"
+    settings.EMAIL_BACKEND = "tests.governance.test_notifications.BrokenBackend"
     assert notifications_send() == 0
     row = Notification.objects.get()
     assert (row.sent_at, row.attempts) == (None, 1)

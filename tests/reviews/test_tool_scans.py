@@ -34,7 +34,7 @@ from reviews.checks.guarddog_scan import (
 from reviews.checks.tool_result import ToolError, ToolMissing, ToolTimeout, module_version
 from reviews.findings_data import FindingData, ReportError
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 PLUGINS = FIXTURES / "plugins"
 REPORTS = FIXTURES / "tools"
 NOTHING_DECLARED = {"network": [], "filesystem": [], "subprocess": False, "environment": []}

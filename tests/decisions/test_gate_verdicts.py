@@ -17,10 +17,9 @@ from reviews import services as review
 from reviews.models import CheckRun
 from reviews.tasks import start_review
 from submissions.samples import plugin_archive
-
-from .conftest import current_review, open_review
-from .test_gate import sarif
-from .test_policies import add_run, load, policy_yaml
+from tests.conftest import current_review, open_review
+from tests.decisions.test_gate import sarif
+from tests.decisions.test_policies import add_run, load, policy_yaml
 
 pytestmark = pytest.mark.django_db
 
@@ -171,7 +170,7 @@ def test_wait_answers_at_once_when_the_verdict_is_known(client, policies, make_a
     assert posted["gate"]["verdict"] == "fail" and posted["gate"]["wait"]["gave_up"] is False
 
 
-SCRIPT = Path(__file__).resolve().parent.parent / "docs" / "examples" / "ci-gate.sh"
+SCRIPT = Path(__file__).resolve().parents[2] / "docs" / "examples" / "ci-gate.sh"
 
 
 @pytest.mark.skipif(not (shutil.which("curl") and shutil.which("jq")), reason="the CI snippet needs curl and jq")

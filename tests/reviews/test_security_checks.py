@@ -14,12 +14,11 @@ from reviews.models import Advisory, CheckRun, RunStatus
 from reviews.sandbox.runner import isolation_available
 from submissions import services as sub
 from submissions.samples import MANIFEST_TEMPLATE, plugin_archive
-
-from .conftest import open_review
+from tests.conftest import open_review
 
 pytestmark = pytest.mark.django_db
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def zipped(directory: Path, name: str) -> SimpleUploadedFile:

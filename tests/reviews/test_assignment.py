@@ -14,8 +14,7 @@ from reviews import services as review
 from reviews.models import ReviewerQualification
 from submissions import services as sub
 from submissions.samples import plugin_archive
-
-from .conftest import make_user, open_review
+from tests.conftest import make_user, open_review
 
 pytestmark = pytest.mark.django_db
 

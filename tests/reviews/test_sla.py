@@ -11,8 +11,7 @@ from reviews import services as review
 from reviews.models import SlaBreach, SlaSignal
 from reviews.sla import sla_sweep
 from submissions import services as sub
-
-from .conftest import make_user, open_review
+from tests.conftest import make_user, open_review
 
 pytestmark = pytest.mark.django_db
 BERLIN = ZoneInfo("Europe/Berlin")

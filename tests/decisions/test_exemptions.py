@@ -16,9 +16,8 @@ from decisions.tasks import expire_exemptions
 from governance import roles
 from governance.errors import PermissionRefused, PolicyBlocked, TransitionRefused, ValidationFailed
 from governance.models import AuditEvent, Notification
-
-from .conftest import approve, last_audit, make_user
-from .test_policies import add_critical, load, policy_yaml
+from tests.conftest import approve, last_audit, make_user
+from tests.decisions.test_policies import add_critical, load, policy_yaml
 
 pytestmark = pytest.mark.django_db
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)

@@ -22,8 +22,7 @@ from decisions.services import (
 from governance.errors import PermissionRefused, ValidationFailed
 from governance.models import AuditEvent
 from reviews.models import CheckRun, Finding, PerformanceMetric
-
-from .conftest import last_audit, run_concurrently
+from tests.conftest import last_audit, run_concurrently
 
 pytestmark = pytest.mark.django_db
 RUBRIC = validated_rubric(DEFAULT_RUBRIC)

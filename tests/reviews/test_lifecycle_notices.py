@@ -14,8 +14,7 @@ from reviews.checks import REGISTRY, CheckSpec
 from reviews.checks.engine import check_run_execute
 from reviews.models import CheckRun, RunStatus
 from submissions import services as sub
-
-from .conftest import approve, make_user, open_review
+from tests.conftest import approve, make_user, open_review
 
 pytestmark = pytest.mark.django_db
 
@@ -76,7 +75,7 @@ def test_approval_tells_the_authors_and_the_reviewers_who_worked_it(make_awaitin
 
 
 def test_auto_approval_tells_the_authors_and_the_reviewers_who_worked_it(settings, tmp_path, make_awaiting):
-    from .test_policies import load, policy_yaml
+    from tests.decisions.test_policies import load, policy_yaml
 
     settings.WARDEN_AUTO_APPROVE_CATEGORIES = ["data-connector"]
     load(tmp_path, critical=policy_yaml("no-critical", "findings.open.critical == 0"))

@@ -8,8 +8,7 @@ from reviews import services as review
 from reviews.models import ReviewStatus
 from submissions import services as sub
 from submissions.models import VersionStatus
-
-from .conftest import approve, current_review, last_audit, open_review, sign_off
+from tests.conftest import approve, current_review, last_audit, open_review, sign_off
 
 pytestmark = pytest.mark.django_db
 
@@ -256,8 +255,7 @@ def test_deploy_evaluates_the_policies_again_and_refuses_once_an_exemption_expir
     from decisions.exemptions import exemption_approve, exemption_request
     from decisions.models import PolicyEvaluation
     from governance.errors import PolicyBlocked
-
-    from .test_policies import add_critical, load, policy_yaml
+    from tests.decisions.test_policies import add_critical, load, policy_yaml
 
     start = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
     with time_machine.travel(start, tick=False):
@@ -302,7 +300,7 @@ def test_the_admin_deploy_button_shows_the_blocking_policy_and_changes_nothing(
     from django.contrib.messages import get_messages
     from django.urls import reverse
 
-    from .test_policies import add_critical, load, policy_yaml
+    from tests.decisions.test_policies import add_critical, load, policy_yaml
 
     load(tmp_path, critical=policy_yaml("no-critical", "findings.open.critical == 0", message="Fix criticals."))
     version = make_approved("1.0.0")

@@ -21,8 +21,7 @@ from reviews.models import Annotation, CheckRun, Finding, ReviewStatus
 from submissions import services as sub
 from submissions.models import PluginVersion, VersionRevision, VersionStatus
 from submissions.samples import plugin_archive
-
-from .conftest import current_review, open_review
+from tests.conftest import current_review, open_review
 
 pytestmark = pytest.mark.django_db
 
@@ -423,8 +422,7 @@ def test_runs_of_an_earlier_revision_no_longer_speak_for_the_version(
     """A report posted about revision 1 (a critical finding) does not count against the fixed
     archive of revision 2, nor does its old run make the gate think a check has run."""
     from decisions.facts import version_facts
-
-    from .test_gate import sarif
+    from tests.decisions.test_gate import sarif
 
     client = APIClient()
     client.force_authenticate(author)

@@ -14,9 +14,8 @@ from decisions.services import assess_version
 from governance.errors import PolicyBlocked, ValidationFailed
 from governance.models import AuditEvent
 from reviews.models import CheckRun, Finding
-
-from .conftest import approve
-from .test_rubric import blank_facts
+from tests.conftest import approve
+from tests.decisions.test_rubric import blank_facts
 
 pytestmark = pytest.mark.django_db
 

@@ -31,7 +31,7 @@ from reviews.advisories.osv import (
 )
 from reviews.findings_data import ReportError
 
-FIXTURES = Path(__file__).parent / "fixtures" / "osv"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "osv"
 GHSA_REQUESTS = FIXTURES / "ghsa" / "GHSA-j8r2-6x86-q33q.json"
 GHSA_PY = FIXTURES / "ghsa" / "GHSA-w596-4wvx-j9j6.json"
 PYSEC_PYYAML = FIXTURES / "vulns" / "pyyaml" / "PYSEC-2020-96.yaml"
