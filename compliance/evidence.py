@@ -9,7 +9,7 @@ from django.utils import timezone
 from governance.audit import audit_record
 from governance.errors import PermissionRefused, TransitionRefused, ValidationFailed
 from governance.permissions import is_org_member
-from governance.transitions import require_reason
+from governance.transitions import apply_transition, require_reason
 from reviews.models import ReviewStatus, StageReview
 from reviews.services import stage_pass
 
@@ -73,9 +73,17 @@ def evidence_upload(
                 revision=(replaces.revision + 1) if replaces else 1,
             )
             evidence.controls.set(controls)
-            ControlAssessment.objects.filter(
+            waiting = ControlAssessment.objects.select_for_update().filter(
                 stage_review__version=version, control__in=controls, status=AssessmentStatus.TODO
-            ).update(status=AssessmentStatus.IN_REVIEW)
+            )
+            for assessment in waiting.select_related("control").order_by("pk"):
+                apply_transition(
+                    assessment,
+                    "await_review",
+                    actor=actor,
+                    action="control.await_review",
+                    data={"control": str(assessment.control), "evidence": evidence.pk},
+                )
             audit_record(
                 actor=actor,
                 action="evidence.upload",
@@ -136,7 +144,7 @@ def evidence_decide(*, evidence: Evidence, actor, accept: bool, reason: str) -> 
         _compliance_reviewer(actor, evidence.version)
         if evidence.status != EvidenceStatus.IN_REVIEW:
             raise TransitionRefused(f"{evidence} was already {evidence.get_status_display().lower()}.")
-        evidence.status = EvidenceStatus.ACCEPTED if accept else EvidenceStatus.REJECTED
+        evidence.accept() if accept else evidence.reject()
         evidence.decided_by, evidence.decided_at, evidence.decision_reason = actor, timezone.now(), reason
         evidence._history_user = actor  # type: ignore[attr-defined]
         evidence.save()
@@ -161,7 +169,8 @@ def assessment_decide(*, assessment: ControlAssessment, actor, result: str, reas
             .get(pk=assessment.pk)
         )
         _compliance_reviewer(actor, assessment.stage_review.version)
-        assessment.result, assessment.status, assessment.reason = result, AssessmentStatus.DONE, reason
+        assessment.decide()
+        assessment.result, assessment.reason = result, reason
         assessment._history_user = actor  # type: ignore[attr-defined]
         assessment.save()
         audit_record(

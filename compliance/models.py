@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django_fsm import FSMField, FSMModelMixin, transition
 from simple_history.models import HistoricalRecords
 
 
@@ -83,14 +84,17 @@ class AssessmentStatus(models.TextChoices):
     DONE = "done", "Done"
 
 
-class ControlAssessment(models.Model):
+A = AssessmentStatus
+
+
+class ControlAssessment(FSMModelMixin, models.Model):
     """One control, assessed for one compliance review: automatically when the control has an
     expression (with its inputs kept), else by the compliance officer on evidence."""
 
     stage_review = models.ForeignKey("reviews.StageReview", on_delete=models.CASCADE, related_name="assessments")
     control = models.ForeignKey(Control, on_delete=models.PROTECT, related_name="assessments")
     result = models.CharField(max_length=20, choices=Result.choices, default=Result.PENDING)
-    status = models.CharField(max_length=20, choices=AssessmentStatus.choices, default=AssessmentStatus.TODO)
+    status = FSMField(max_length=20, choices=AssessmentStatus.choices, default=AssessmentStatus.TODO, protected=True)
     automatic = models.BooleanField(default=False)
     inputs = models.JSONField(default=dict, blank=True, help_text="The facts the expression read.")
     reason = models.TextField(blank=True)
@@ -102,6 +106,18 @@ class ControlAssessment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.control} for review {self.stage_review_id}: {self.get_result_display()}"
+
+    @transition(field=status, source=A.TODO, target=A.IN_REVIEW)
+    def await_review(self) -> None:
+        """Evidence for the control arrived; the officer assesses it."""
+
+    @transition(field=status, source=A.TODO, target=A.DONE)
+    def assess_automatically(self) -> None:
+        """The control's expression decided it when the compliance stage started."""
+
+    @transition(field=status, source=[A.TODO, A.IN_REVIEW, A.DONE], target=A.DONE)
+    def decide(self) -> None:
+        """The officer's result (again, if they change their mind while the review is open)."""
 
 
 class EvidenceKind(models.TextChoices):
@@ -125,7 +141,10 @@ def evidence_path(instance: "Evidence", filename: str) -> str:
     return f"evidence/{uuid.uuid4().hex}/{filename.rsplit('/', 1)[-1][:100]}"
 
 
-class Evidence(models.Model):
+E = EvidenceStatus
+
+
+class Evidence(FSMModelMixin, models.Model):
     """A document an author gives for one or more controls. Never executed, never rendered:
     it is only ever downloaded as an attachment. A new upload for the same evidence is a new
     revision; earlier revisions stay."""
@@ -143,7 +162,7 @@ class Evidence(models.Model):
     expires_on = models.DateField(null=True, blank=True)
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     uploaded_at = models.DateTimeField(auto_now_add=True)
-    status = models.CharField(max_length=20, choices=EvidenceStatus.choices, default=EvidenceStatus.IN_REVIEW)
+    status = FSMField(max_length=20, choices=EvidenceStatus.choices, default=EvidenceStatus.IN_REVIEW, protected=True)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -157,6 +176,14 @@ class Evidence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} r{self.revision} for {self.version}"
+
+    @transition(field=status, source=E.IN_REVIEW, target=E.ACCEPTED)
+    def accept(self) -> None:
+        pass
+
+    @transition(field=status, source=E.IN_REVIEW, target=E.REJECTED)
+    def reject(self) -> None:
+        pass
 
 
 class ResidualRisk(models.TextChoices):
@@ -185,14 +212,17 @@ class ReReviewStatus(models.TextChoices):
     DONE = "done", "Done"
 
 
-class ReReview(models.Model):
+R = ReReviewStatus
+
+
+class ReReview(FSMModelMixin, models.Model):
     """Ongoing conformity: a deployed version is looked at again on its checklist's interval,
     or early when evidence it rests on expires."""
 
     version = models.ForeignKey("submissions.PluginVersion", on_delete=models.CASCADE, related_name="re_reviews")
     due_on = models.DateField(db_index=True)
     reason = models.CharField(max_length=200)
-    status = models.CharField(max_length=10, choices=ReReviewStatus.choices, default=ReReviewStatus.SCHEDULED)
+    status = FSMField(max_length=10, choices=ReReviewStatus.choices, default=ReReviewStatus.SCHEDULED, protected=True)
     opened_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     completed_by = models.ForeignKey(
@@ -206,3 +236,15 @@ class ReReview(models.Model):
 
     def __str__(self) -> str:
         return f"Re-review of {self.version} due {self.due_on}"
+
+    @transition(field=status, source=R.SCHEDULED, target=R.OPEN)
+    def open(self) -> None:
+        pass
+
+    @transition(field=status, source=R.OPEN, target=R.DONE)
+    def complete(self) -> None:
+        pass
+
+    @transition(field=status, source=[R.SCHEDULED, R.OPEN], target=R.DONE)
+    def close(self) -> None:
+        """The version left deployment before the re-review was done."""

@@ -69,7 +69,8 @@ def re_reviews_close(*, version: PluginVersion, reason: str) -> int:
             version=version, status__in=[ReReviewStatus.SCHEDULED, ReReviewStatus.OPEN]
         )
         for re_review in pending:
-            re_review.status, re_review.completed_at = ReReviewStatus.DONE, timezone.now()
+            re_review.close()
+            re_review.completed_at = timezone.now()
             re_review.outcome = f"Closed without review: {version} is no longer deployed ({reason})."
             re_review.save()
             audit_record(
@@ -88,7 +89,8 @@ def _open(re_review: ReReview) -> int:
         claimed = ReReview.objects.select_for_update().filter(pk=re_review.pk, status=ReReviewStatus.SCHEDULED).first()
         if claimed is None:
             return 0
-        claimed.status, claimed.opened_at = ReReviewStatus.OPEN, timezone.now()
+        claimed.open()
+        claimed.opened_at = timezone.now()
         claimed.save()
         officers = get_user_model().objects.filter(groups__name=roles.COMPLIANCE_OFFICERS, is_active=True)
         notify(
@@ -116,8 +118,9 @@ def re_review_complete(*, re_review: ReReview, actor, outcome: str) -> ReReview:
             raise TransitionRefused(f"{re_review} is {re_review.get_status_display().lower()}, not open.")
         if not actor.groups.filter(name=roles.COMPLIANCE_OFFICERS).exists():
             raise PermissionRefused(f"{actor} is not a compliance officer.")
-        re_review.status, re_review.completed_at = ReReviewStatus.DONE, timezone.now()
-        re_review.completed_by, re_review.outcome = actor, outcome
+        re_review.complete()
+        re_review.completed_at, re_review.completed_by, re_review.outcome = timezone.now(), actor, outcome
+        re_review._history_user = actor  # type: ignore[attr-defined]
         re_review.save()
         audit_record(actor=actor, action="compliance.re_review_done", target=re_review.version, reason=outcome)
         if re_review.version.status == VersionStatus.DEPLOYED:

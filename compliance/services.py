@@ -9,7 +9,7 @@ from governance.cel import compile_expression
 from governance.errors import ValidationFailed
 from governance.models import StageKind
 
-from .models import AssessmentStatus, Checklist, Control, ControlAssessment, Criticality, Framework, Result
+from .models import Checklist, Control, ControlAssessment, Criticality, Framework, Result
 
 CONTROL_FIELDS = ("key", "text", "criticality", "guidance", "typical_evidence", "applies_to_data", "expression")
 FACT_REFERENCE = re.compile(r"\b(plugin|permissions|data|dependencies|docs|performance)\.([A-Za-z_]\w*)")
@@ -153,6 +153,6 @@ def _assessed(assessment: ControlAssessment, manifest: dict) -> ControlAssessmen
         assessment.reason = f"Could not evaluate {expression!r}: {verdict}"
         return assessment
     assessment.result = Result.MET if bool(verdict) else Result.NOT_MET
-    assessment.status = AssessmentStatus.DONE
+    assessment.assess_automatically()
     assessment.reason = f"{expression} is {'true' if assessment.result == Result.MET else 'false'}"
     return assessment

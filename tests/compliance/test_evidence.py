@@ -13,7 +13,7 @@ from compliance.services import framework_import
 from governance.errors import PermissionRefused, TransitionRefused, ValidationFailed
 from reviews import services as review
 from reviews.models import ReviewStatus
-from tests.conftest import open_review
+from tests.conftest import last_audit, open_review
 
 pytestmark = pytest.mark.django_db
 DEFAULT = Path(__file__).resolve().parents[2] / "compliance" / "frameworks" / "default.yaml"
@@ -182,3 +182,20 @@ def test_a_control_assessment_can_be_discussed(compliance_review, compliance, se
     reply = annotation_add(version=compliance_review.version, actor=security, body="Yes.", parent=thread)
     assert reply.assessment == assessment
     assert list(assessment.annotations.order_by("pk")) == [thread, reply]
+
+
+def test_evidence_puts_its_controls_in_review_by_their_transition_with_history_and_audit(compliance_review, author):
+    evidence = evidence_upload(
+        version=compliance_review.version, controls=controls("sub-processors"), kind="policy", file=pdf(), actor=author
+    )
+
+    assessment = ControlAssessment.objects.get(stage_review=compliance_review, control__key="sub-processors")
+    assert assessment.status == "in_review"
+    assert assessment.history.first().history_user == author
+    event = last_audit(assessment)
+    assert (event.action, event.from_state, event.to_state) == ("control.await_review", "todo", "in_review")
+    assert event.data["evidence"] == evidence.pk
+    with pytest.raises(AttributeError):
+        assessment.status = "done"  # only a transition moves it (protected FSMField)
+    with pytest.raises(AttributeError):
+        evidence.status = "accepted"

@@ -57,7 +57,7 @@ def test_expired_evidence_opens_a_re_review_early(deployed, author, compliance):
         file=SimpleUploadedFile("iso.pdf", b"%PDF-1.7 certificate"),
         expires_on=timezone.localdate() + timedelta(days=10),
     )
-    evidence.status = "accepted"  # accepted during the (here skipped) compliance review
+    evidence.accept()  # accepted during the (here skipped) compliance review
     evidence.save()
     with time_machine.travel(timezone.now() + timedelta(days=11)):
         assert re_reviews_open_due() == 1
