@@ -1,0 +1,69 @@
+"""Performance budgets and metrics."""
+
+from typing import Any
+
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from governance.admin_base import (
+    ReadOnlyAdmin,
+)
+from submissions.selectors import versions_visible_to
+
+from ..kpis import KPIS, describe_change
+from ..models import (
+    PerformanceBudget,
+    PerformanceMetric,
+)
+
+
+@admin.register(PerformanceBudget)
+class PerformanceBudgetAdmin(SimpleHistoryAdmin):
+    """Platform admins set what a plugin category may cost on a host platform."""
+
+    list_display = [
+        "host_platform",
+        "category",
+        "startup_ms",
+        "peak_rss_mb",
+        "cpu_ms",
+        "latency_p95_ms",
+        "throughput_rps",
+        "regression_percent",
+        "typical_threads",
+        "peak_threads",
+    ]
+    list_filter = ["host_platform"]
+    list_select_related = ["host_platform"]
+
+
+METRIC_COLUMNS: list[Any] = [
+    "version",
+    "kpi",
+    "concurrency",
+    "value",
+    "unit",
+    "budget",
+    "within_budget",
+    "baseline_value",
+    "change",
+    "regressed",
+]
+
+
+@admin.register(PerformanceMetric)
+class PerformanceMetricAdmin(ReadOnlyAdmin):
+    list_display = METRIC_COLUMNS
+    list_filter = ["kpi", "within_budget", "regressed"]
+    list_select_related = ["version__plugin"]
+    readonly_fields = [*METRIC_COLUMNS, "check_run", "baseline_version"]
+
+    @admin.display(description="Change", ordering="change_percent")
+    def change(self, obj):
+        if obj.change_percent is None:
+            return ""
+        return "{} ({})".format(*describe_change(KPIS.get(obj.kpi), obj.change_percent))
+
+    def get_queryset(self, request):
+        visible = versions_visible_to(user=request.user)
+        return super().get_queryset(request).filter(version__in=visible)
