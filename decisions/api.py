@@ -14,7 +14,7 @@ from reviews.api import ReportOut, ReportUpload
 from reviews.reports import report_attach
 from submissions.selectors import versions_visible_to
 
-from .services import gate_verdict, gate_verdict_waiting
+from .gate import gate_verdict, gate_verdict_waiting
 
 VERDICTS = ["pass", "fail", "pending"]
 WAIT = OpenApiParameter(

@@ -19,7 +19,8 @@ from rest_framework.test import APIClient
 
 from decisions.exemptions import exemption_approve, exemption_request
 from decisions.facts import version_facts
-from decisions.services import assess_version, gate_verdict
+from decisions.gate import gate_verdict
+from decisions.services import assess_version
 from governance.models import AuditEvent
 from reviews import services as review
 from reviews.checks.bandit_scan import warden_severity
