@@ -1,6 +1,7 @@
 """Frameworks as YAML, and the automatic assessment of a version's controls."""
 
 import re
+from typing import Any
 
 import celpy
 from django.db import transaction
@@ -8,6 +9,7 @@ from django.db import transaction
 from governance.cel import compile_expression
 from governance.errors import ValidationFailed
 from governance.models import StageKind
+from reviews.models import StageReview
 
 from .models import Checklist, Control, ControlAssessment, Criticality, Framework, Result
 
@@ -15,7 +17,7 @@ CONTROL_FIELDS = ("key", "text", "criticality", "guidance", "typical_evidence", 
 FACT_REFERENCE = re.compile(r"\b(plugin|permissions|data|dependencies|docs|performance)\.([A-Za-z_]\w*)")
 
 
-def framework_import(*, document) -> tuple[Framework, bool]:
+def framework_import(*, document: Any) -> tuple[Framework, bool]:
     """Store a framework document; a new version only when its content changed.
     Returns the framework and whether a version was created."""
     controls = _validated(document)
@@ -58,7 +60,7 @@ def framework_export(*, framework: Framework) -> dict:
     return {"key": framework.key, "name": framework.name, "description": framework.description, "controls": controls}
 
 
-def _validated(document) -> list[dict]:
+def _validated(document: Any) -> list[dict]:
     errors = []
     if not isinstance(document, dict) or not all(isinstance(document.get(k), str) for k in ("key", "name")):
         raise ValidationFailed("A framework needs a key, a name and controls.", code="invalid_framework")
@@ -107,14 +109,14 @@ def _normalised(document: dict, controls: list[dict]) -> dict:
     }
 
 
-def assessments_open_for_stage(*, review) -> list[ControlAssessment]:
+def assessments_open_for_stage(*, review: StageReview) -> list[ControlAssessment]:
     """The ``stage_started`` hook (compliance/apps.py): a compliance stage opens its assessments."""
     if review.stage.kind != StageKind.COMPLIANCE:
         return []
     return assessments_open(review=review)
 
 
-def assessments_open(*, review) -> list[ControlAssessment]:
+def assessments_open(*, review: StageReview) -> list[ControlAssessment]:
     """Inside the transaction that starts a compliance review: one assessment per control
     that applies to this version, the automatic ones evaluated at once."""
     manifest = review.version.manifest

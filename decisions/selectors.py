@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 
 from governance.models import AuditEvent
@@ -14,27 +15,27 @@ from .models import Decision, Exemption, ExemptionScope, ExemptionStatus, Policy
 DECISIONS = ("version.approve", "version.auto_approve", "version.reject", "version.revoke")
 
 
-def latest_rating(*, version) -> RiskRating | None:
+def latest_rating(*, version: PluginVersion) -> RiskRating | None:
     return version.risk_ratings.select_related("rubric").order_by("-pk").first()
 
 
-def latest_evaluation(*, version) -> PolicyEvaluation | None:
+def latest_evaluation(*, version: PluginVersion) -> PolicyEvaluation | None:
     return version.policy_evaluations.order_by("-pk").first()
 
 
-def ratings_visible_to(*, user) -> QuerySet[RiskRating]:
+def ratings_visible_to(*, user: User) -> QuerySet[RiskRating]:
     return RiskRating.objects.filter(version__in=versions_visible_to(user=user))
 
 
-def evaluations_visible_to(*, user) -> QuerySet[PolicyEvaluation]:
+def evaluations_visible_to(*, user: User) -> QuerySet[PolicyEvaluation]:
     return PolicyEvaluation.objects.filter(version__in=versions_visible_to(user=user))
 
 
-def decisions_visible_to(*, user) -> QuerySet[Decision]:
+def decisions_visible_to(*, user: User) -> QuerySet[Decision]:
     return Decision.objects.filter(version__in=versions_visible_to(user=user))
 
 
-def exemptions_visible_to(*, user) -> QuerySet[Exemption]:
+def exemptions_visible_to(*, user: User) -> QuerySet[Exemption]:
     """The board and platform admins (who see every version) see every exemption; anyone else
     those of the plugins they see, those covering a version they may see (a reviewer's
     assignment), and the ones they asked for."""
@@ -101,7 +102,7 @@ def risk_register() -> list[dict]:
     return rows
 
 
-def _latest_by_version(queryset) -> dict:
+def _latest_by_version(queryset: QuerySet) -> dict:
     latest = {}
     for row in queryset.order_by("pk"):
         latest[row.version_id] = row
@@ -117,7 +118,7 @@ class Cover:
     compensating_controls: list[str] = field(default_factory=list)
 
 
-def active_exemptions(*, version, now: datetime):
+def active_exemptions(*, version: PluginVersion, now: datetime) -> QuerySet[Exemption]:
     return Exemption.objects.filter(
         Q(scope=ExemptionScope.PLUGIN) | Q(scope=ExemptionScope.VERSION, version=version),
         plugin_id=version.plugin_id,
@@ -126,7 +127,7 @@ def active_exemptions(*, version, now: datetime):
     ).order_by("pk")
 
 
-def covering(*, version, now: datetime) -> Cover:
+def covering(*, version: PluginVersion, now: datetime) -> Cover:
     cover = Cover()
     controls: set[str] = set()
     for exemption in active_exemptions(version=version, now=now):

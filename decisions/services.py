@@ -7,8 +7,10 @@ locked), ``gate_verdict`` computes it without storing anything.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -126,7 +128,7 @@ def rubric_previous(*, rubric: RiskRubric) -> RiskRubric | None:
 
 
 def rubric_revise(
-    *, rubric: RiskRubric, actor, document: dict, name: str, reason: str, description: str = ""
+    *, rubric: RiskRubric, actor: User, document: dict, name: str, reason: str, description: str = ""
 ) -> RiskRubric:
     """Change a rubric. A version no rating used yet is changed in place; a used one is
     frozen, so the change becomes the next version and old ratings keep theirs. The reason
@@ -187,7 +189,9 @@ def rubric_what_if(*, document: dict, limit: int = 500) -> list[dict]:
 # -- assessing versions --------------------------------------------------------------------
 
 
-def assess_version(*, version, now=None, lock_rubric: bool = False) -> tuple[Assessment, RiskRubric]:
+def assess_version(
+    *, version: PluginVersion, now: datetime | None = None, lock_rubric: bool = False
+) -> tuple[Assessment, RiskRubric]:
     """Compute (not store) the rating and policy results of ``version`` now; ``lock_rubric``
     when the caller stores the rating in its transaction."""
     now = now or timezone.now()
@@ -210,7 +214,7 @@ class StoredAssessment:
     evaluation: PolicyEvaluation
 
 
-def version_assess(*, version, trigger: str, actor=None) -> StoredAssessment:
+def version_assess(*, version: PluginVersion, trigger: str, actor: User | None = None) -> StoredAssessment:
     """Inside the caller's transaction, with ``version`` locked: rate it (a new rating only
     when the payload differs from its latest under the same rubric) and record the policy
     evaluation, each with an audit row. The rubric row stays locked until the caller commits."""
@@ -242,11 +246,13 @@ def version_assess(*, version, trigger: str, actor=None) -> StoredAssessment:
     return StoredAssessment(assessment=assessment, rating=rating, evaluation=evaluation)
 
 
-def _user(actor):
+def _user(actor: User | None) -> User | None:
     return actor if getattr(actor, "pk", None) else None  # None: the system
 
 
-def _store_rating(version, rubric: RiskRubric, assessment: Assessment, trigger: str, actor) -> RiskRating:
+def _store_rating(
+    version: PluginVersion, rubric: RiskRubric, assessment: Assessment, trigger: str, actor: User | None
+) -> RiskRating:
     latest = RiskRating.objects.filter(version=version, rubric=rubric).order_by("-pk").first()
     same_facts = latest is not None and digest_of(latest.facts) == digest_of(assessment.facts)
     if latest is not None and latest.digest == assessment.rating.digest and same_facts:
@@ -288,7 +294,7 @@ class DecisionBasis:
         }
 
 
-def decision_basis(*, version) -> DecisionBasis:
+def decision_basis(*, version: PluginVersion) -> DecisionBasis:
     evaluation = version.policy_evaluations.select_related("rating__rubric").order_by("-pk").first()
     return DecisionBasis(rating=evaluation.rating if evaluation else None, evaluation=evaluation)
 
@@ -309,7 +315,7 @@ class ApprovalJudgement:
             or self.shown.evaluation.digest != self.stored.evaluation.digest
         )
 
-    def refusal(self, version) -> FactsChanged:
+    def refusal(self, version: PluginVersion) -> FactsChanged:
         shown, now = self.shown.rating, self.stored.rating
         assert shown is not None
         return FactsChanged(
@@ -322,7 +328,9 @@ class ApprovalJudgement:
         )
 
 
-def approval_check(*, version, actor, rating_id: int | None, evaluation_id: int | None) -> ApprovalJudgement:
+def approval_check(
+    *, version: PluginVersion, actor: User, rating_id: int | None, evaluation_id: int | None
+) -> ApprovalJudgement:
     """Before an approval, in its transaction, with ``version`` locked: evaluate again and record it.
 
     When the result is the one the board was shown (the same rating and policy results, by
@@ -338,7 +346,7 @@ def approval_check(*, version, actor, rating_id: int | None, evaluation_id: int 
     return judgement
 
 
-def shown_basis(*, version, rating_id: int | None, evaluation_id: int | None) -> DecisionBasis:
+def shown_basis(*, version: PluginVersion, rating_id: int | None, evaluation_id: int | None) -> DecisionBasis:
     """The rating and evaluation a decision names: they must exist and be this version's."""
     rating = RiskRating.objects.filter(pk=rating_id or 0, version=version).first()
     evaluation = PolicyEvaluation.objects.filter(pk=evaluation_id or 0, version=version).first()
@@ -355,7 +363,9 @@ def shown_basis(*, version, rating_id: int | None, evaluation_id: int | None) ->
     return DecisionBasis(rating=rating, evaluation=evaluation)
 
 
-def decision_record(*, version, action: str, actor, reason: str, basis: DecisionBasis) -> dict:
+def decision_record(
+    *, version: PluginVersion, action: str, actor: User | None, reason: str, basis: DecisionBasis
+) -> dict:
     """Store the decision with the exact rating and evaluation it was taken on; returns what
     its audit event carries (ids and digests)."""
     decision = Decision.objects.create(
@@ -377,19 +387,19 @@ def decision_record(*, version, action: str, actor, reason: str, basis: Decision
     }
 
 
-def deploy_check(*, version, actor) -> StoredAssessment:
+def deploy_check(*, version: PluginVersion, actor: User) -> StoredAssessment:
     """Before a deployment, in its transaction: the same as ``approval_check``. What held at
     approval may not hold now (an exemption expired, a finding was reported since)."""
     return transition_check(version=version, actor=actor, trigger="deploy", verb="deployed")
 
 
-def transition_check(*, version, actor, trigger: str, verb: str) -> StoredAssessment:
+def transition_check(*, version: PluginVersion, actor: User, trigger: str, verb: str) -> StoredAssessment:
     stored = version_assess(version=version, trigger=trigger, actor=actor)
     transition_refuse_blocking(version=version, stored=stored, verb=verb)
     return stored
 
 
-def transition_refuse_blocking(*, version, stored: StoredAssessment, verb: str) -> None:
+def transition_refuse_blocking(*, version: PluginVersion, stored: StoredAssessment, verb: str) -> None:
     blocking = stored.assessment.blocking
     if blocking:
         raise PolicyBlocked(
@@ -398,7 +408,7 @@ def transition_refuse_blocking(*, version, stored: StoredAssessment, verb: str) 
         )
 
 
-def on_awaiting_decision(*, version) -> StoredAssessment:
+def on_awaiting_decision(*, version: PluginVersion) -> StoredAssessment:
     """The pipeline moved ``version`` into awaiting decision: rate it, evaluate the policies,
     and queue the auto-approval where its category has it and nothing stands in the way."""
     stored = version_assess(version=version, trigger="awaiting_decision")
@@ -408,7 +418,7 @@ def on_awaiting_decision(*, version) -> StoredAssessment:
     return stored
 
 
-def auto_approvable(*, version, assessment: Assessment) -> bool:
+def auto_approvable(*, version: PluginVersion, assessment: Assessment) -> bool:
     """Never without policies: a fresh installation that has not synced them approves nothing."""
     return (
         version.plugin.category in settings.WARDEN_AUTO_APPROVE_CATEGORIES
@@ -418,7 +428,7 @@ def auto_approvable(*, version, assessment: Assessment) -> bool:
     )
 
 
-def version_reassess(*, version, actor) -> StoredAssessment:
+def version_reassess(*, version: PluginVersion, actor: User) -> StoredAssessment:
     """On demand (the board or a platform admin): rate and evaluate now, and record it."""
     if not (actor.has_perm("submissions.decide_pluginversion") or actor.has_perm("reviews.waive_stagereview")):
         raise PermissionRefused(f"{actor} may not re-assess versions.")

@@ -1,5 +1,6 @@
 """Reads on configuration and the audit log."""
 
+from django.contrib.auth.models import User
 from django.db.models import Model, Q, QuerySet
 
 from .models import AuditEvent, Notification, NotificationPreference
@@ -31,10 +32,10 @@ def audit_events_for(*, targets: list[Model]) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(condition).select_related("actor").order_by("-seq")
 
 
-def notifications_of(*, user) -> QuerySet[Notification]:
+def notifications_of(*, user: User) -> QuerySet[Notification]:
     """Nobody reads anyone else's notifications."""
     return Notification.objects.filter(recipient=user)
 
 
-def notification_preferences_of(*, user) -> QuerySet[NotificationPreference]:
+def notification_preferences_of(*, user: User) -> QuerySet[NotificationPreference]:
     return NotificationPreference.objects.filter(user=user)

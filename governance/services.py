@@ -1,6 +1,6 @@
 """Writes on platform configuration."""
 
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.db import transaction
 
 from . import roles
@@ -39,7 +39,7 @@ DEFAULT_PIPELINE = [
 ]
 
 
-def stage_save(*, stage: Stage, actor, changed: list[str]) -> Stage:
+def stage_save(*, stage: Stage, actor: User, changed: list[str]) -> Stage:
     """Create or reconfigure a stage. Changes apply to rounds opened from now on: open
     reviews keep the owner group and blocking setting they started with."""
     adding = stage._state.adding
@@ -58,7 +58,7 @@ def stage_save(*, stage: Stage, actor, changed: list[str]) -> Stage:
     return stage
 
 
-def pipeline_install_defaults(*, actor=None) -> list[Stage]:
+def pipeline_install_defaults(*, actor: User | None = None) -> list[Stage]:
     """Create the default five stages that do not exist yet (by key); leave the rest alone."""
     created = []
     with transaction.atomic():

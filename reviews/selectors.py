@@ -1,5 +1,8 @@
 """Reads on stage reviews, filtered by what the user may see."""
 
+from collections.abc import Iterable
+
+from django.contrib.auth.models import User
 from django.db.models import Case, Count, F, Min, Q, QuerySet, Value, When
 from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
@@ -24,18 +27,18 @@ from .models import (
 from .performance import KPIS
 
 
-def reviews_assigned_to_groups_of(*, user) -> QuerySet[StageReview]:
+def reviews_assigned_to_groups_of(*, user: User) -> QuerySet[StageReview]:
     """The stage reviews the user's groups hold the review permission on."""
     return get_objects_for_user(user, "reviews.review_stagereview", klass=StageReview, accept_global_perms=False)
 
 
-def versions_reviewed_by_groups_of(*, user) -> QuerySet:
+def versions_reviewed_by_groups_of(*, user: User) -> QuerySet:
     """The ids of the versions whose stages the user's groups review: the ``versions_visible``
     hook of submissions.selectors.versions_visible_to (reviews/apps.py)."""
     return reviews_assigned_to_groups_of(user=user).values("version_id")
 
 
-def stage_reviews_visible_to(*, user) -> QuerySet[StageReview]:
+def stage_reviews_visible_to(*, user: User) -> QuerySet[StageReview]:
     if user.has_perm("reviews.view_stagereview"):
         return StageReview.objects.all()
     return StageReview.objects.filter(
@@ -44,7 +47,7 @@ def stage_reviews_visible_to(*, user) -> QuerySet[StageReview]:
     )
 
 
-def open_reviews_assigned_to(*, user) -> QuerySet[StageReview]:
+def open_reviews_assigned_to(*, user: User) -> QuerySet[StageReview]:
     return (
         StageReview.objects.filter(assignee=user, status__in=OPEN)
         .select_related("stage", "version__plugin__organisation")
@@ -52,7 +55,7 @@ def open_reviews_assigned_to(*, user) -> QuerySet[StageReview]:
     )
 
 
-def overdue_reviews_visible_to(*, user) -> QuerySet[StageReview]:
+def overdue_reviews_visible_to(*, user: User) -> QuerySet[StageReview]:
     return (
         stage_reviews_visible_to(user=user)
         .filter(status__in=OPEN, due_at__lt=timezone.now())
@@ -61,15 +64,15 @@ def overdue_reviews_visible_to(*, user) -> QuerySet[StageReview]:
     )
 
 
-def check_runs_visible_to(*, user) -> QuerySet[CheckRun]:
+def check_runs_visible_to(*, user: User) -> QuerySet[CheckRun]:
     return CheckRun.objects.filter(version__in=versions_visible_to(user=user))
 
 
-def findings_visible_to(*, user) -> QuerySet[Finding]:
+def findings_visible_to(*, user: User) -> QuerySet[Finding]:
     return Finding.objects.filter(version__in=versions_visible_to(user=user))
 
 
-def latest_runs(runs) -> list:
+def latest_runs(runs: Iterable[CheckRun]) -> list:
     """Of several runs of the same check (earlier rounds, re-matches, re-posted reports of
     one tool by one poster), only the newest speaks for the version now: an author's report
     does not replace a reviewer's. ``runs`` in any order."""
@@ -79,14 +82,14 @@ def latest_runs(runs) -> list:
     return list(latest.values())
 
 
-def current_runs(*, version) -> list[CheckRun]:
+def current_runs(*, version: PluginVersion) -> list[CheckRun]:
     """The runs that speak for the version now: of its current revision (a fixed archive's
     runs replace the old one's, posted reports included), the latest of each check and tool."""
     runs = CheckRun.objects.filter(version_id=version.pk, revision=version.revision)
     return latest_runs(runs.only("pk", "check_key", "tool", "status", "posted_by", "origin"))
 
 
-def finding_counts(*, version) -> list[dict]:
+def finding_counts(*, version: PluginVersion) -> list[dict]:
     """Open, new and total findings of the version's latest runs by severity, most severe first."""
     current = [r.pk for r in current_runs(version=version)]
     rows = {
@@ -133,7 +136,7 @@ def performance_table(*, run: CheckRun) -> dict:
     return {"run": run, "rows": rows, "baseline": run.summary.get("baseline"), "budget": run.summary.get("budget")}
 
 
-def versions_awaiting_decision_of(*, user) -> QuerySet[PluginVersion]:
+def versions_awaiting_decision_of(*, user: User) -> QuerySet[PluginVersion]:
     """For the board's home: the versions waiting on its decision, soonest due first. Versions of
     the user's own organisations are left out (nobody decides their own submission)."""
     if not (user.is_active and user.has_perm("submissions.decide_pluginversion")):
@@ -188,15 +191,15 @@ def also_reported_by(*, run: CheckRun) -> dict[str, int]:
     return dict(sorted(also.items()))
 
 
-def threat_models_visible_to(*, user) -> QuerySet[ThreatModel]:
+def threat_models_visible_to(*, user: User) -> QuerySet[ThreatModel]:
     return ThreatModel.objects.filter(version__in=versions_visible_to(user=user))
 
 
-def performance_metrics_visible_to(*, user) -> QuerySet[PerformanceMetric]:
+def performance_metrics_visible_to(*, user: User) -> QuerySet[PerformanceMetric]:
     return PerformanceMetric.objects.filter(version__in=versions_visible_to(user=user))
 
 
-def feedback_visible_to(*, user) -> QuerySet[Feedback]:
+def feedback_visible_to(*, user: User) -> QuerySet[Feedback]:
     """Each user's own feedback; all of it for those who read it (platform admins, the board)."""
     if user.has_perm("reviews.view_feedback"):
         return Feedback.objects.all()

@@ -7,6 +7,7 @@ permission, transition, save with history, audit; anything slow happens after co
 from datetime import date
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -37,7 +38,7 @@ def review_start(*, version: PluginVersion) -> PluginVersion:
     return version
 
 
-def stage_claim(*, review: StageReview, actor) -> StageReview:
+def stage_claim(*, review: StageReview, actor: User) -> StageReview:
     with transaction.atomic():
         _version, review = _lock(review)
         _check_reviewer(review, actor)
@@ -52,7 +53,7 @@ def stage_claim(*, review: StageReview, actor) -> StageReview:
     return review
 
 
-def stage_release(*, review: StageReview, actor) -> StageReview:
+def stage_release(*, review: StageReview, actor: User) -> StageReview:
     """The assignee gives a review back to its group's queue."""
     with transaction.atomic():
         _version, review = _lock(review)
@@ -63,7 +64,7 @@ def stage_release(*, review: StageReview, actor) -> StageReview:
     return review
 
 
-def stage_assign(*, review: StageReview, actor, to) -> StageReview:
+def stage_assign(*, review: StageReview, actor: User, to: User) -> StageReview:
     """Hand over (by the assignee) or reassign (by the assignee's lead or a platform admin)
     to another reviewer who could have been assigned in the first place."""
     with transaction.atomic():
@@ -98,14 +99,14 @@ def stage_assign(*, review: StageReview, actor, to) -> StageReview:
     return review
 
 
-def stage_pass(*, review: StageReview, actor, reason: str = "") -> StageReview:
+def stage_pass(*, review: StageReview, actor: User, reason: str = "") -> StageReview:
     with transaction.atomic():
         version, review = _decide(review, actor, "pass_review", "stage.pass", reason)
         pipeline.advance(version=version)
     return review
 
 
-def stage_fail(*, review: StageReview, actor, reason: str) -> StageReview:
+def stage_fail(*, review: StageReview, actor: User, reason: str) -> StageReview:
     reason = require_reason(reason, action="fail a stage")
     with transaction.atomic():
         version, review = _decide(review, actor, "fail", "stage.fail", reason)
@@ -126,7 +127,7 @@ def stage_fail(*, review: StageReview, actor, reason: str) -> StageReview:
     return review
 
 
-def stage_request_changes(*, review: StageReview, actor, reason: str) -> StageReview:
+def stage_request_changes(*, review: StageReview, actor: User, reason: str) -> StageReview:
     reason = require_reason(reason, action="request changes")
     with transaction.atomic():
         version, review = _decide(review, actor, "request_changes", "stage.request_changes", reason)
@@ -136,7 +137,7 @@ def stage_request_changes(*, review: StageReview, actor, reason: str) -> StageRe
     return review
 
 
-def stage_waive(*, review: StageReview, actor, reason: str) -> StageReview:
+def stage_waive(*, review: StageReview, actor: User, reason: str) -> StageReview:
     """A platform admin lets the pipeline go on without this stage's verdict."""
     reason = require_reason(reason, action="waive a stage")
     with transaction.atomic():
@@ -174,7 +175,7 @@ def stage_auto_pass(*, review: StageReview) -> StageReview | None:
     return review
 
 
-def check_run_rerun(*, run: CheckRun, actor) -> CheckRun:
+def check_run_rerun(*, run: CheckRun, actor: User) -> CheckRun:
     """A reviewer of the stage runs a finished check again (its findings are replaced)."""
     owner = run.stage_review
     if owner is None:
@@ -193,7 +194,7 @@ def check_run_rerun(*, run: CheckRun, actor) -> CheckRun:
 
 
 def finding_triage(
-    *, finding: Finding, actor, to_state: str, reason: str, plan: str = "", plan_due: date | None = None
+    *, finding: Finding, actor: User, to_state: str, reason: str, plan: str = "", plan_due: date | None = None
 ) -> Finding:
     """Record a reviewer's judgement of a finding; every change leaves a trail row and an audit event."""
     reason = require_reason(reason, action="triage a finding")
@@ -238,7 +239,7 @@ def finding_triage(
     return finding
 
 
-def can_triage(*, actor, finding: Finding) -> bool:
+def can_triage(*, actor: User, finding: Finding) -> bool:
     """The reviewers of the stage whose check found it may judge a finding; findings from
     external reports and advisory re-matches belong to the security stage. Nobody from the
     submitting organisation may, whatever else they hold."""
@@ -265,7 +266,9 @@ def _lock(review: StageReview) -> tuple[PluginVersion, StageReview]:
     return version, review
 
 
-def _decide(review: StageReview, actor, transition: str, action: str, reason: str):
+def _decide(
+    review: StageReview, actor: User, transition: str, action: str, reason: str
+) -> tuple[PluginVersion, StageReview]:
     version, review = _lock(review)
     _check_reviewer(review, actor)
     _refuse_decision_stage(review)
@@ -285,7 +288,7 @@ def _decide(review: StageReview, actor, transition: str, action: str, reason: st
     return version, review
 
 
-def _check_reviewer(review: StageReview, actor) -> None:
+def _check_reviewer(review: StageReview, actor: User) -> None:
     require_perm(
         actor,
         "reviews.review_stagereview",
@@ -304,7 +307,7 @@ def _refuse_decision_stage(review: StageReview) -> None:
         raise TransitionRefused(f"{review} is decided by approving or rejecting the version.")
 
 
-def refuse_second_signoff(version: PluginVersion, actor, *, exclude) -> None:
+def refuse_second_signoff(version: PluginVersion, actor: User, *, exclude: list[StageReview]) -> None:
     if not settings.WARDEN_SEPARATE_SIGNOFFS:
         return
     signed = (
@@ -324,5 +327,5 @@ def refuse_second_signoff(version: PluginVersion, actor, *, exclude) -> None:
         )
 
 
-def decided_fields(actor, reason: str) -> dict:
+def decided_fields(actor: User, reason: str) -> dict:
     return {"decided_by": actor, "decided_at": timezone.now(), "decision_reason": reason}

@@ -2,7 +2,7 @@
 
 from collections.abc import Mapping
 
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
@@ -22,7 +22,7 @@ from .intake import ArtifactFacts, inspect_artifact
 from .models import Organisation, Plugin, PluginVersion, VersionRevision, artifact_path
 
 
-def organisation_create(*, name: str, slug: str, actor, contact_email: str = "") -> Organisation:
+def organisation_create(*, name: str, slug: str, actor: User, contact_email: str = "") -> Organisation:
     require_perm(actor, "submissions.add_organisation", detail=f"{actor} may not create organisations.")
     with transaction.atomic():
         taken = Organisation.objects.filter(Q(name__iexact=name) | Q(slug=slug)).first()
@@ -39,7 +39,7 @@ def organisation_create(*, name: str, slug: str, actor, contact_email: str = "")
     return organisation
 
 
-def organisation_add_member(*, organisation: Organisation, user, actor) -> None:
+def organisation_add_member(*, organisation: Organisation, user: User, actor: User) -> None:
     """Make ``user`` an author of ``organisation``: staff access, the authors' role, its group."""
     require_perm(actor, "submissions.change_organisation", detail=f"{actor} may not change organisations.")
     with transaction.atomic():
@@ -50,7 +50,9 @@ def organisation_add_member(*, organisation: Organisation, user, actor) -> None:
         save_with_audit(organisation, actor=actor, action="organisation.add_member", data={"user": user.get_username()})
 
 
-def plugin_create(*, organisation: Organisation, name: str, category: str, actor, description: str = "") -> Plugin:
+def plugin_create(
+    *, organisation: Organisation, name: str, category: str, actor: User, description: str = ""
+) -> Plugin:
     if not is_org_member(actor, organisation):
         raise PermissionRefused(f"{actor} is not a member of {organisation}.")
     with transaction.atomic():
@@ -67,7 +69,7 @@ def plugin_create(*, organisation: Organisation, name: str, category: str, actor
     return plugin
 
 
-def version_create(*, plugin: Plugin, artifact: UploadedFile, actor) -> PluginVersion:
+def version_create(*, plugin: Plugin, artifact: UploadedFile, actor: User) -> PluginVersion:
     """Store an uploaded archive as a draft version of ``plugin``.
 
     The archive is read before anything is stored; if the row cannot be written, the
@@ -102,7 +104,7 @@ def version_create(*, plugin: Plugin, artifact: UploadedFile, actor) -> PluginVe
     return version
 
 
-def version_submit(*, version: PluginVersion, actor) -> PluginVersion:
+def version_submit(*, version: PluginVersion, actor: User) -> PluginVersion:
     with transaction.atomic():
         version = _lock_as_author(version, actor)
         apply_transition(
@@ -119,7 +121,7 @@ def version_submit(*, version: PluginVersion, actor) -> PluginVersion:
 def version_resubmit(
     *,
     version: PluginVersion,
-    actor,
+    actor: User,
     reason: str,
     artifact: UploadedFile | None = None,
     answers: Mapping[int, str] | None = None,
@@ -168,7 +170,7 @@ def version_resubmit(
     return version
 
 
-def version_withdraw(*, version: PluginVersion, actor, reason: str) -> PluginVersion:
+def version_withdraw(*, version: PluginVersion, actor: User, reason: str) -> PluginVersion:
     reason = require_reason(reason, action="withdraw")
     with transaction.atomic():
         version = _lock_as_author(version, actor)
@@ -198,7 +200,7 @@ def _refuse_other_plugin(plugin: Plugin, facts: ArtifactFacts) -> None:
         )
 
 
-def _refuse_early(version: PluginVersion, actor, transition: str) -> PluginVersion:
+def _refuse_early(version: PluginVersion, actor: User, transition: str) -> PluginVersion:
     """Permission and state, read without a lock (the locked row is checked again)."""
     version = PluginVersion.objects.select_related("plugin").get(pk=version.pk)
     require_perm(
@@ -249,7 +251,7 @@ def _current_artifact(facts: ArtifactFacts, stored: str, filename: str, number: 
     }
 
 
-def _record_revision(version: PluginVersion, *, actor, reason: str) -> VersionRevision:
+def _record_revision(version: PluginVersion, *, actor: User, reason: str) -> VersionRevision:
     """A copy of the version's current artifact fields as revision ``version.revision``."""
     revision = VersionRevision(
         version=version,
@@ -282,7 +284,7 @@ def _clean_answers(answers: Mapping[int, str] | None) -> dict[int, str]:
     return cleaned
 
 
-def _lock_as_author(version: PluginVersion, actor) -> PluginVersion:
+def _lock_as_author(version: PluginVersion, actor: User) -> PluginVersion:
     version = PluginVersion.objects.select_for_update(of=("self",)).select_related("plugin").get(pk=version.pk)
     require_perm(
         actor, "submissions.submit_plugin", version.plugin, detail=f"{actor} is not an author of {version.plugin}."
@@ -301,7 +303,7 @@ def lock_plugin_versions(version: PluginVersion, *, also: Q) -> dict[int, Plugin
     return {row.pk: row for row in rows}
 
 
-def lock_with_perm(version: PluginVersion, actor, perm: str, what: str) -> PluginVersion:
+def lock_with_perm(version: PluginVersion, actor: User, perm: str, what: str) -> PluginVersion:
     version = PluginVersion.objects.select_for_update().get(pk=version.pk)
     require_perm(actor, perm, detail=f"{actor} may not {what}.")
     return version
