@@ -118,7 +118,7 @@ def gate_verdict_waiting(*, version) -> dict:
         if answer["verdict"] != "pending" or waited >= limit:
             break
         time.sleep(min(poll, limit - waited))
-        version.refresh_from_db(fields=["status", "review_round"])
+        version.refresh_from_db(fields=["status", "review_round", "revision"])
     answer["wait"] = {
         "waited_seconds": round(waited, 2),
         "limit_seconds": limit,

@@ -193,6 +193,9 @@ WARDEN_SANDBOX_ALLOW_UNISOLATED = env_bool("WARDEN_SANDBOX_ALLOW_UNISOLATED", Fa
 WARDEN_SANDBOX_BWRAP = env_str("WARDEN_SANDBOX_BWRAP", "bwrap")
 # When the worker runs as root, plugin code runs as this unprivileged user (root ignores RLIMIT_NPROC).
 WARDEN_SANDBOX_UID = env_int("WARDEN_SANDBOX_UID", 65534, minimum=1)
+# Runs take one of this many consecutive users from WARDEN_SANDBOX_UID, at random, so that
+# concurrent runs rarely share one user's process limit (RLIMIT_NPROC counts per user).
+WARDEN_SANDBOX_UIDS = env_int("WARDEN_SANDBOX_UIDS", 1, minimum=1)
 # Where plugin dependencies come from: a directory of wheels (no network), else the index.
 WARDEN_SANDBOX_WHEELHOUSE = env_str("WARDEN_SANDBOX_WHEELHOUSE", "")
 WARDEN_SANDBOX_INDEX_URL = env_str("WARDEN_SANDBOX_INDEX_URL", "")

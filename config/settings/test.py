@@ -16,3 +16,7 @@ WARDEN_WORK_DIR = Path(tempfile.mkdtemp(prefix="warden-test-work-"))
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 WARDEN_GATE_WAIT_SECONDS = 2  # tasks run inline, so only a version that cannot move waits this long
 WARDEN_GATE_WAIT_POLL_SECONDS = 0.05
+# Plugin code runs as one of 4,096 users: a suite running beside another checkout's sandboxes
+# does not share their process limit.
+WARDEN_SANDBOX_UID = 100_000
+WARDEN_SANDBOX_UIDS = 4096

@@ -11,13 +11,15 @@ did with what plugin.toml's ``[permissions]`` declares.
     process start     ``subprocess = true``                     high
     environment read  the name is in ``environment``            medium; high for reading
                                                                 the whole environment
-    dynamic code      never (exec/eval/compile of a string in   high
-                      the plugin's code, marshal, ctypes)
+    dynamic code      never (a compile of source no scanner     high
+                      read, whoever calls it; marshal; code
+                      objects built; ctypes)
     ================  ========================================  ===========================
 
 The run is traced from outside the sandbox (reviews/sandbox/tracer.py): an effect the
 system-call tracer saw that the audit hook did not report, and the manifest does not declare,
-is a critical ``behaviour.capture-evaded``, as is a hook that stopped reporting.
+is a critical ``behaviour.capture-evaded``, as is a hook that stopped reporting, or whose
+state the plugin changed, or that failed its end-of-run self-check from the plugin root.
 A plugin stopped by a limit, or that crashed, gets a high finding saying which limit or what
 it raised. The plugin's own files, its dependencies and the Python installation are readable
 without declaration; everything else of the host is absent from the sandbox anyway.
@@ -30,7 +32,7 @@ from typing import Any
 
 from reviews.findings_data import FindingData
 from reviews.sandbox.environment import plugin_environment
-from reviews.sandbox.runner import SandboxRun, sandbox_run
+from reviews.sandbox.runner import ENV_INSIDE, PLUGIN_INSIDE, SandboxRun, sandbox_run
 from reviews.sandbox.tracer import reconcile
 
 from . import CheckContext, CheckOutcome, register
@@ -45,23 +47,27 @@ SENSITIVE_FILES = ("/etc/shadow", "/etc/gshadow", "/etc/sudoers")
 @register("security.behaviour", title="Behaviour in the sandbox", tool=TOOL)
 def behaviour(ctx: CheckContext) -> CheckOutcome:
     manifest = ctx.manifest
+    environment = plugin_environment(requirements=manifest["dependencies"]["requirements"])
     run = sandbox_run(
         mode="behaviour",
         plugin_root=ctx.root,
-        environment=plugin_environment(requirements=manifest["dependencies"]["requirements"]),
+        environment=environment,
         entrypoint=manifest["plugin"]["entrypoint"],
         benchmark=manifest.get("performance", {}).get("benchmark", ""),
         variables=manifest["permissions"]["environment"],
         native=native_declared(manifest),
         traced=True,
     )
-    findings = behaviour_findings(run, manifest["permissions"])
+    # What the sandbox reads anyway, where the plugin's tree and its environment are (inside
+    # bubblewrap, and without it)
+    ordinary = tuple(f"{path}/" for path in (ENV_INSIDE, PLUGIN_INSIDE, environment, ctx.root))
+    findings = behaviour_findings(run, manifest["permissions"], ordinary=ordinary)
     return CheckOutcome(
         passed=not any(f.severity in FAIL_AT for f in findings),
         findings=findings,
         summary={
             "isolation": run.isolation,
-            "events": len(run.of_type("event")),
+            "events": len(_self_check_events(run)[0]),  # the plugin's, not the harness's self-check
             "limit": run.limit,
             "wall_ms": round(run.wall_ms),
             "tracer": "strace" if run.trace is not None else "none",
@@ -89,12 +95,20 @@ def sandbox_report(run: SandboxRun) -> bytes:
     ).encode()
 
 
-def behaviour_findings(run: SandboxRun, permissions: Mapping[str, Any]) -> list[FindingData]:
-    findings = [f for event in run.of_type("event") if (f := _judge(event, permissions)) is not None]
+SELF_CHECK_FILE = ".warden-self-check-"  # harness.py: its end-of-run self-check's file, under the plugin root
+SELF_CHECK_KINDS = ("file", "network:connect", "network:lookup", "subprocess", "dynamic-code", "environment")
+
+
+def behaviour_findings(
+    run: SandboxRun, permissions: Mapping[str, Any], *, ordinary: tuple[str, ...] = ()
+) -> list[FindingData]:
+    events, checked = _self_check_events(run)
+    findings = [f for event in events if (f := _judge(event, permissions)) is not None]
     findings += [_truncated_finding(record["kind"]) for record in run.of_type("truncated")]
     if run.isolation == "none":
         findings.append(_unisolated_finding())
-    findings += [_evaded_finding(what) for what in run.forged + _unobserved(run, permissions)]
+    evaded = run.forged + _self_check(run, checked) + _unobserved(run, permissions, events, ordinary)
+    findings += [_evaded_finding(what) for what in evaded]
     if run.tampered:
         findings.append(_tampered_finding(run))
     if run.limit:
@@ -106,15 +120,57 @@ def behaviour_findings(run: SandboxRun, permissions: Mapping[str, Any]) -> list[
     return findings
 
 
-def _unobserved(run: SandboxRun, permissions: Mapping[str, Any]) -> list[str]:
+def _self_check_events(run: SandboxRun) -> tuple[list[dict], list[dict]]:
+    """The plugin's events, and those of the harness's end-of-run self-check (made from a file
+    under the real plugin root, so that they are the plugin's to the hook)."""
+    own = SELF_CHECK_FILE + run.canary
+    events: list[dict] = []
+    checked: list[dict] = []
+    for event in run.of_type("event"):
+        file = str((event.get("where") or {}).get("file", ""))
+        mine = run.canary and (file == own or file.endswith("/" + own)) and run.canary in str(event.get("target"))
+        (checked if mine else events).append(event)
+    return events, checked
+
+
+def _self_check(run: SandboxRun, checked: list[dict]) -> list[str]:
+    """The harness ran its self-check through the hook's live handlers and compared the hook's
+    state with what it was before the plugin's first line: each handler must have reported it
+    from the plugin's code, and nothing may have changed. A kind the hook stopped recording
+    (truncated) has its own finding."""
+    if not run.canary or run.result is None:
+        return []
+    state = [r for r in run.of_type("canary") if r.get("nonce") == "state:" + run.canary]
+    if not state:
+        return ["the harness's end-of-run self-check of the audit hook went unrecorded"]
+    found = []
+    changed = state[-1].get("changed")
+    if changed:
+        names = ", ".join(str(name) for name in changed) if isinstance(changed, list) else str(changed)
+        found.append(f"the plugin changed the audit hook's own state ({names})"[:250])
+    truncated = {r.get("kind") for r in run.of_type("truncated")}
+    seen = {str(e.get("kind")) + (f":{e['operation']}" if e.get("kind") == "network" else "") for e in checked}
+    missing = [kind for kind in SELF_CHECK_KINDS if kind not in seen and kind.partition(":")[0] not in truncated]
+    if missing:
+        found.append(
+            "the audit hook did not report its self-check from the plugin's code "
+            f"({', '.join(missing)}): it had been blinded"
+        )
+    return found
+
+
+def _unobserved(
+    run: SandboxRun, permissions: Mapping[str, Any], events: list[dict], ordinary: tuple[str, ...]
+) -> list[str]:
     """What the system-call tracer saw that the audit hook did not report (tracer.reconcile);
     without the tracer, only a hook that went quiet before the harness's end-of-run check."""
     if run.trace is not None:
-        found = reconcile(run.trace, run.records, declared=_declared(permissions), canary=run.canary)
+        records = [r for r in run.records if r.get("type") != "event"] + events
+        found = reconcile(run.trace, records, declared=_declared(permissions), canary=run.canary, ordinary=ordinary)
         if run.trace.truncated:
             found.append("the system-call trace passed its size limit: what followed was not checked")
         return found
-    recorded = any(r.get("type") == "canary" for r in run.records)
+    recorded = any(r.get("type") == "canary" and r.get("nonce") == run.canary for r in run.records)
     if run.canary and run.result is not None and not recorded:
         return ["the audit hook stopped reporting: the harness's end-of-run check went unrecorded"]
     return []
@@ -124,8 +180,8 @@ def _declared(permissions: Mapping[str, Any]):
     def declared(kind: str, target: str) -> bool:
         if kind == "exec":
             return bool(permissions["subprocess"])
-        if kind == "write":
-            return path_declared(target, "write", permissions["filesystem"])
+        if kind in ("write", "read"):
+            return path_declared(target, kind, permissions["filesystem"])
         if kind == "lookup":  # a name look-up: any declared host may need one
             return bool(permissions["network"])
         return network_declared(target, permissions["network"])  # connections, datagrams, bind, listen
@@ -150,6 +206,14 @@ def _judge(event: dict, permissions: Mapping[str, Any]) -> FindingData | None:
         if target == "*":
             return _finding(event, "environment-enumeration", "high", "Read the whole environment", "CWE-526")
         return _finding(event, "undeclared-environment", "medium", f"Read the undeclared variable {target}", "CWE-526")
+    if kind == "dynamic-code" and event.get("via") == "dependency":
+        return _finding(
+            event,
+            "dependency-generated-code",
+            "medium",
+            f"A dependency compiled code it generated: {target[:80]}",
+            "CWE-95",
+        )
     if kind == "dynamic-code":
         via = event.get("via", "")
         return _finding(event, "dynamic-code", "high", f"Ran dynamic code ({via}): {target[:80]}", "CWE-95")

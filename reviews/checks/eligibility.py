@@ -130,12 +130,24 @@ NATIVE_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")
 ARCHIVE_SUFFIXES = (".zip", ".egg", ".whl", ".pyz", ".jar")
 NATIVE_MAGIC = (b"\x7fELF", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe")
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+# A zip is read from its end: its end-of-central-directory record sits in the last 22 bytes plus
+# at most a 64 KiB comment, whatever comes before it (zipimport loads a zip appended to a README).
+ZIP_END = b"PK\x05\x06"
+ZIP_TAIL = 64 * 1024 + 22
+
+
+def _zip_tail(handle) -> bool:
+    """The file ends with a zip archive (its end-of-central-directory record is in its tail)."""
+    size = handle.seek(0, 2)
+    handle.seek(max(0, size - ZIP_TAIL))
+    return ZIP_END in handle.read(ZIP_TAIL)
 
 
 def unread_code(root: Path) -> dict[str, list[str]]:
     """Every file under ``root`` that Python could import or load but no scanner reads, by
     reason: ``bytecode`` (.pyc/.pyo, anything in a ``__pycache__``), ``native`` (shared
-    libraries), ``archive`` (zip, egg, wheel: importable once on ``sys.path``), ``pth``."""
+    libraries), ``archive`` (zip, egg, wheel: importable once on ``sys.path`` or by
+    ``zipimport``, under any name, appended to any file), ``pth``."""
     found: dict[str, list[str]] = {"bytecode": [], "native": [], "archive": [], "pth": []}
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root).as_posix()
@@ -149,13 +161,14 @@ def unread_code(root: Path) -> dict[str, list[str]]:
         try:
             with path.open("rb") as handle:
                 head = handle.read(16)
+                appended_zip = _zip_tail(handle)
         except OSError:
-            head = b""
+            head, appended_zip = b"", False
         if name.endswith(BYTECODE_SUFFIXES) or head[:4] == importlib.util.MAGIC_NUMBER:
             found["bytecode"].append(relative)
         elif name.endswith(NATIVE_SUFFIXES) or ".so." in name or head.startswith(NATIVE_MAGIC):
             found["native"].append(relative)
-        elif name.endswith(ARCHIVE_SUFFIXES) or head.startswith(ZIP_MAGIC):
+        elif name.endswith(ARCHIVE_SUFFIXES) or head.startswith(ZIP_MAGIC) or appended_zip:
             found["archive"].append(relative)
         elif name.endswith(".pth"):
             found["pth"].append(relative)

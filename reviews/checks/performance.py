@@ -3,7 +3,9 @@ throughput under concurrent load, against the budget, beside the last approved v
 
 1. Startup: ``startup_runs`` fresh sandboxed processes per version, each importing the plugin
    and constructing its entrypoint. Startup is the process's wall time (what a host waits for),
-   CPU its user+system time, memory the largest peak RSS; medians across runs.
+   CPU the user+system time of every process of the run (the subprocesses the plugin started
+   too, finished or not), memory the peak RSS summed over the harness and those subprocesses,
+   all read by the runner from outside (runner._measure); medians across runs.
 2. Load, when plugin.toml names ``[performance] benchmark``: a process per round calls it
    ``warmup_calls`` times, then ``calls_per_round`` times from a pool of the budget's typical and
    then peak thread count; latency percentiles over every call, throughput per round (median).
@@ -162,7 +164,7 @@ def measure(subjects: list[Subject], budget: Budget, *, progress) -> None:
             run = subject.sandbox("startup")
             if run.result is None or run.tampered:
                 raise HarnessFailed(subject, run)  # a tampered run is reported as such
-            # every figure from outside the plugin's process: the wall clock and wait4's rusage
+            # every figure from outside the plugin's process: the wall clock and the kernel's /proc
             subject.startup_ms.append(run.wall_ms)
             subject.cpu_ms.append(run.cpu_ms)
             subject.rss_kb.append(run.peak_rss_kb)
@@ -249,7 +251,7 @@ def _forged_finding(subject: Subject) -> FindingData:
         severity="critical",
         kind="performance",
         message="The figures the plugin's process reported contradict what was measured outside it "
-        f"(the kernel's rusage of the sandbox, the runner's clock): {'; '.join(subject.forged[:10])}. "
+        f"(the kernel's accounting of the sandbox's processes, the runner's clock): {'; '.join(subject.forged[:10])}. "
         "The KPIs shown are the outside measurements; code that forges its own measurement cannot be trusted.",
         cwe="CWE-345",
         tool=TOOL,

@@ -18,8 +18,10 @@ Modes:
                as each concurrency level asks for: the runner times every call from outside.
 
 The hook runs in the same process as the plugin, so a hostile plugin could forge or silence
-what it reports: the system-call tracer (tracer.py) checks it from outside, and its end-of-run
-canary shows whether it still reports. Behaviour capture is evidence for a reviewer, the
+what it reports: the system-call tracer (tracer.py) checks it from outside, its end-of-run
+canary shows whether it still reports, and its end-of-run self-check (from a file under the
+real plugin root, against state copied before the plugin's first line) whether it still sees
+the plugin. Behaviour capture is evidence for a reviewer, the
 sandbox is the boundary.
 """
 
@@ -163,8 +165,16 @@ def load_callable(spec: str):
 
 
 def usage() -> dict:
+    """This process's own figures (SELF) and its reaped children's (CHILDREN), apart: the runner
+    measures each from outside and compares like with like (runner._reported_contradicts_kernel)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
-    return {"cpu_ms": (own.ru_utime + own.ru_stime) * 1000, "peak_rss_kb": own.ru_maxrss}
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "cpu_ms": (own.ru_utime + own.ru_stime) * 1000,
+        "peak_rss_kb": own.ru_maxrss,
+        "children_cpu_ms": (children.ru_utime + children.ru_stime) * 1000,
+        "children_peak_rss_kb": children.ru_maxrss,
+    }
 
 
 def end(config: dict, out: int, record: dict) -> None:
@@ -232,6 +242,22 @@ class Behaviour:
         self.phase = "import"
         self.config = config
         self.canary = CANARY + str(config.get("canary", ""))
+        # Dynamic code: the plugin's source files the scanners read (its *.py, listed now, before
+        # its first line: the tree is read-only), and the installation's and the dependencies'.
+        self.sources = plugin_sources(config["plugin_root"])
+        self.installed = tuple(
+            {sys.base_prefix + os.sep, os.path.realpath(sys.base_prefix) + os.sep, environment,
+             os.path.realpath(environment) + os.sep}
+        )  # fmt: skip
+        self.generators = generator_code()
+        self.compiled: tuple = ()  # the last compile of source: (frame, line, filename)
+        self.unmarshallers = unmarshal_code()
+        self.base = (sys.base_prefix + os.sep, os.path.realpath(sys.base_prefix) + os.sep)  # its bytecode
+        # The end-of-run self-check: code whose file is under the real plugin root, compiled
+        # before the hook is installed, run through the live handlers at the end (run()).
+        nonce = str(config.get("canary", ""))
+        self.self_check_file = self.plugin_root + SELF_CHECK_FILE + nonce
+        self.self_check = compile(SELF_CHECK.replace("NONCE", nonce), self.self_check_file, "exec")
 
     # Where code comes from.
     def origin(self, filename: str) -> str:
@@ -367,19 +393,121 @@ class Behaviour:
         if (frame := self.plugin_frame(caller)) is not None:
             self.record("subprocess", "fork()", frame)
 
+    def code_frame(self, caller):
+        """Who to name for dynamic code, whoever compiled it: the plugin's innermost frame, or
+        else the first frame outside the harness (timeit, runpy, importlib, zipimport ...)."""
+        frame = self.plugin_frame(caller)
+        if frame is not None:
+            return frame
+        while caller is not None and caller.f_code.co_filename == HARNESS:
+            caller = caller.f_back
+        return caller
+
+    def read_source(self, filename) -> bool | None:
+        """Is ``filename`` a file the scanners read (the plugin's *.py) or the Python
+        installation's or the dependencies'? None when it is neither."""
+        if not isinstance(filename, str | bytes):
+            return None
+        name = os.fsdecode(filename)
+        if not name.startswith("/"):
+            return None
+        real = os.path.realpath(name)
+        if real in self.sources:
+            return True
+        return True if real.startswith(self.installed) and ".." not in name else None
+
+    def same_file(self, source, filename) -> bool:
+        """The source compiled is that file's content (a plugin naming its string after a
+        reviewed file does not pass for it)."""
+        try:
+            with open(os.fsdecode(filename), "rb") as handle:
+                data = handle.read()
+        except OSError:
+            return False
+        if isinstance(source, str):
+            return source == data.decode("utf-8", "replace") or source.encode() == data
+        return bytes(source) == data
+
     def on_compile(self, args, caller) -> None:
+        """Any compile of source, whoever calls it, is dynamic code unless it is a file the
+        scanners read (compiled from that file's content), or code the standard library
+        generates from names it validates (dataclasses, namedtuple) or ``ast.parse``."""
         source, filename = args[0], args[1]
         tree = getattr(type(source), "_fields", None) is not None  # an ast tree: exec(compile(ast.parse(...)))
-        if (isinstance(source, str | bytes) or tree) and (frame := self.direct_caller(caller)) is not None:
-            if tree:
-                ast = sys.modules.get("ast")
-                text = "ast: " + (ast.unparse(source) if ast is not None else type(source).__name__)
-            else:
-                text = os.fsdecode(source) if isinstance(source, bytes) else source
-            self.record("dynamic-code", text[:200], frame, via="compile/exec/eval", filename=str(filename))
+        if not (isinstance(source, str | bytes | bytearray | memoryview) or tree):
+            return
+        direct = self.outside_harness(caller)
+        if direct is not None:  # exec/eval of a string: its exec event follows, judged here
+            self.compiled = (direct, direct.f_lineno, filename)
+        if direct is not None and self.generated(direct):
+            return
+        if not tree and self.read_source(filename) and self.same_file(source, filename):
+            return
+        if (frame := self.code_frame(caller)) is None:
+            return
+        if tree:
+            ast = sys.modules.get("ast")
+            text = "ast: " + (ast.unparse(source) if ast is not None else type(source).__name__)
+        else:
+            text = os.fsdecode(bytes(source)) if not isinstance(source, str) else source
+        # A dependency compiling code it generated (attrs, pydantic) is told apart from the plugin
+        # or the standard library's loaders doing it for the plugin: reviewers weigh it lower.
+        by_dependency = direct is not None and self.origin(direct.f_code.co_filename) == "dependency"
+        via = "dependency" if by_dependency else "compile/exec/eval"
+        self.record("dynamic-code", text[:200], frame, via=via, filename=str(filename))
+
+    @staticmethod
+    def outside_harness(frame):
+        while frame is not None and frame.f_code.co_filename == HARNESS:
+            frame = frame.f_back
+        return frame
+
+    def generated(self, frame) -> bool:
+        code = frame.f_code
+        if code not in self.generators:
+            return False
+        if code.co_name == "_create_fn":  # dataclasses' own caller, not the plugin calling it
+            return frame.f_back is not None and frame.f_back.f_code.co_filename == code.co_filename
+        if code.co_name == "addpackage":  # a .pth file of the read-only environment, not one in /tmp
+            directory = frame.f_locals.get("sitedir")
+            return isinstance(directory, str) and (os.path.realpath(directory) + os.sep).startswith(self.installed)
+        return True
+
+    def on_exec(self, args, caller) -> None:
+        """exec/eval of a code object: it must come from a file the scanners read."""
+        code = args[0]
+        filename = getattr(code, "co_filename", None)
+        if code is self.self_check or filename == HARNESS or self.read_source(filename):
+            return
+        direct = self.outside_harness(caller)
+        if direct is not None and (self.generated(direct) or self.compiled == (direct, direct.f_lineno, filename)):
+            return  # the compile of a string just judged (exec("..."), eval("..."))
+        if (
+            isinstance(filename, str)
+            and filename.startswith("<frozen ")
+            and caller.f_code.co_filename.startswith("<frozen importlib")
+        ):
+            return  # a frozen module of the interpreter, imported
+        if (frame := self.code_frame(caller)) is not None:
+            self.record("dynamic-code", f"code object from {filename}"[:200], frame, via="exec", filename=str(filename))
+
+    def on_code(self, args, caller) -> None:
+        """A code object built or rewritten by the plugin's code (``CodeType(...)``,
+        ``code.replace(co_code=...)``): bytecode no scanner read, or a relabelled file name."""
+        if (frame := self.plugin_frame(caller)) is not None:
+            filename, name = (str(args[1]), str(args[2])) if len(args) > 2 else ("?", "?")
+            self.record("dynamic-code", f"code object {name} of {filename}"[:200], frame, via="code.__new__")
 
     def on_marshal(self, args, caller) -> None:
-        if (frame := self.direct_caller(caller)) is not None:
+        """Code from bytes, whoever loads it: but the import system's reading of the Python
+        installation's own bytecode (``__pycache__``, its zip), recognised by the importers'
+        code objects and the file they read (``SourcelessFileLoader("x", "/tmp/x.pyc")`` is not)."""
+        direct = self.outside_harness(caller)
+        if direct is not None and direct.f_code in self.unmarshallers:
+            path = direct.f_locals.get("bytecode_path", direct.f_locals.get("pathname"))
+            if isinstance(path, str) and os.path.realpath(path).startswith(self.base):
+                return
+        if (frame := self.code_frame(caller)) is not None:
             self.record("dynamic-code", "marshal.loads", frame, via="marshal")
 
     def on_native(self, args, caller) -> None:
@@ -409,6 +537,8 @@ class Behaviour:
         "os.fork": on_fork,
         "os.forkpty": on_fork,
         "compile": on_compile,
+        "exec": on_exec,
+        "code.__new__": on_code,
         "marshal.loads": on_marshal,
         "ctypes.dlopen": on_native,
         "ctypes.dlsym": on_symbol,
@@ -425,9 +555,22 @@ class Behaviour:
         finally:
             self.local.busy = False
 
+    # What the hook's judgement rests on: a plugin that rewrites any of it (``plugin_root =
+    # "/nowhere/"``, its handlers) blinds the hook to its own frames.
+    STATE = ("plugin_root", "implicit", "third_party", "installed", "sources", "generators", "unmarshallers",
+             "base", "canary", "self_check", "self_check_file", "main_thread", "out", "HANDLERS", "hook")  # fmt: skip
+
     def run(self) -> None:
         record_environment(self.environment_read)
         os.register_at_fork(after_in_child=self.in_child)
+        names = self.STATE
+
+        def state(names=names, getattr=getattr, dict=dict, tuple=tuple, isinstance=isinstance) -> tuple:
+            values = (getattr(self, name, None) for name in names)
+            return tuple(tuple(value.items()) if isinstance(value, dict) else value for value in values)
+
+        expected = state()  # locals of this frame: out of the plugin's reach
+        check, out, nonce = self.self_check, self.out, str(self.config.get("canary", ""))
         sys.addaudithook(self.hook)
         try:
             self.phase = "site"
@@ -442,6 +585,12 @@ class Behaviour:
             self.crashed(exc)
         if self.forked:  # a copy of the plugin made by os.fork(): the parent reports
             os._exit(0)
+        changed = [name for name, now, then in zip(names, state(), expected, strict=True) if now != then]
+        try:  # noqa: SIM105 - a missing record says it failed
+            exec(check, {"__name__": "warden_self_check"})  # noqa: S102 - the harness's own code
+        except BaseException:  # noqa: S110
+            pass
+        emit(out, {"type": "canary", "nonce": "state:" + nonce, "changed": changed})
         try:  # noqa: SIM105 - the end-of-run check: the hook reports this open, the tracer sees it (tracer.py)
             os.close(os.open(self.canary, os.O_RDONLY))
         except OSError:
@@ -479,6 +628,52 @@ class Behaviour:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)  # no atexit handlers of the plugin's
+
+
+def plugin_sources(plugin_root: str) -> frozenset[str]:
+    """The plugin's ``*.py`` files, as eligibility and the scanners read them (real paths)."""
+    found: set[str] = set()
+    for directory, _, files in os.walk(plugin_root):
+        found.update(os.path.realpath(os.path.join(directory, name)) for name in files if name.endswith(".py"))
+    return frozenset(found)
+
+
+def generator_code() -> frozenset:
+    """The standard library's code that compiles source it builds from validated names, not
+    from the plugin's strings: dataclasses' methods, namedtuple's ``__new__``, ``ast.parse``;
+    and ``site`` running the ``import`` lines of the dependencies' ``.pth`` files (code of the
+    installed environment, like its modules). Captured before the plugin's first line (its
+    code objects, not their names; ``-S``: importing ``site`` runs nothing)."""
+    import ast
+    import collections
+    import dataclasses
+    import site
+
+    generators = (dataclasses._create_fn, collections.namedtuple, ast.parse, site.addpackage)  # type: ignore[attr-defined]
+    return frozenset(function.__code__ for function in generators)
+
+
+def unmarshal_code() -> frozenset:
+    """The import system's code that reads bytecode files (``marshal.loads``)."""
+    import zipimport
+
+    external = sys.modules["_frozen_importlib_external"]
+    return frozenset((external._compile_bytecode.__code__, zipimport._unmarshal_code.__code__))  # type: ignore[attr-defined]
+
+
+# Run at the end from a file under the real plugin root, through the live handlers: each must
+# record its event (behaviour.py checks), or the hook was blinded (its state changed, its
+# handlers removed, its busy flag set ...). sys.audit raises the events without doing anything.
+SELF_CHECK_FILE = ".warden-self-check-"
+SELF_CHECK = """
+import os, sys
+sys.audit("open", "/proc/warden-self-check-NONCE/file", "r", 0)
+sys.audit("socket.connect", None, ("warden-self-check-NONCE.invalid", 9))
+sys.audit("socket.getaddrinfo", "warden-self-check-NONCE.invalid", 10, 0, 0, 0)
+sys.audit("subprocess.Popen", "warden-self-check", ["warden-self-check", "NONCE"], None, None)
+sys.audit("compile", "warden-self-check NONCE", "<warden-self-check>")
+os.environ.get("WARDEN_SELF_CHECK_NONCE")
+"""
 
 
 ENVIRON_CODE = ("/os.py", "_collections_abc.py", "<frozen _collections_abc>", "<frozen os>")

