@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint migrate clean sandbox
+.PHONY: run test lint migrate clean sandbox test-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,7 +49,16 @@ run: migrate sandbox
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 ## test: install what the tests need and run the whole suite.
-test: $(VENV)/.dev sandbox
+## test-tools: curl and jq, which docs/examples/ci-gate.sh (run by the suite) needs; apt-get when root.
+test-tools:
+	@command -v curl >/dev/null 2>&1 && command -v jq >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y -q curl jq >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q curl jq >/dev/null; }; \
+	  else \
+	    echo "curl or jq is missing: the test of the CI snippet (docs/examples/ci-gate.sh) is skipped."; \
+	  fi; }
+
+test: $(VENV)/.dev sandbox test-tools
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev

@@ -123,6 +123,5 @@ def re_review_complete(*, re_review: ReReview, actor, outcome: str) -> ReReview:
         re_review._history_user = actor  # type: ignore[attr-defined]
         re_review.save()
         audit_record(actor=actor, action="compliance.re_review_done", target=re_review.version, reason=outcome)
-        if re_review.version.status == VersionStatus.DEPLOYED:
-            re_review_schedule(version=re_review.version)
+        re_review_schedule(version=re_review.version)  # the next one, if it is still deployed
     return re_review

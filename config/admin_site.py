@@ -2,11 +2,11 @@ from django.contrib import admin
 from django.urls import reverse_lazy
 from django.utils import timezone
 
-from compliance.models import ReReview
+from compliance.models import ReReviewStatus
+from compliance.selectors import re_reviews_visible_to
 from governance.admin_base import VisibleAutocompleteJsonView, with_visibility
 from governance.notifications import unread_for
 from reviews.selectors import open_reviews_assigned_to, overdue_reviews_visible_to, versions_awaiting_decision_of
-from submissions.selectors import versions_visible_to
 
 
 class WardenAdminSite(admin.AdminSite):
@@ -24,9 +24,11 @@ class WardenAdminSite(admin.AdminSite):
         return VisibleAutocompleteJsonView.as_view(admin_site=self)(request)
 
     def index(self, request, extra_context=None):
-        overdue_re_reviews = ReReview.objects.filter(
-            status="open", due_on__lt=timezone.localdate(), version__in=versions_visible_to(user=request.user)
-        ).select_related("version__plugin")
+        overdue_re_reviews = (
+            re_reviews_visible_to(user=request.user)
+            .filter(status=ReReviewStatus.OPEN, due_on__lt=timezone.localdate())
+            .select_related("version__plugin")
+        )
         context = {
             "my_reviews": list(open_reviews_assigned_to(user=request.user)[:20]),
             "overdue_reviews": list(overdue_reviews_visible_to(user=request.user)[:20]),

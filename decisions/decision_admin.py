@@ -16,6 +16,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from governance.admin_actions import per_request
 from governance.errors import FactsChanged, WardenError
 from governance.ids import is_id
 
@@ -42,7 +43,7 @@ def can_decide(*, version, user, basis) -> bool:
 def decision_panel(*, version, request) -> str:
     """The rating with its breakdown and summary, the policy results, the decide form's fields
     for who may decide now, and (after a refused approval) the comparison with what was shown."""
-    basis = decision_basis(version=version)
+    basis = shown_basis_of(version=version, request=request)
     context = {
         "rating": basis.rating,
         "bars": rating_bars(basis.rating) if basis.rating else [],
@@ -56,13 +57,18 @@ def decision_panel(*, version, request) -> str:
 
 def decision_form_element(*, version, request) -> str:
     """The (empty) form the decision panel's fields post with, outside the admin's change form."""
-    if not can_decide(version=version, user=request.user, basis=decision_basis(version=version)):
+    if not can_decide(version=version, user=request.user, basis=shown_basis_of(version=version, request=request)):
         return ""
     return render_to_string(
         "admin/warden/decision_form.html",
         {"decide_url": reverse("admin:submissions_pluginversion_decide", args=[version.pk])},
         request=request,
     )
+
+
+def shown_basis_of(*, version, request):
+    """The page's panel and its form element read the same basis: one query per page."""
+    return per_request(request, f"decision-basis:{version.pk}", lambda: decision_basis(version=version))
 
 
 def rating_bars(rating: RiskRating) -> list[dict]:

@@ -16,7 +16,6 @@ from .services import (
 )
 
 SERIOUS = ("critical", "high")
-SEVERITY_ORDER = list(SEVERITY_RANK)  # most severe first
 
 NO_POLICIES = {
     "key": "policies-loaded",
@@ -168,7 +167,7 @@ def _gate_findings(version, assessment: Assessment) -> dict:
             continue  # triaged by who governs the place: a posted copy does not bring it back
         lead = next((f for f in governing if f.fingerprint not in exempted_by), governing[0])
         opened = [f for f in members if f.triage in OPEN_TRIAGE and f.fingerprint not in exempted_by] or [lead]
-        severity = min((f.severity for f in opened), key=SEVERITY_ORDER.index)
+        severity = min((f.severity for f in opened), key=SEVERITY_RANK.__getitem__)
         if severity not in SERIOUS:
             continue
         findings.append(

@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -20,6 +20,7 @@ from governance.admin_base import (
     ScopedAdmin,
     ServiceCreateAdminMixin,
     ServiceCreateForm,
+    attachment,
     per_request,
     visible_only,
 )
@@ -268,15 +269,7 @@ class PluginVersionAdmin(ServiceCreateAdminMixin, ScopedAdmin):
         ).first()
         if revision is None:
             raise Http404("No such revision.")
-        response = FileResponse(
-            revision.artifact.open("rb"),
-            as_attachment=True,
-            filename=revision.artifact_name,
-            content_type="application/octet-stream",
-        )
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Content-Security-Policy"] = "sandbox"
-        return response
+        return attachment(revision.artifact, revision.artifact_name)
 
     def scoped_queryset(self, request):
         return versions_visible_to(user=request.user).annotate(

@@ -20,6 +20,7 @@ from django.utils import timezone
 from . import roles
 from .errors import PermissionRefused
 from .models import Notification, NotificationPreference
+from .selectors import notifications_of
 
 logger = logging.getLogger(__name__)
 # Every event a user may be told about, with what it means (users choose per event).
@@ -90,7 +91,7 @@ def unread_for(*, user) -> QuerySet[Notification]:
     """What ``user`` has not read yet in the admin, newest first."""
     if user is None or not user.is_authenticated:
         return Notification.objects.none()
-    return Notification.objects.filter(recipient=user, read_at__isnull=True).order_by("-created_at", "-pk")
+    return notifications_of(user=user).filter(read_at__isnull=True).order_by("-created_at", "-pk")
 
 
 def notification_read(*, notification: Notification, user) -> Notification:

@@ -266,3 +266,18 @@ def make_awaiting(plugin, author, pipeline, security, performance, compliance, d
 def board2(django_user_model):
     """A second board member: exemptions are approved by one who did not ask."""
     return make_user(django_user_model, "board2", roles.APPROVAL_BOARD)
+
+
+def zipped(directory, name: str):
+    """A .zip upload of every file under ``directory`` (a fixture plugin's tree)."""
+    import io
+    import zipfile
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(directory).as_posix())
+    return SimpleUploadedFile(f"{name}.zip", buffer.getvalue())

@@ -32,6 +32,7 @@ from typing import Any
 
 from reviews.findings_data import FindingData
 from reviews.sandbox.environment import plugin_environment
+from reviews.sandbox.harness import SELF_CHECK_FILE  # the harness's end-of-run self-check, under the plugin root
 from reviews.sandbox.runner import ENV_INSIDE, PLUGIN_INSIDE, SandboxRun, sandbox_run
 from reviews.sandbox.tracer import reconcile
 
@@ -95,7 +96,6 @@ def sandbox_report(run: SandboxRun) -> bytes:
     ).encode()
 
 
-SELF_CHECK_FILE = ".warden-self-check-"  # harness.py: its end-of-run self-check's file, under the plugin root
 SELF_CHECK_KINDS = ("file", "network:connect", "network:lookup", "subprocess", "dynamic-code", "environment")
 
 

@@ -729,14 +729,12 @@ def _pid_namespace(pid: int) -> tuple[str, int]:
         own = os.readlink(f"/proc/{pid}/ns/pid")
         queue = [pid]
         while queue:
-            parent = queue.pop()
-            with contextlib.suppress(OSError), open(f"/proc/{parent}/task/{parent}/children") as children:
-                for child in children.read().split():
-                    with contextlib.suppress(OSError):
-                        namespace = os.readlink(f"/proc/{child}/ns/pid")
-                        if namespace != own:
-                            return namespace, int(child)
-                        queue.append(int(child))
+            for child in _children(queue.pop()):  # every thread's children
+                with contextlib.suppress(OSError):
+                    namespace = os.readlink(f"/proc/{child}/ns/pid")
+                    if namespace != own:
+                        return namespace, child
+                    queue.append(child)
     return "", 0
 
 

@@ -29,6 +29,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from .harness import CANARY  # the harness opens it, and nothing else, at its end
+
 SYSCALLS = (
     "execve,execveat,clone,clone3,fork,vfork,open,openat,openat2,creat,connect,sendto,sendmsg,sendmmsg,"
     "bind,listen,seccomp,prctl,ptrace,io_uring_setup,"
@@ -40,7 +42,6 @@ WRITE_FLAGS = ("O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC", "O_APPEND")
 # The sandbox's own: its private /tmp and the fresh /dev bubblewrap makes (a tmpfs with null,
 # zero, full, random, urandom, tty): writes there do not leave the sandbox.
 PRIVATE = ("/tmp/", "/dev/")  # noqa: S108 - paths inside the sandbox
-CANARY = "/proc/warden-canary-"  # the harness opens it, and nothing else, at its end (harness.py)
 NAME_SERVICE_SOCKETS = ("/var/run/nscd/socket", "/run/nscd/socket")
 # Reads the tracer reconciles too (most reads are the interpreter's own and are skipped): keys,
 # credentials and secrets, as the behaviour check judges them (credential-access).

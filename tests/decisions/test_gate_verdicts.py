@@ -87,7 +87,7 @@ def test_right_after_upload_the_gate_is_pending_until_intake_has_run_every_check
 
 
 def test_a_later_stage_whose_checks_are_not_queued_yet_keeps_the_gate_pending(
-    client, policies, full_pipeline, eligible, draft, author, django_capture_on_commit_callbacks, monkeypatch
+    client, policies, full_pipeline, eligible, draft, author, django_capture_on_commit_callbacks
 ):
     """Eligibility is still in progress: the security and performance checks have not run."""
     from submissions import services as sub

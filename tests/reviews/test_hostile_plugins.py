@@ -548,16 +548,20 @@ def test_allowed_without_isolation_it_runs_with_an_empty_environment_and_says_so
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="the worker is not root: there is no user to drop to")
-def test_allowed_without_isolation_a_root_worker_runs_plugin_code_as_the_sandbox_user_or_not_at_all(
-    tmp_path, unisolated, settings
-):
-    root = plugin(tmp_path, {"probe.py": UNISOLATED})
-    if not runner._reachable(Path(os.path.realpath(sys.base_prefix))):
-        with pytest.raises(SandboxError, match="never as root"):
-            behave(root)
-        return
+def test_allowed_without_isolation_a_root_worker_never_runs_plugin_code_as_root(tmp_path, unisolated, monkeypatch):
+    """Where the sandbox user cannot read the Python installation, nothing runs at all."""
+    monkeypatch.setattr(runner, "_reachable", lambda path: False)
+    with pytest.raises(SandboxError, match="never as root"):
+        behave(plugin(tmp_path, {"probe.py": UNISOLATED}))
 
-    outcome = behave(root)
+
+PYTHON_REACHABLE = runner._reachable(Path(os.path.realpath(sys.base_prefix)))
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="the worker is not root: there is no user to drop to")
+@pytest.mark.skipif(not PYTHON_REACHABLE, reason="the sandbox user cannot read this Python installation")
+def test_allowed_without_isolation_a_root_worker_runs_plugin_code_as_the_sandbox_user(tmp_path, unisolated):
+    outcome = behave(plugin(tmp_path, {"probe.py": UNISOLATED}))
 
     assert sandbox_uid(int(printed(outcome).split()[0]))
     assert by_rule(outcome, "behaviour.unisolated").severity == "high"

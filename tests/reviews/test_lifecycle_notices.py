@@ -6,7 +6,6 @@ from django.core import mail
 from django.urls import reverse
 
 from decisions import approval, deployment
-from governance import roles
 from governance.models import Notification, NotificationPreference
 from governance.notifications import notifications_send
 from reviews import services as review
@@ -33,11 +32,6 @@ def second_author(django_user_model, acme, platform_admin):
     user = make_user(django_user_model, "acme-author2")
     sub.organisation_add_member(organisation=acme, user=user, actor=platform_admin)
     return user
-
-
-@pytest.fixture
-def board2(django_user_model):
-    return make_user(django_user_model, "board2", roles.APPROVAL_BOARD)
 
 
 # -- one test per row ------------------------------------------------------------------

@@ -5,9 +5,7 @@
 """
 
 import importlib
-import io
 import json
-import zipfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,21 +26,12 @@ from reviews.findings_data import location_key
 from reviews.importers import parse_report
 from reviews.models import CheckRun, Finding
 from submissions import services as sub
-from tests.conftest import open_review
+from tests.conftest import open_review, zipped
 
 pytestmark = pytest.mark.django_db
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SARIF = (FIXTURES / "reports" / "bandit-acme-shell.sarif").read_bytes()
-
-
-def zipped(directory: Path, name: str) -> SimpleUploadedFile:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for path in sorted(directory.rglob("*")):
-            if path.is_file():
-                archive.write(path, path.relative_to(directory).as_posix())
-    return SimpleUploadedFile(f"{name}.zip", buffer.getvalue())
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """bandit, GuardDog and the OSV match, end to end: archive in, findings on the version."""
 
-import io
 import zipfile
 from io import StringIO
 from pathlib import Path
@@ -14,20 +13,11 @@ from reviews.models import Advisory, CheckRun, RunStatus
 from reviews.sandbox.runner import isolation_available
 from submissions import services as sub
 from submissions.samples import MANIFEST_TEMPLATE, plugin_archive
-from tests.conftest import open_review
+from tests.conftest import open_review, zipped
 
 pytestmark = pytest.mark.django_db
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-
-def zipped(directory: Path, name: str) -> SimpleUploadedFile:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for path in sorted(directory.rglob("*")):
-            if path.is_file():
-                archive.write(path, path.relative_to(directory).as_posix())
-    return SimpleUploadedFile(f"{name}.zip", buffer.getvalue())
 
 
 @pytest.fixture
