@@ -22,21 +22,26 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 migrate: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --noinput -v0
 
+# $(call apt-get,COMMAND,PACKAGES,WHY): install PACKAGES with apt-get when COMMAND is missing and
+# we are root, else say WHY it matters. System packages are installed here, never by hand only.
+define apt-get
+@command -v $(1) >/dev/null 2>&1 || { \
+  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+    apt-get install -y -q $(2) >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q $(2) >/dev/null; }; \
+  else \
+    echo "$(1) is missing: $(3)"; \
+  fi; }
+endef
+NO_BWRAP := install bubblewrap, or plugin code runs unisolated (refused in production).
+NO_STRACE := install strace, or behaviour runs are not observed below Python (tracer: none).
+NO_TOOLS := install curl and jq, or the test of the CI snippet (docs/examples/ci-gate.sh) is skipped.
+NO_BROWSER := install chromium, or the browser test of the reviewer's day is skipped.
+
 ## sandbox: bubblewrap, which plugin code runs in, and strace, which watches it from outside
-## (docs/sandbox.md); apt-get when root, else a warning.
+## (docs/sandbox.md).
 sandbox:
-	@command -v bwrap >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get install -y -q bubblewrap >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null; }; \
-	  else \
-	    echo "bubblewrap (bwrap) is missing: install it, or plugin code runs unisolated (refused in production)."; \
-	  fi; }
-	@command -v strace >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get install -y -q strace >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q strace >/dev/null; }; \
-	  else \
-	    echo "strace is missing: install it, or behaviour runs are not observed below Python (tracer: none)."; \
-	  fi; }
+	$(call apt-get,bwrap,bubblewrap,$(NO_BWRAP))
+	$(call apt-get,strace,strace,$(NO_STRACE))
 
 ## run: install, migrate, load the demo, start a django-q2 worker and the web server.
 run: migrate sandbox
@@ -49,14 +54,12 @@ run: migrate sandbox
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 ## test: install what the tests need and run the whole suite.
-## test-tools: curl and jq, which docs/examples/ci-gate.sh (run by the suite) needs; apt-get when root.
+## test-tools: curl and jq, which docs/examples/ci-gate.sh (run by the suite) needs, and Debian's
+## chromium, which the browser test drives through Playwright (never a downloaded browser).
 test-tools:
-	@command -v curl >/dev/null 2>&1 && command -v jq >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get install -y -q curl jq >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q curl jq >/dev/null; }; \
-	  else \
-	    echo "curl or jq is missing: the test of the CI snippet (docs/examples/ci-gate.sh) is skipped."; \
-	  fi; }
+	$(call apt-get,curl,curl jq,$(NO_TOOLS))
+	$(call apt-get,jq,curl jq,$(NO_TOOLS))
+	$(call apt-get,chromium,chromium,$(NO_BROWSER))
 
 test: $(VENV)/.dev sandbox test-tools
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -28,7 +28,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from reviews.sandbox import runner  # noqa: E402
+from reviews.sandbox import command, runner  # noqa: E402
 from reviews.sandbox.environment import plugin_environment  # noqa: E402
 
 PLUGIN = """\
@@ -59,18 +59,18 @@ def main() -> int:
     privileged = {"--cap-add", "CAP_SETUID", "CAP_SETGID"}
     sandbox = [
         a
-        for a in runner.bwrap_argv(plugin_root=root, environment=environment, limits=limits)[:-5]
+        for a in command.bwrap_argv(plugin_root=root, environment=environment, limits=limits)[:-5]
         if a not in privileged
     ]
     direct_argv = [
         *sandbox,
-        str(runner.ENV_INSIDE / "bin" / "python"),
+        str(command.ENV_INSIDE / "bin" / "python"),
         "-I",
         "-B",
         "-c",
-        f"import sys; sys.path.insert(0, '{runner.PLUGIN_INSIDE}'); import benchplug",
+        f"import sys; sys.path.insert(0, '{command.PLUGIN_INSIDE}'); import benchplug",
     ]
-    env = runner._environment(home=Path("/home/sandbox"))
+    env = command._environment(home=Path("/home/sandbox"))
 
     def direct() -> float:
         started = time.perf_counter()

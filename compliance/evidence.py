@@ -1,6 +1,7 @@
 """Evidence uploads, their review, assessments decided on them, and the compliance sign-off."""
 
 import hashlib
+from collections.abc import Sequence
 
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -58,6 +59,7 @@ def evidence_upload(
     name, sha256, size = _checked(file)
     stored = default_storage.save(evidence_path(None, name), file)  # type: ignore[arg-type]
     try:
+        # not durable: the admin's add/change form calls it inside the transaction Django opens
         with transaction.atomic():
             evidence = Evidence.objects.create(
                 version=version,
@@ -138,49 +140,86 @@ def _compliance_reviewer(actor, version) -> StageReview:
 
 
 def evidence_decide(*, evidence: Evidence, actor, accept: bool, reason: str) -> Evidence:
-    reason = require_reason(reason, action="accept or reject evidence")
-    with transaction.atomic():
-        evidence = Evidence.objects.select_for_update().select_related("version__plugin").get(pk=evidence.pk)
-        _compliance_reviewer(actor, evidence.version)
-        if evidence.status != EvidenceStatus.IN_REVIEW:
-            raise TransitionRefused(f"{evidence} was already {evidence.get_status_display().lower()}.")
-        evidence.accept() if accept else evidence.reject()
-        evidence.decided_by, evidence.decided_at, evidence.decision_reason = actor, timezone.now(), reason
-        evidence._history_user = actor  # type: ignore[attr-defined]
-        evidence.save()
-        audit_record(
-            actor=actor,
-            action="evidence.accept" if accept else "evidence.reject",
-            target=evidence.version,
-            reason=reason,
-            data={"evidence": evidence.pk},
-        )
-    return evidence
+    review = _compliance_reviewer(actor, evidence.version)
+    return compliance_decide(review=review, actor=actor, evidence=[(evidence, accept, reason)])[1][0]
 
 
 def assessment_decide(*, assessment: ControlAssessment, actor, result: str, reason: str) -> ControlAssessment:
-    reason = require_reason(reason, action="assess a control")
-    if result not in (Result.MET, Result.PARTIALLY_MET, Result.NOT_MET, Result.NOT_APPLICABLE):
-        raise ValidationFailed(f"{result!r} is not a result.", code="invalid_result")
-    with transaction.atomic():
-        assessment = (
-            ControlAssessment.objects.select_for_update()
-            .select_related("stage_review__version__plugin", "control")
-            .get(pk=assessment.pk)
+    return compliance_decide(review=assessment.stage_review, actor=actor, assessments=[(assessment, result, reason)])[
+        0
+    ][0]
+
+
+def compliance_decide(
+    *,
+    review: StageReview,
+    actor,
+    assessments: Sequence[tuple[ControlAssessment, str, str]] = (),
+    evidence: Sequence[tuple[Evidence, bool, str]] = (),
+) -> tuple[list[ControlAssessment], list[Evidence]]:
+    """The officer's judgements on one compliance review in one go (the dossier's table):
+    controls assessed and evidence accepted or rejected, each with its reason; all of them or,
+    when one is refused, none."""
+    if not assessments and not evidence:
+        raise ValidationFailed(
+            "Choose a result for at least one control or piece of evidence.", code="nothing_to_decide"
         )
-        _compliance_reviewer(actor, assessment.stage_review.version)
-        assessment.decide()
-        assessment.result, assessment.reason = result, reason
-        assessment._history_user = actor  # type: ignore[attr-defined]
-        assessment.save()
-        audit_record(
-            actor=actor,
-            action="control.assess",
-            target=assessment.stage_review,
-            reason=reason,
-            data={"control": str(assessment.control), "result": result},
+    results = []
+    for assessment, result, reason in assessments:
+        if result not in (Result.MET, Result.PARTIALLY_MET, Result.NOT_MET, Result.NOT_APPLICABLE):
+            raise ValidationFailed(f"{result!r} is not a result.", code="invalid_result")
+        results.append((assessment.pk, result, require_reason(reason, action=f"assess {assessment.control}")))
+    verdicts = [
+        (e.pk, accept, require_reason(reason, action=f"accept or reject {e}")) for e, accept, reason in evidence
+    ]
+    with transaction.atomic(durable=True):
+        locked = (
+            ControlAssessment.objects.select_for_update(of=("self",))
+            .select_related("stage_review__version__plugin", "control__framework")
+            .in_bulk([pk for pk, _result, _reason in results])
         )
+        items = Evidence.objects.select_for_update().in_bulk([pk for pk, _accept, _reason in verdicts])
+        if any(pk not in locked or locked[pk].stage_review_id != review.pk for pk, _r, _s in results) or any(
+            pk not in items or items[pk].version_id != review.version_id for pk, _a, _s in verdicts
+        ):
+            raise ValidationFailed(f"Everything decided must belong to {review}.", code="wrong_review")
+        if _compliance_reviewer(actor, review.version).pk != review.pk:
+            raise TransitionRefused(f"{review} is not the open compliance review of {review.version}.")
+        decided = [_assess(locked[pk], actor, result, reason) for pk, result, reason in results]
+        judged = [_judge(items[pk], actor, accept, reason) for pk, accept, reason in verdicts]
+    return decided, judged
+
+
+def _assess(assessment: ControlAssessment, actor, result: str, reason: str) -> ControlAssessment:
+    assessment.decide()
+    assessment.result, assessment.reason = result, reason
+    assessment._history_user = actor  # type: ignore[attr-defined]
+    assessment.save()
+    audit_record(
+        actor=actor,
+        action="control.assess",
+        target=assessment.stage_review,
+        reason=reason,
+        data={"control": str(assessment.control), "result": result},
+    )
     return assessment
+
+
+def _judge(evidence: Evidence, actor, accept: bool, reason: str) -> Evidence:
+    if evidence.status != EvidenceStatus.IN_REVIEW:
+        raise TransitionRefused(f"{evidence} was already {evidence.get_status_display().lower()}.")
+    evidence.accept() if accept else evidence.reject()
+    evidence.decided_by, evidence.decided_at, evidence.decision_reason = actor, timezone.now(), reason
+    evidence._history_user = actor  # type: ignore[attr-defined]
+    evidence.save()
+    audit_record(
+        actor=actor,
+        action="evidence.accept" if accept else "evidence.reject",
+        target=evidence.version,
+        reason=reason,
+        data={"evidence": evidence.pk},
+    )
+    return evidence
 
 
 def compliance_sign_off(*, review: StageReview, actor, residual_risk: str, statement: str) -> ComplianceSignOff:
@@ -189,7 +228,7 @@ def compliance_sign_off(*, review: StageReview, actor, residual_risk: str, state
     statement = require_reason(statement, action="sign off")
     if residual_risk not in ResidualRisk.values:
         raise ValidationFailed(f"{residual_risk!r} is not a residual risk.", code="invalid_risk")
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         reviewing = _compliance_reviewer(actor, review.version)
         if reviewing.pk != review.pk:
             raise TransitionRefused(f"{review} is not an open compliance stage.")

@@ -112,7 +112,7 @@ def _open(re_review: ReReview) -> int:
 
 def re_review_complete(*, re_review: ReReview, actor, outcome: str) -> ReReview:
     outcome = require_reason(outcome, action="complete a re-review")
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         re_review = ReReview.objects.select_for_update().select_related("version__plugin").get(pk=re_review.pk)
         if re_review.status != ReReviewStatus.OPEN:
             raise TransitionRefused(f"{re_review} is {re_review.get_status_display().lower()}, not open.")

@@ -24,7 +24,7 @@ def framework_import(*, document: Any) -> tuple[Framework, bool]:
     latest = Framework.objects.filter(key=document["key"]).order_by("-version").first()
     if latest and framework_export(framework=latest) == _normalised(document, controls):
         return latest, False
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         framework = Framework.objects.create(
             key=document["key"],
             name=document["name"],
@@ -44,7 +44,7 @@ def framework_new_version(*, framework: Framework) -> Framework:
     """Copy a framework into its next version, to be edited in the admin (or exported)."""
     document = framework_export(framework=framework)
     latest = Framework.objects.filter(key=framework.key).order_by("-version").first()
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         copy = Framework.objects.create(
             key=framework.key,
             name=document["name"],

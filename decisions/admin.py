@@ -3,16 +3,21 @@
 
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any, cast
 
 import yaml
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseRedirect
+from django.db.models import QuerySet
+from django.forms.formsets import BaseFormSet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 from simple_history.admin import SimpleHistoryAdmin
 
 from governance.admin_actions import ServiceAction
@@ -49,7 +54,7 @@ register_visibility(Decision, decisions_visible_to)
 def rubric_yaml(document: dict) -> str:
     """The rubric as people edit it: plain numbers, sorted keys."""
 
-    def plain(value):
+    def plain(value: object) -> object:
         if isinstance(value, dict):
             return {k: plain(v) for k, v in value.items()}
         if isinstance(value, str) and value.replace(".", "", 1).lstrip("-").isdigit():
@@ -63,7 +68,7 @@ def rubric_yaml(document: dict) -> str:
 class RubricDocumentField(forms.CharField):
     widget = forms.Textarea(attrs={"rows": 30, "cols": 90, "style": "font-family: monospace"})
 
-    def clean(self, value):
+    def clean(self, value: Any) -> dict:
         value = super().clean(value)
         try:
             return validated_rubric(yaml.safe_load(value))
@@ -83,7 +88,7 @@ class RubricForm(forms.ModelForm):
         model = RiskRubric
         fields = ["name", "description"]
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.fields["document"].initial = rubric_yaml(rubric_document(self.instance))
@@ -103,37 +108,39 @@ class RiskRubricAdmin(SimpleHistoryAdmin):
     list_filter = ["key"]
     readonly_fields = ["key", "version", "created_by", "created_at", "document_text", "changes_from_previous"]
 
-    def get_fields(self, request, obj=None):
+    def get_fields(self, request: HttpRequest, obj: RiskRubric | None = None) -> list[str]:
         if self.has_change_permission(request, obj):
             return ["key", "version", "name", "description", "document", "reason", "changes_from_previous"]
         return ["key", "version", "name", "description", "document_text", "changes_from_previous"]
 
     @admin.display(description="Factors and bands")
-    def document_text(self, obj):
+    def document_text(self, obj: RiskRubric) -> SafeString:
         return format_html("<pre>{}</pre>", rubric_yaml(rubric_document(obj)))
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # the default is installed on first use; later versions come from editing
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: RiskRubric | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: RiskRubric | None = None) -> bool:
         return request.user.has_perm("decisions.change_riskrubric")
 
     @admin.display(boolean=True, description="In use (frozen)")
-    def in_use(self, obj):
+    def in_use(self, obj: RiskRubric) -> bool:
         return rubric_in_use(rubric=obj)
 
     @admin.display(description="Changes from the previous version")
-    def changes_from_previous(self, obj):
+    def changes_from_previous(self, obj: RiskRubric) -> str:
         previous = rubric_previous(rubric=obj)
         if previous is None:
             return "The first version."
         changes = rubric_diff(rubric_document(previous), rubric_document(obj))
         return render_to_string("admin/warden/rubric_diff.html", {"changes": changes})
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         rubric = self.get_object(request, valid_pk(object_id))
         context = {**(extra_context or {})}
         if rubric is not None and rubric_in_use(rubric=rubric):
@@ -141,27 +148,28 @@ class RiskRubricAdmin(SimpleHistoryAdmin):
             context.update(in_use=True, next_version=(latest.version if latest else rubric.version) + 1)
         return super().change_view(request, object_id, form_url, context)
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj: RiskRubric, form: RubricForm, change: bool) -> None:
         try:
-            request._saved_rubric = rubric_revise(
+            # attr-defined: HttpRequest declares no such attribute; it takes the saved rubric to response_change
+            request._saved_rubric = rubric_revise(  # type: ignore[attr-defined]
                 rubric=RiskRubric(pk=obj.pk),
-                actor=request.user,
+                actor=cast(User, request.user),  # the admin serves signed-in staff only
                 document=form.cleaned_data["document"],
                 name=form.cleaned_data["name"],
                 description=form.cleaned_data.get("description", ""),
                 reason=form.cleaned_data["reason"],
             )
         except WardenError as exc:
-            request._saved_rubric = None
+            request._saved_rubric = None  # type: ignore[attr-defined]
             self.message_user(request, exc.detail, messages.ERROR)
 
-    def save_related(self, request, form, formsets, change):
+    def save_related(self, request: HttpRequest, form: RubricForm, formsets: list[BaseFormSet], change: bool) -> None:
         pass
 
-    def log_change(self, request, obj, message):
+    def log_change(self, request: HttpRequest, obj: RiskRubric, message: str | list[dict[str, Any]]) -> None:
         pass  # the service wrote the audit event (and history) for what really happened
 
-    def response_change(self, request, obj):
+    def response_change(self, request: HttpRequest, obj: RiskRubric) -> HttpResponseRedirect:
         saved = getattr(request, "_saved_rubric", None)
         if saved is not None and saved.pk != obj.pk:
             self.message_user(request, f"{obj} is in use, so the change was saved as {saved}.", messages.SUCCESS)
@@ -170,7 +178,7 @@ class RiskRubricAdmin(SimpleHistoryAdmin):
         target = saved or obj
         return HttpResponseRedirect(reverse("admin:decisions_riskrubric_change", args=[target.pk]))
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         return [
             path(
                 "<path:object_id>/what-if/",
@@ -180,7 +188,7 @@ class RiskRubricAdmin(SimpleHistoryAdmin):
             *super().get_urls(),
         ]
 
-    def what_if_view(self, request, object_id):
+    def what_if_view(self, request: HttpRequest, object_id: str) -> TemplateResponse:
         # It lists every current version's rating, whoever's plugin: for who tunes the rubric only.
         if not self.has_change_permission(request):
             raise PermissionDenied
@@ -228,13 +236,13 @@ class PolicyAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
         "versions",
     ]
 
-    def has_view_permission(self, request, obj=None):
+    def has_view_permission(self, request: HttpRequest, obj: Policy | None = None) -> bool:
         return request.user.is_active and request.user.is_staff
 
     has_module_permission = has_view_permission
 
     @admin.display(description="All versions")
-    def versions(self, obj):
+    def versions(self, obj: Policy) -> SafeString:
         rows = Policy.objects.filter(key=obj.key).order_by("-version")
         return format_html_join(
             "",
@@ -268,14 +276,14 @@ class RiskRatingAdmin(ScopedAdmin):
         ),
     ]
 
-    def scoped_queryset(self, request):
-        return ratings_visible_to(user=request.user)
+    def scoped_queryset(self, request: HttpRequest) -> QuerySet[RiskRating]:
+        return ratings_visible_to(user=cast(User, request.user))
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     @admin.display(description="Breakdown")
-    def chart(self, obj):
+    def chart(self, obj: RiskRating) -> SafeString:
         return render_to_string(
             "admin/warden/risk_rating.html", {"rating": obj, "bars": rating_bars(obj), "evaluation": None}
         )
@@ -289,14 +297,14 @@ class PolicyEvaluationAdmin(ScopedAdmin):
     readonly_fields = ("version", "rating", "passed", "trigger", "created_by", "created_at", "outcomes")
     fields = readonly_fields
 
-    def scoped_queryset(self, request):
-        return evaluations_visible_to(user=request.user)
+    def scoped_queryset(self, request: HttpRequest) -> QuerySet[PolicyEvaluation]:
+        return evaluations_visible_to(user=cast(User, request.user))
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     @admin.display(description="Policies")
-    def outcomes(self, obj):
+    def outcomes(self, obj: PolicyEvaluation) -> SafeString:
         return render_to_string("admin/warden/policy_results.html", {"results": obj.results})
 
 
@@ -320,10 +328,10 @@ class DecisionAdmin(ScopedAdmin):
     )
     fields = readonly_fields
 
-    def scoped_queryset(self, request):
-        return decisions_visible_to(user=request.user)
+    def scoped_queryset(self, request: HttpRequest) -> QuerySet[Decision]:
+        return decisions_visible_to(user=cast(User, request.user))
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
 
@@ -340,7 +348,7 @@ class ExemptionRequestForm(ServiceCreateForm):
         model = Exemption
         fields = ["plugin", "scope", "version", "justification", "expires_at"]
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["plugin"].queryset = plugins_visible_to(user=self.user)  # type: ignore[attr-defined]
         self.fields["version"].queryset = versions_visible_to(user=self.user)  # type: ignore[attr-defined]
@@ -348,7 +356,7 @@ class ExemptionRequestForm(ServiceCreateForm):
         keys = Policy.objects.filter(is_current=True).order_by("key").values_list("key", flat=True)
         self.fields["policy_key"].choices = [("", "—"), *((k, k) for k in keys)]  # type: ignore[attr-defined]
 
-    def create(self, data):
+    def create(self, data: dict) -> Exemption:
         return exemption_request(
             actor=self.user,
             plugin=data["plugin"],
@@ -370,7 +378,7 @@ BOARD_DECISIONS: list[tuple[str, str, Callable[..., Exemption], str, list[str]]]
 ]
 
 
-def _decide(call):
+def _decide(call: Callable[..., Exemption]) -> Callable[[Exemption, User, str], Exemption]:
     return lambda obj, user, reason: call(exemption=obj, actor=user, reason=reason)
 
 
@@ -405,14 +413,14 @@ class ExemptionAdmin(ServiceCreateAdminMixin, ScopedAdmin):
         for name, label, call, reason, states in BOARD_DECISIONS
     ]
 
-    def scoped_queryset(self, request):
-        return exemptions_visible_to(user=request.user)
+    def scoped_queryset(self, request: HttpRequest) -> QuerySet[Exemption]:
+        return exemptions_visible_to(user=cast(User, request.user))
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return request.user.is_active and request.user.is_staff
 
     @admin.display(description="Compensating controls")
-    def controls_list(self, obj):
+    def controls_list(self, obj: Exemption) -> SafeString:
         return format_html_join("", "<div>{}</div>", ((c,) for c in obj.compensating_controls)) or format_html("—")
 
 

@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -25,7 +26,7 @@ WAIT = OpenApiParameter(
 )
 
 
-def wants_wait(request) -> bool:
+def wants_wait(request: Request) -> bool:
     return request.query_params.get("wait", "").lower() in ("true", "1", "yes")
 
 
@@ -65,7 +66,7 @@ class VersionGate(APIView):
     ``pass``, fails on ``fail``, and waits (or polls again) on ``pending`` (docs/policies.md)."""
 
     @extend_schema(responses={200: GateOut}, parameters=[WAIT])
-    def get(self, request, version: int):
+    def get(self, request: Request, version: int) -> Response:
         target = get_object_or_404(
             versions_visible_to(user=request.user).select_related("plugin__organisation"), pk=version
         )
@@ -93,7 +94,7 @@ class VersionReports(APIView):
             )
         ],
     )
-    def post(self, request, version: int):
+    def post(self, request: Request, version: int) -> Response:
         target = get_object_or_404(versions_visible_to(user=request.user), pk=version)
         upload = ReportUpload(data=request.data)
         upload.is_valid(raise_exception=True)

@@ -5,6 +5,7 @@ record the decision with what it was taken on, move the version and its decision
 reviews, close the round, then ask for feedback and tell the people concerned.
 """
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -30,7 +31,7 @@ from .services import (
 
 
 def version_approve(
-    *, version: PluginVersion, actor, rating_id: int | None, evaluation_id: int | None, reason: str = ""
+    *, version: PluginVersion, actor: User, rating_id: int | None, evaluation_id: int | None, reason: str = ""
 ) -> PluginVersion:
     """The board approves the rating and policy evaluation it was shown, named by id.
 
@@ -42,7 +43,7 @@ def version_approve(
        the decision stored with the ids and digests of what it approved (and in its audit row).
     """
     judgement = None
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         version = _lock_version_for_decision(version, actor)
         decision_reviews = [r for r in pipeline.current_reviews(version) if r.stage.kind == StageKind.DECISION]
         refuse_second_signoff(version, actor, exclude=decision_reviews)
@@ -60,7 +61,7 @@ def version_approve(
 def version_auto_approve(*, version: PluginVersion) -> PluginVersion | None:
     """System: approve a version whose category has auto-approval, whose rating is low and
     whose policies all pass, judged again now (something may have changed since it was queued)."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         version = PluginVersion.objects.select_for_update(of=("self",)).select_related("plugin").get(pk=version.pk)
         if version.status != VersionStatus.AWAITING_DECISION:
             return None
@@ -76,7 +77,13 @@ def version_auto_approve(*, version: PluginVersion) -> PluginVersion | None:
 
 
 def _approve(
-    version: PluginVersion, decision_reviews: list[StageReview], *, actor, action: str, reason: str, data: dict
+    version: PluginVersion,
+    decision_reviews: list[StageReview],
+    *,
+    actor: User | None,
+    action: str,
+    reason: str,
+    data: dict,
 ) -> None:
     apply_transition(
         version,
@@ -95,7 +102,8 @@ def _approve(
                 actor=actor,
                 action="stage.pass",
                 reason=reason,
-                changes=decided_fields(actor, reason),
+                # None on auto-approval (decided_by is nullable); reviews.services.decided_fields says User only
+                changes=decided_fields(actor, reason),  # type: ignore[arg-type]
             )
     pipeline.close_round(version=version, reason="The version was approved.")
     feedback_request(version=version)
@@ -103,12 +111,12 @@ def _approve(
 
 
 def version_reject(
-    *, version: PluginVersion, actor, reason: str, rating_id: int | None = None, evaluation_id: int | None = None
+    *, version: PluginVersion, actor: User, reason: str, rating_id: int | None = None, evaluation_id: int | None = None
 ) -> PluginVersion:
     """The board rejects; the decision records the rating and evaluation it was shown (named,
     or else the latest)."""
     reason = require_reason(reason, action="reject a version")
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         version = _lock_version_for_decision(version, actor)
         basis = (
             decision_basis(version=version)
@@ -141,7 +149,7 @@ def version_reject(
     return version
 
 
-def _lock_version_for_decision(version: PluginVersion, actor) -> PluginVersion:
+def _lock_version_for_decision(version: PluginVersion, actor: User) -> PluginVersion:
     version = (
         PluginVersion.objects.select_for_update(of=("self",)).select_related("plugin__organisation").get(pk=version.pk)
     )

@@ -7,22 +7,24 @@ comes back with the two ratings and what changed side by side.
 """
 
 from decimal import Decimal
+from typing import cast
 
 from django import forms
-from django.contrib import messages
+from django.contrib import admin, messages
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 
-from governance.admin_actions import per_request
+from governance.admin_actions import per_request, safe_next
 from governance.errors import FactsChanged, WardenError
 from governance.ids import is_id
+from submissions.models import PluginVersion
 
 from .approval import version_approve, version_reject
 from .models import PolicyEvaluation, RiskRating
-from .services import decision_basis
+from .services import DecisionBasis, decision_basis
 
 DECIDE = "submissions.decide_pluginversion"
 MAX_CHANGED_FACTS = 40
@@ -36,11 +38,11 @@ class DecisionForm(forms.Form):
     next = forms.CharField(required=False, widget=forms.HiddenInput)
 
 
-def can_decide(*, version, user, basis) -> bool:
+def can_decide(*, version: PluginVersion, user: User, basis: DecisionBasis) -> bool:
     return version.status == "awaiting_decision" and user.has_perm(DECIDE) and basis.rating is not None
 
 
-def decision_panel(*, version, request) -> str:
+def decision_panel(*, version: PluginVersion, request: HttpRequest) -> str:
     """The rating with its breakdown and summary, the policy results, the decide form's fields
     for who may decide now, and (after a refused approval) the comparison with what was shown."""
     basis = shown_basis_of(version=version, request=request)
@@ -48,16 +50,18 @@ def decision_panel(*, version, request) -> str:
         "rating": basis.rating,
         "bars": rating_bars(basis.rating) if basis.rating else [],
         "evaluation": basis.evaluation,
-        "can_decide": can_decide(version=version, user=request.user, basis=basis),
+        # cast: the admin (AdminSite.admin_view) serves only signed-in staff, so request.user is a User
+        "can_decide": can_decide(version=version, user=cast(User, request.user), basis=basis),
         "next": request.get_full_path(),
         "comparison": _comparison(version, request.GET.get("compare", ""), basis),
     }
     return render_to_string("admin/warden/risk_rating.html", context, request=request)
 
 
-def decision_form_element(*, version, request) -> str:
+def decision_form_element(*, version: PluginVersion, request: HttpRequest) -> str:
     """The (empty) form the decision panel's fields post with, outside the admin's change form."""
-    if not can_decide(version=version, user=request.user, basis=shown_basis_of(version=version, request=request)):
+    user = cast(User, request.user)
+    if not can_decide(version=version, user=user, basis=shown_basis_of(version=version, request=request)):
         return ""
     return render_to_string(
         "admin/warden/decision_form.html",
@@ -66,7 +70,7 @@ def decision_form_element(*, version, request) -> str:
     )
 
 
-def shown_basis_of(*, version, request):
+def shown_basis_of(*, version: PluginVersion, request: HttpRequest) -> DecisionBasis:
     """The page's panel and its form element read the same basis: one query per page."""
     return per_request(request, f"decision-basis:{version.pk}", lambda: decision_basis(version=version))
 
@@ -85,7 +89,7 @@ def rating_bars(rating: RiskRating) -> list[dict]:
     ]
 
 
-def _comparison(version, compare: str, basis) -> dict | None:
+def _comparison(version: PluginVersion, compare: str, basis: DecisionBasis) -> dict | None:
     """``?compare=<rating id>.<evaluation id>``: what the board was shown, beside what holds now."""
     shown_rating_id, _, shown_evaluation_id = compare.partition(".")
     if not (is_id(shown_rating_id) and is_id(shown_evaluation_id)) or basis.rating is None:
@@ -120,7 +124,7 @@ def _comparison(version, compare: str, basis) -> dict | None:
     }
 
 
-def changed_facts(before, after, prefix: str = "") -> list[dict]:
+def changed_facts(before: object, after: object, prefix: str = "") -> list[dict]:
     """Every leaf of two fact documents whose value differs, by dotted path."""
     if isinstance(before, dict) and isinstance(after, dict):
         rows = []
@@ -131,7 +135,7 @@ def changed_facts(before, after, prefix: str = "") -> list[dict]:
     return [] if before == after else [{"path": prefix, "before": before, "after": after}]
 
 
-def decide_view(modeladmin, request, object_id: str):
+def decide_view(modeladmin: "admin.ModelAdmin[PluginVersion]", request: HttpRequest, object_id: str) -> HttpResponse:
     """POST only: approve or reject the version with the rating and evaluation the form names."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
@@ -139,7 +143,7 @@ def decide_view(modeladmin, request, object_id: str):
     if version is None:
         raise PermissionDenied
     form = DecisionForm(request.POST)
-    back = _safe_next(request, form.data.get("next", ""), version)
+    back = safe_next(request, reverse("admin:submissions_pluginversion_change", args=[version.pk]))
     if not form.is_valid():
         modeladmin.message_user(request, "The decision form was incomplete; nothing was done.", messages.ERROR)
         return HttpResponseRedirect(back)
@@ -147,9 +151,9 @@ def decide_view(modeladmin, request, object_id: str):
     ids = {"rating_id": data["rating_id"], "evaluation_id": data["evaluation_id"]}
     try:
         if data["decision"] == "approve":
-            version_approve(version=version, actor=request.user, reason=data["reason"], **ids)
+            version_approve(version=version, actor=cast(User, request.user), reason=data["reason"], **ids)
         else:
-            version_reject(version=version, actor=request.user, reason=data["reason"], **ids)
+            version_reject(version=version, actor=cast(User, request.user), reason=data["reason"], **ids)
     except FactsChanged as exc:
         modeladmin.message_user(request, exc.detail, messages.ERROR)
         return HttpResponseRedirect(f"{back.split('?')[0]}?compare={exc.shown_rating_id}.{data['evaluation_id']}")
@@ -161,9 +165,3 @@ def decide_view(modeladmin, request, object_id: str):
     verb = "approved" if data["decision"] == "approve" else "rejected"
     modeladmin.message_user(request, f"{version} was {verb}.", messages.SUCCESS)
     return HttpResponseRedirect(back.split("?")[0])
-
-
-def _safe_next(request, target: str, version) -> str:
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return target
-    return reverse("admin:submissions_pluginversion_change", args=[version.pk])

@@ -1,5 +1,6 @@
 """Deploy, roll back and revoke: what happens to a version after the board's decision."""
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -14,11 +15,11 @@ from submissions.services import lock_plugin_versions, lock_with_perm
 from .services import deploy_check
 
 
-def version_deploy(*, version: PluginVersion, actor, reason: str = "") -> PluginVersion:
+def version_deploy(*, version: PluginVersion, actor: User, reason: str = "") -> PluginVersion:
     """Mark an approved version as running; the plugin's previously deployed version is superseded.
     Its policies are evaluated again first: an enforce-mode violation (an exemption that expired
     since the approval, say) refuses the deployment with the policy's message."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         rows = lock_plugin_versions(version, also=Q(status=VersionStatus.DEPLOYED))
         version = rows.pop(version.pk)
         require_perm(actor, "submissions.deploy_pluginversion", detail=f"{actor} may not deploy versions.")
@@ -34,10 +35,10 @@ def version_deploy(*, version: PluginVersion, actor, reason: str = "") -> Plugin
     return version
 
 
-def version_roll_back(*, version: PluginVersion, actor, reason: str) -> PluginVersion:
+def version_roll_back(*, version: PluginVersion, actor: User, reason: str) -> PluginVersion:
     """Take a deployed version out; the version it superseded most recently runs again."""
     reason = require_reason(reason, action="roll back")
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         rows = lock_plugin_versions(version, also=Q(status=VersionStatus.SUPERSEDED))
         version = rows.pop(version.pk)
         require_perm(actor, "submissions.deploy_pluginversion", detail=f"{actor} may not roll back versions.")
@@ -53,9 +54,9 @@ def version_roll_back(*, version: PluginVersion, actor, reason: str) -> PluginVe
     return version
 
 
-def version_revoke(*, version: PluginVersion, actor, reason: str) -> PluginVersion:
+def version_revoke(*, version: PluginVersion, actor: User, reason: str) -> PluginVersion:
     reason = require_reason(reason, action="revoke")
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         version = lock_with_perm(version, actor, "submissions.decide_pluginversion", "revoke approvals")
         apply_transition(
             version,

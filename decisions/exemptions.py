@@ -10,7 +10,9 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,7 +21,8 @@ from governance.errors import PermissionRefused, TransitionRefused, ValidationFa
 from governance.notifications import notify
 from governance.permissions import is_org_member
 from governance.transitions import apply_transition, require_reason, save_with_audit
-from submissions.models import PluginVersion, VersionStatus
+from reviews.models import Finding
+from submissions.models import Plugin, PluginVersion, VersionStatus
 
 from .models import Exemption, ExemptionScope, ExemptionStatus, Policy
 from .services import version_assess
@@ -27,14 +30,14 @@ from .services import version_assess
 
 def exemption_request(
     *,
-    actor,
-    plugin,
+    actor: User,
+    plugin: Plugin,
     scope: str,
     justification: str,
     expires_at: datetime,
-    version=None,
+    version: PluginVersion | None = None,
     policy_key: str = "",
-    finding=None,
+    finding: Finding | None = None,
     compensating_controls: list[str] | str = "",
 ) -> Exemption:
     """Ask for an exemption. The plugin's organisation and its reviewers may ask."""
@@ -51,6 +54,7 @@ def exemption_request(
         expires_at=expires_at,
     )
     _check_target(exemption, policy_key=policy_key, finding=finding)
+    # not durable: the admin's add/change form calls it inside the transaction Django opens
     with transaction.atomic():
         save_with_audit(exemption, actor=actor, action="exemption.request", data=_describe(exemption))
         notify(
@@ -68,7 +72,7 @@ def _controls(value: list[str] | str) -> list[str]:
     return [str(line).strip() for line in lines if str(line).strip()]
 
 
-def _check_target(exemption: Exemption, *, policy_key: str, finding) -> None:
+def _check_target(exemption: Exemption, *, policy_key: str, finding: Finding | None) -> None:
     errors = []
     if exemption.scope not in ExemptionScope.values:
         errors.append({"field": "scope", "code": "invalid", "message": f"One of {', '.join(ExemptionScope.values)}."})
@@ -115,7 +119,7 @@ def _locked(exemption: Exemption) -> Exemption:
     return Exemption.objects.select_for_update(of=("self",)).select_related("plugin__organisation").get(pk=exemption.pk)
 
 
-def _require_board(actor, exemption: Exemption, *, verb: str) -> None:
+def _require_board(actor: User | None, exemption: Exemption, *, verb: str) -> None:
     if actor is None or not actor.is_active or not actor.groups.filter(name=roles.APPROVAL_BOARD).exists():
         raise PermissionRefused(f"Only the approval board may {verb} exemptions; {actor} is not on it.")
     if actor.pk == exemption.requested_by_id:
@@ -124,27 +128,32 @@ def _require_board(actor, exemption: Exemption, *, verb: str) -> None:
         raise PermissionRefused(f"{actor} belongs to the organisation of {exemption.plugin}; someone else must.")
 
 
-def exemption_approve(*, exemption: Exemption, actor, reason: str = "") -> Exemption:
-    with transaction.atomic():
-        return _board_decides(exemption, "approve", actor, reason, approved_by=actor)
-
-
-def exemption_reject(*, exemption: Exemption, actor, reason: str) -> Exemption:
-    reason = require_reason(reason, action="reject an exemption")
-    with transaction.atomic():
-        return _board_decides(exemption, "reject", actor, reason)
-
-
-def exemption_revoke(*, exemption: Exemption, actor, reason: str) -> Exemption:
-    """The board withdraws an exemption early; what it suppressed counts again at once."""
-    reason = require_reason(reason, action="revoke an exemption")
-    with transaction.atomic():
-        exemption = _board_decides(exemption, "revoke", actor, reason)
-        _tell_owners(exemption, "exemption.expired", f"{exemption} was revoked", reason)
+def exemption_approve(*, exemption: Exemption, actor: User, reason: str = "") -> Exemption:
+    """The board grants it; the versions it covers that await a decision are rated again at
+    once, so the board decides on the rating the exemption makes, not the one before it."""
+    with transaction.atomic(durable=True):
+        exemption = _board_decides(exemption, "approve", actor, reason, approved_by=actor)
+    _reassess_waiting(exemption, trigger="exemption_approved")
     return exemption
 
 
-def _board_decides(exemption: Exemption, transition: str, actor, reason: str, **changes) -> Exemption:
+def exemption_reject(*, exemption: Exemption, actor: User, reason: str) -> Exemption:
+    reason = require_reason(reason, action="reject an exemption")
+    with transaction.atomic(durable=True):
+        return _board_decides(exemption, "reject", actor, reason)
+
+
+def exemption_revoke(*, exemption: Exemption, actor: User, reason: str) -> Exemption:
+    """The board withdraws an exemption early; what it suppressed counts again at once."""
+    reason = require_reason(reason, action="revoke an exemption")
+    with transaction.atomic(durable=True):
+        exemption = _board_decides(exemption, "revoke", actor, reason)
+        _tell_owners(exemption, "exemption.expired", f"{exemption} was revoked", reason)
+    _reassess_waiting(exemption, trigger="exemption_revoked")
+    return exemption
+
+
+def _board_decides(exemption: Exemption, transition: str, actor: User, reason: str, **changes: object) -> Exemption:
     """Inside the caller's transaction: lock, check the board member, transition, tell the requester."""
     exemption = _locked(exemption)
     _require_board(actor, exemption, verb=transition)
@@ -178,7 +187,7 @@ def exemptions_expire(*, now: datetime | None = None) -> int:
     ).values_list("pk", flat=True)
     expired = 0
     for pk in list(due):
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             exemption = _locked(Exemption(pk=pk))
             if exemption.status not in (ExemptionStatus.REQUESTED, ExemptionStatus.APPROVED):
                 continue  # decided meanwhile
@@ -192,14 +201,15 @@ def exemptions_expire(*, now: datetime | None = None) -> int:
                     "What it suppressed counts again: the policy or finding is back in ratings and the gate.",
                 )
         if was_active:
-            _reassess_waiting(exemption)
+            _reassess_waiting(exemption, trigger="exemption_expired")
         expired += 1
     return expired
 
 
-def _reassess_waiting(exemption: Exemption) -> None:
+def _reassess_waiting(exemption: Exemption, *, trigger: str) -> None:
     """The board is looking at versions awaiting a decision: rate them again now, so what the
-    exemption suppressed shows at once rather than at the next evaluation."""
+    exemption suppresses (or no longer suppresses) shows at once rather than at the next
+    evaluation. Each version in its own transaction, after the exemption's has committed."""
     waiting = PluginVersion.objects.filter(plugin_id=exemption.plugin_id, status=VersionStatus.AWAITING_DECISION)
     if exemption.version_id:
         waiting = waiting.filter(pk=exemption.version_id)
@@ -207,7 +217,7 @@ def _reassess_waiting(exemption: Exemption) -> None:
         with transaction.atomic():
             version = PluginVersion.objects.select_for_update().get(pk=version_id)
             if version.status == VersionStatus.AWAITING_DECISION:
-                version_assess(version=version, trigger="exemption_expired")
+                version_assess(version=version, trigger=trigger)
 
 
 def exemptions_warn(*, now: datetime | None = None) -> int:
@@ -219,7 +229,7 @@ def exemptions_warn(*, now: datetime | None = None) -> int:
     ).values_list("pk", flat=True)
     warned = 0
     for pk in list(due):
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             exemption = _locked(Exemption(pk=pk))
             if exemption.status != ExemptionStatus.APPROVED or exemption.warned_at:
                 continue
@@ -243,5 +253,5 @@ def _tell_owners(exemption: Exemption, event: str, subject: str, body: str) -> N
     notify(recipients=people, event=event, subject=subject, body=body, url=url)
 
 
-def _board():
+def _board() -> QuerySet[User]:
     return get_user_model().objects.filter(groups__name=roles.APPROVAL_BOARD, is_active=True)

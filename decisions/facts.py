@@ -7,12 +7,15 @@ are sorted when stored, so the document is the same whenever the inputs are.
 """
 
 from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from compliance.models import ControlAssessment
+from reviews.escalation import version_escalation
 from reviews.findings_data import KINDS, SEVERITIES
 from reviews.models import (
     SEVERITY_RANK,
@@ -26,6 +29,7 @@ from reviews.models import (
     Triage,
 )
 from reviews.selectors import current_runs
+from submissions.models import PluginVersion
 
 from .rubric import CRITICALITIES
 from .selectors import Cover, covering
@@ -34,9 +38,9 @@ OPEN_TRIAGE = (Triage.OPEN, Triage.REMEDIATION_PLANNED)
 PERFORMANCE_CHECK = "performance.harness"
 
 
-def version_facts(*, version, now=None) -> dict:
+def version_facts(*, version: PluginVersion, now: datetime | None = None) -> dict:
     """The fact document of ``version`` now (without ``policies`` and ``rating``, which the
-    assessment adds). About eight queries, whatever the number of findings."""
+    assessment adds). About nine queries, whatever the number of findings."""
     now = now or timezone.now()
     current = _current_runs(version)
     cover = covering(version=version, now=now)
@@ -55,6 +59,7 @@ def version_facts(*, version, now=None) -> dict:
         **_findings(current, cover),
         "performance": _performance(current),
         "compliance": _compliance(version),
+        "escalation": version_escalation(version=version),  # needs human review: reviews/escalation.py
         "exemptions": {
             "policies": cover.policies,
             "findings": cover.fingerprints,
@@ -63,7 +68,7 @@ def version_facts(*, version, now=None) -> dict:
     }
 
 
-def _current_runs(version) -> list[CheckRun]:
+def _current_runs(version: PluginVersion) -> list[CheckRun]:
     return sorted(current_runs(version=version), key=lambda r: r.pk)
 
 
@@ -89,7 +94,7 @@ FINISHED = (RunStatus.SUCCEEDED, RunStatus.FAILED)  # the check judged the versi
 WAITING = (NOT_RUN, RunStatus.QUEUED, RunStatus.RUNNING)  # it will judge it: the gate is pending
 
 
-def _not_yet_queued(version) -> dict[str, str]:
+def _not_yet_queued(version: PluginVersion) -> dict[str, str]:
     """The checks of the current round's stages that have not started, whatever an earlier
     round's run of the same check said: ``not_run`` for a stage still to start (the gate waits
     for it), ``skipped`` for one waived before it started (it never will: waiving a stage does
@@ -111,7 +116,7 @@ def unfinished_checks(checks: dict[str, str]) -> list[str]:
     return [f"{key} ({status})" for key, status in sorted(checks.items()) if status not in FINISHED]
 
 
-def current_run_ids(*, version) -> list[int]:
+def current_run_ids(*, version: PluginVersion) -> list[int]:
     """The latest run of each check (and each external tool): they speak for the version now."""
     return [run.pk for run in _current_runs(version)]
 
@@ -143,7 +148,7 @@ def _findings(runs: list, cover: Cover) -> dict:
     exempted_by_kind: dict[str, Counter] = {kind: Counter() for kind in KINDS}
     capabilities = set()
 
-    def count(kind: str, severity: str, exempted: bool, capability, n: int = 1) -> None:
+    def count(kind: str, severity: str, exempted: bool, capability: object, n: int = 1) -> None:
         (exempted_by_kind if exempted else open_by_kind)[kind][severity] += n
         if kind == "capability" and not exempted:
             capabilities.add(str(capability or "unknown"))
@@ -163,7 +168,7 @@ def _findings(runs: list, cover: Cover) -> dict:
     }
 
 
-def _merged(findings, cover: Cover):
+def _merged(findings: QuerySet[Finding], cover: Cover) -> Iterator[tuple[str, str, bool, object]]:
     """(kind, severity, exempted, capability) of each finding that several sources report.
 
     The n-th finding of each run at one place (in id order) is one finding. Warden's own
@@ -223,7 +228,7 @@ def _performance(runs: list) -> dict:
     }
 
 
-def _compliance(version) -> dict:
+def _compliance(version: PluginVersion) -> dict:
     """The compliance review of the current round: its controls' results and the sign-off."""
     review = (
         StageReview.objects.filter(version=version, round=version.review_round, stage__kind="compliance")

@@ -7,6 +7,7 @@ from django.conf import settings
 
 from reviews.models import SEVERITY_RANK, Finding, RunOrigin
 from reviews.selectors import WARDEN_FIRST
+from submissions.models import PluginVersion
 
 from .facts import OPEN_TRIAGE, WAITING, current_run_ids
 from .services import (
@@ -45,7 +46,7 @@ ENDED_WITHOUT_PASS = {
 NOT_IN_REVIEW = ("draft", "submitted")
 
 
-def gate_verdict(*, version) -> dict:
+def gate_verdict(*, version: PluginVersion) -> dict:
     """The CI gate: what is known about ``version`` now, as one of three verdicts. Stores nothing.
 
     1. ``fail`` when its review ended without a pass (a blocking stage failed, the board
@@ -105,7 +106,7 @@ def gate_verdict(*, version) -> dict:
     }
 
 
-def gate_verdict_waiting(*, version) -> dict:
+def gate_verdict_waiting(*, version: PluginVersion) -> dict:
     """``?wait=true``: the gate verdict once it is no longer ``pending``, polling every
     ``WARDEN_GATE_WAIT_POLL_SECONDS`` for at most ``WARDEN_GATE_WAIT_SECONDS``; ``wait``
     in the answer says how long it waited and whether it gave up (still pending)."""
@@ -126,7 +127,7 @@ def gate_verdict_waiting(*, version) -> dict:
     return answer
 
 
-def _ended_reason(version) -> dict:
+def _ended_reason(version: PluginVersion) -> dict:
     detail = ENDED_WITHOUT_PASS[version.status]
     failed = (
         version.stage_reviews.filter(round=version.review_round, blocking=True, status="failed")
@@ -143,7 +144,7 @@ def _ended_reason(version) -> dict:
     return {"code": version.status, "detail": detail + "."}
 
 
-def _gate_findings(version, assessment: Assessment) -> dict:
+def _gate_findings(version: PluginVersion, assessment: Assessment) -> dict:
     """The open critical and high findings, and what exemptions suppress (shown, not hidden).
 
     A place that several sources report (``location_key``) is one entry listing its sources, as

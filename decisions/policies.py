@@ -19,11 +19,14 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
 import celpy
 import lark
 import yaml
+from celpy.adapter import JSON
 from celpy.evaluation import Activation, CELEvalError, TranspilerTree
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -39,7 +42,7 @@ REQUIRED = ("key", "title", "severity", "mode", "message", "expression")
 KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 READS_RATING = re.compile(r"\brating\b")
 # The facts that check runs produce: a policy over them cannot comply while a check has not judged.
-READS_CHECK_RESULTS = re.compile(r"\b(checks|findings|capabilities|performance)\b")
+READS_CHECK_RESULTS = re.compile(r"\b(checks|findings|capabilities|performance|escalation)\b")
 
 
 @dataclass(frozen=True)
@@ -78,16 +81,16 @@ class PreparedFacts:
     """A fact document converted to CEL values once, with one activation that every
     transpiled program of the evaluation shares (cel-python would build one per program)."""
 
-    def __init__(self, facts: Mapping):
+    def __init__(self, facts: Mapping) -> None:
         self.context = {name: celpy.json_to_cel(value) for name, value in facts.items()}
         self._activation: Activation | None = None
 
-    def set(self, name: str, value) -> None:
+    def set(self, name: str, value: JSON) -> None:
         self.context[name] = celpy.json_to_cel(value)
         if self._activation is not None:
             self._activation.identifiers.load_values({name: self.context[name]})
 
-    def activation(self, runner: celpy.CompiledRunner):
+    def activation(self, runner: celpy.CompiledRunner) -> Activation:
         if self._activation is None:
             self._activation = runner.tp.base_activation.clone()
             self._activation.identifiers.load_values(self.context)
@@ -97,7 +100,7 @@ class PreparedFacts:
 _NAMESPACE_LOCK = threading.Lock()
 
 
-def _run_transpiled(runner: celpy.CompiledRunner, activation):
+def _run_transpiled(runner: celpy.CompiledRunner, activation: Activation) -> celpy.celtypes.Value:
     """What ``CompiledRunner.evaluate`` does, on an activation built once per fact document.
     The transpiled code reads ``base_activation`` from, and leaves ``CEL`` in, celpy.evaluation's
     module namespace, so threads take turns (cel-python itself does not)."""
@@ -111,7 +114,9 @@ def _run_transpiled(runner: celpy.CompiledRunner, activation):
     return value
 
 
-def compile_policy(*, key: str, version: int, title: str, severity: str, mode: str, message: str, expression: str):
+def compile_policy(
+    *, key: str, version: int, title: str, severity: str, mode: str, message: str, expression: str
+) -> CompiledPolicy:
     exact = compile_expression(expression)  # ValidationFailed with the compiler's message
     try:
         fast: celpy.CompiledRunner | None = celpy.CompiledRunner(exact.environment, _transpiler_tree(exact.ast))
@@ -131,7 +136,13 @@ def compile_policy(*, key: str, version: int, title: str, severity: str, mode: s
     )
 
 
-def _transpiler_tree(node):
+@overload
+def _transpiler_tree(node: lark.Tree) -> TranspilerTree: ...
+@overload
+def _transpiler_tree(node: lark.Token) -> lark.Token: ...
+
+
+def _transpiler_tree(node: lark.Tree | lark.Token) -> TranspilerTree | lark.Token:
     """The shared parser builds plain lark trees; the transpiler needs its own node class."""
     if isinstance(node, lark.Tree):
         return TranspilerTree(node.data, [_transpiler_tree(child) for child in node.children], node.meta)
@@ -225,7 +236,7 @@ def policy_files_load(*, directory: Path) -> list[dict]:
 def policy_document(text: str, *, source: str) -> dict:
     """One policy file's content, checked field by field and compiled."""
 
-    def refuse(message: str, code: str = "invalid_policy"):
+    def refuse(message: str, code: str = "invalid_policy") -> ValidationFailed:
         return ValidationFailed(
             f"{source}: {message}", code=code, errors=[{"field": source, "code": code, "message": message}]
         )
@@ -265,10 +276,10 @@ class SyncReport:
     unchanged: list[str]
 
 
-def policies_sync(*, documents: list[dict], actor=None, dry_run: bool = False) -> SyncReport:
+def policies_sync(*, documents: list[dict], actor: User | None = None, dry_run: bool = False) -> SyncReport:
     """Make the current policies match ``documents`` (from ``policy_files_load``)."""
     created, retired, unchanged = [], [], []
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         current = {p.key: p for p in Policy.objects.select_for_update().filter(is_current=True)}
         for document in documents:
             digest = digest_of({f: document[f] for f in FIELDS})
@@ -300,6 +311,6 @@ def _next_version(key: str) -> int:
     return (highest or 0) + 1
 
 
-def _retire(policy: Policy, actor, *, reason: str) -> None:
+def _retire(policy: Policy, actor: User | None, *, reason: str) -> None:
     policy.is_current, policy.retired_at = False, timezone.now()
     save_with_audit(policy, actor=actor, action="policy.retire", reason=reason)

@@ -27,7 +27,7 @@ RESIDUAL_LEVELS = {"none": 0, "low": 0, "medium": 1, "high": 2}
 TOP_CONCERNS = 5
 
 
-def money(value) -> Decimal:
+def money(value: object) -> Decimal:
     """A number as a Decimal rounded to hundredths (floats go through ``repr``, never binary)."""
     return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_EVEN)
 
@@ -41,7 +41,7 @@ class Factor:
     mitigation: str
 
 
-def _findings(kind: str, severity: str):
+def _findings(kind: str, severity: str) -> Callable[[dict], tuple[Decimal, dict]]:
     def read(facts: dict) -> tuple[Decimal, dict]:
         count = facts["findings"]["by_kind"].get(kind, {}).get(severity, 0)
         exempted = facts["findings"]["exempted_by_kind"].get(kind, {}).get(severity, 0)
@@ -67,7 +67,7 @@ def _regression(facts: dict) -> tuple[Decimal, dict]:
     return worst, {"measured": performance["measured"], "regressed": performance["regressed"], "worst": str(worst)}
 
 
-def _violations(severity: str):
+def _violations(severity: str) -> Callable[[dict], tuple[Decimal, dict]]:
     def read(facts: dict) -> tuple[Decimal, dict]:
         violated = facts["policies"]["violated"].get(severity, [])
         return Decimal(len(violated)), {"violated": violated}
@@ -75,7 +75,7 @@ def _violations(severity: str):
     return read
 
 
-def _controls(criticality: str):
+def _controls(criticality: str) -> Callable[[dict], tuple[Decimal, dict]]:
     def read(facts: dict) -> tuple[Decimal, dict]:
         not_met = facts["compliance"]["not_met"].get(criticality, 0)
         partly = facts["compliance"]["partially_met"].get(criticality, 0)
@@ -245,18 +245,18 @@ def _summary(rows: list[dict], total: Decimal, band: str, rubric_label: str) -> 
     return "\n".join(lines)
 
 
-def canonical_json(value) -> str:
+def canonical_json(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def digest_of(value) -> str:
+def digest_of(value: object) -> str:
     return hashlib.sha256(canonical_json(value).encode()).hexdigest()
 
 
 # -- the rubric document -----------------------------------------------------------------
 
 
-def validated_rubric(document) -> dict:
+def validated_rubric(document: object) -> dict:
     """A rubric document with every number checked and normalised, or ValidationFailed
     listing each problem. Unknown factors are refused; a missing factor weighs nothing."""
     if not isinstance(document, dict) or not isinstance(document.get("factors"), dict):
@@ -288,7 +288,7 @@ def validated_rubric(document) -> dict:
     return {"factors": factors, "bands": bands}
 
 
-def _number(value, where: str, errors: list[dict]) -> Decimal | None:
+def _number(value: object, where: str, errors: list[dict]) -> Decimal | None:
     try:
         if isinstance(value, bool) or value is None:
             raise InvalidOperation
@@ -301,7 +301,7 @@ def _number(value, where: str, errors: list[dict]) -> Decimal | None:
         return None
 
 
-def _bands(raw, errors: list[dict]) -> dict:
+def _bands(raw: object, errors: list[dict]) -> dict:
     if not isinstance(raw, dict) or set(raw) != set(BAND_ORDER[1:]):
         errors.append({"field": "bands", "code": "invalid", "message": "medium, high and critical thresholds."})
         return {}

@@ -4,9 +4,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.contrib.auth.models import User
-from django.db.models import Q, QuerySet
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
-from governance.models import AuditEvent
+from governance.models import AuditEvent, StageKind
+from reviews.models import StageReview
+from reviews.selectors import versions_awaiting_decision_of
 from submissions.models import PluginVersion
 from submissions.selectors import plugins_visible_to, versions_visible_to
 
@@ -138,3 +141,19 @@ def covering(*, version: PluginVersion, now: datetime) -> Cover:
         controls.update(exemption.compensating_controls)
     cover.compensating_controls = sorted(controls)
     return cover
+
+
+def versions_awaiting_decision_rated(*, user: User) -> QuerySet[PluginVersion]:
+    """For the board's home: reviews.selectors.versions_awaiting_decision_of with each
+    version's latest rating (``rating_band``, ``rating_total``; what latest_rating returns)
+    and ``awaiting_since``: when its decision stage started, else when it was submitted.
+    Subqueries, so N versions are still one query."""
+    latest = RiskRating.objects.filter(version=OuterRef("pk")).order_by("-pk")
+    decision_started = StageReview.objects.filter(
+        version=OuterRef("pk"), round=OuterRef("review_round"), stage__kind=StageKind.DECISION
+    ).order_by("-pk")
+    return versions_awaiting_decision_of(user=user).annotate(
+        rating_band=Subquery(latest.values("band")[:1]),
+        rating_total=Subquery(latest.values("total")[:1]),
+        awaiting_since=Coalesce(Subquery(decision_started.values("started_at")[:1]), F("submitted_at")),
+    )

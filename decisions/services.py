@@ -137,6 +137,7 @@ def rubric_revise(
         raise PermissionRefused(f"{actor} may not change risk rubrics.")
     reason = require_reason(reason, action="change a risk rubric")
     clean = validated_rubric(document)
+    # not durable: the admin's add/change form calls it inside the transaction Django opens
     with transaction.atomic():
         _lock_rubrics()
         locked = RiskRubric.objects.select_for_update().filter(pk=rubric.pk).first()
@@ -432,6 +433,6 @@ def version_reassess(*, version: PluginVersion, actor: User) -> StoredAssessment
     """On demand (the board or a platform admin): rate and evaluate now, and record it."""
     if not (actor.has_perm("submissions.decide_pluginversion") or actor.has_perm("reviews.waive_stagereview")):
         raise PermissionRefused(f"{actor} may not re-assess versions.")
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         version = PluginVersion.objects.select_for_update(of=("self",)).select_related("plugin").get(pk=version.pk)
         return version_assess(version=version, trigger="on_demand", actor=actor)

@@ -12,5 +12,5 @@ def expire_exemptions() -> int:
     return exemptions_expire()
 
 
-def auto_approve(version_id: int):
+def auto_approve(version_id: int) -> PluginVersion | None:
     return version_auto_approve(version=PluginVersion.objects.get(pk=version_id))

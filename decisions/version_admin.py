@@ -1,39 +1,59 @@
 """The version page: the dossier of one plugin version, its reviews, revisions, decision and deployment."""
 
 import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
-from django.http import Http404, HttpResponseRedirect
+from django.db.models import Count, Q, QuerySet
+from django.forms import BoundField
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from decisions import deployment
 from decisions.decision_admin import decide_view
+from decisions.dossier.views import dossier_url, dossier_urls
 from governance.admin_actions import ServiceAction
 from governance.admin_base import (
     ReadOnlyInline,
     ScopedAdmin,
     ServiceCreateAdminMixin,
     ServiceCreateForm,
-    attachment,
     per_request,
     visible_only,
 )
 from governance.errors import WardenError
 from governance.selectors import audit_events_for
-from reviews.models import OPEN, StageReview
+from reviews.models import OPEN, Annotation, StageReview
 from reviews.selectors import finding_counts, threads_awaiting_author
 from submissions import services
-from submissions.models import PluginVersion, VersionRevision
+from submissions.code_admin import code_urls
+from submissions.models import Organisation, Plugin, PluginVersion, VersionRevision
 from submissions.selectors import (
     plugins_submittable_by,
     versions_visible_to,
 )
+
+
+class _OpenReviews(TypedDict):
+    """What ``PluginVersionAdmin.scoped_queryset`` annotates each version with."""
+
+    open_review_total: int
+
+
+if TYPE_CHECKING:  # django-stubs-ext is a development dependency
+    from django_stubs_ext import WithAnnotations
+
+    CountedVersion = WithAnnotations[PluginVersion, _OpenReviews]
+else:  # what typing.get_type_hints resolves at run time
+    CountedVersion = PluginVersion
 
 
 class VersionUploadForm(ServiceCreateForm):
@@ -43,13 +63,13 @@ class VersionUploadForm(ServiceCreateForm):
         model = PluginVersion
         fields = ["plugin"]
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["plugin"].queryset = plugins_submittable_by(  # type: ignore[attr-defined]
             user=self.user
         ).select_related("organisation")
 
-    def create(self, data):
+    def create(self, data: dict) -> PluginVersion:
         return services.version_create(plugin=data["plugin"], artifact=data["artifact"], actor=self.user)
 
 
@@ -67,7 +87,7 @@ class StageReviewInline(ReadOnlyInline):
     )
     ordering = ["-round", "stage__order", "stage__key"]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[StageReview]:
         return super().get_queryset(request).select_related("version__plugin", "stage", "assignee", "decided_by")
 
 
@@ -80,13 +100,13 @@ class VersionRevisionInline(ReadOnlyInline):
     show_change_link = False
     verbose_name_plural = "Revisions"
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("created_by")
+    def get_queryset(self, request: HttpRequest) -> QuerySet[VersionRevision]:
+        return super().get_queryset(request).select_related("created_by").defer("files")
 
     @admin.display(description="Artifact")
-    def download(self, obj):
-        url = reverse("admin:submissions_pluginversion_revision", args=[obj.version_id, obj.number])
-        return format_html('<a href="{}">{}</a> (download)', url, obj.artifact_name)
+    def download(self, obj: VersionRevision) -> SafeString:
+        url = reverse("admin:submissions_pluginversion_download", args=[obj.version_id])
+        return format_html('<a href="{}?revision={}">{}</a> (download)', url, obj.number, obj.artifact_name)
 
 
 class ResubmitForm(forms.Form):
@@ -100,7 +120,9 @@ class ResubmitForm(forms.Form):
         help_text="Optional: the fixed .whl, .zip or .tar.gz (same plugin name and version number).",
     )
 
-    def __init__(self, *args, version, user, threads, **kwargs):
+    def __init__(
+        self, *args: Any, version: PluginVersion, user: User, threads: list[Annotation], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.version, self.user, self.threads = version, user, threads
         for thread in threads:
@@ -110,11 +132,11 @@ class ResubmitForm(forms.Form):
                 widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
             )
 
-    def answer_rows(self):
+    def answer_rows(self) -> list[tuple[Annotation, BoundField]]:
         """Each open thread beside its answer box (the body is the reviewer's text: escaped)."""
         return [(thread, self[f"answer_{thread.pk}"]) for thread in self.threads]
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         super().clean()
         data = self.cleaned_data
         if self.errors:
@@ -146,11 +168,11 @@ def _resubmit_field(service_field: str) -> str | None:
     return None
 
 
-def _author(call):
+def _author(call: Callable[..., PluginVersion]) -> Callable[[PluginVersion, User, str], PluginVersion]:
     return lambda obj, user, reason: call(version=obj, actor=user, reason=reason)
 
 
-def _plugin(version):
+def _plugin(version: PluginVersion) -> Plugin:
     return version.plugin
 
 
@@ -218,27 +240,24 @@ class PluginVersionAdmin(ServiceCreateAdminMixin, ScopedAdmin):
         ServiceAction("revoke", "Revoke", _author(deployment.version_revoke), reason="required", perm=DECIDE),
     ]
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         return [
-            path(
-                "<int:object_id>/revisions/<int:number>/download/",
-                self.admin_site.admin_view(self.revision_download_view),
-                name="submissions_pluginversion_revision",
-            ),
             path(
                 "<path:object_id>/decide/",
                 self.admin_site.admin_view(lambda request, object_id: decide_view(self, request, object_id)),
                 name="submissions_pluginversion_decide",
             ),
+            *code_urls(self),  # diff, code browser, download (submissions/code_admin.py)
+            *dossier_urls(self),  # the dossier and the forms it posts (decisions/dossier/)
             *super().get_urls(),
         ]
 
-    def service_action_view(self, request, object_id, action):
+    def service_action_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
         if action == "resubmit":
             return self.resubmit_view(request, object_id)
         return super().service_action_view(request, object_id, action)
 
-    def resubmit_view(self, request, object_id):
+    def resubmit_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Resubmit as one form: reason, an optional new artifact, answers to open threads."""
         obj = self.get_object(request, object_id)
         if obj is None or not self.has_view_permission(request, obj):
@@ -248,7 +267,7 @@ class PluginVersionAdmin(ServiceCreateAdminMixin, ScopedAdmin):
             request.POST if post else None,
             request.FILES if post else None,
             version=obj,
-            user=request.user,
+            user=cast(User, request.user),  # the admin serves signed-in staff only
             threads=list(threads_awaiting_author(version=obj)),
         )
         if post and form.is_valid():
@@ -263,35 +282,29 @@ class PluginVersionAdmin(ServiceCreateAdminMixin, ScopedAdmin):
         }
         return TemplateResponse(request, "admin/submissions/pluginversion/resubmit.html", context)
 
-    def revision_download_view(self, request, object_id, number):
-        revision = VersionRevision.objects.filter(
-            version__in=self.scoped_queryset(request), version_id=object_id, number=number
-        ).first()
-        if revision is None:
-            raise Http404("No such revision.")
-        return attachment(revision.artifact, revision.artifact_name)
-
-    def scoped_queryset(self, request):
-        return versions_visible_to(user=request.user).annotate(
+    def scoped_queryset(self, request: HttpRequest) -> QuerySet[CountedVersion]:
+        return versions_visible_to(user=cast(User, request.user)).annotate(
             open_review_total=Count("stage_reviews", filter=Q(stage_reviews__status__in=OPEN))
         )
 
-    def has_add_permission(self, request):
-        return per_request(request, "can_submit", lambda: plugins_submittable_by(user=request.user).exists())
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return per_request(
+            request, "can_submit", lambda: plugins_submittable_by(user=cast(User, request.user)).exists()
+        )
 
     @admin.display(description="Organisation", ordering="plugin__organisation__name")
-    def organisation(self, obj):
+    def organisation(self, obj: PluginVersion) -> Organisation:
         return obj.plugin.organisation
 
     @admin.display(description="Open reviews", ordering="open_review_total")
-    def open_reviews(self, obj):
+    def open_reviews(self, obj: CountedVersion) -> int:
         return obj.open_review_total
 
     @admin.display(description="plugin.toml, parsed")
-    def manifest_toml(self, obj):
+    def manifest_toml(self, obj: PluginVersion) -> SafeString:
         return format_html("<pre>{}</pre>", json.dumps(obj.manifest, indent=2, sort_keys=True))
 
-    def change_view_context_for(self, request, obj):
+    def change_view_context_for(self, request: HttpRequest, obj: PluginVersion | None) -> dict[str, Any]:
         if obj is None:
             return {}
         reviews = visible_only(obj.stage_reviews.all(), request.user)  # a reviewer: only its stages
@@ -299,4 +312,11 @@ class PluginVersionAdmin(ServiceCreateAdminMixin, ScopedAdmin):
         findings = render_to_string(
             "admin/warden/finding_counts.html", {"counts": finding_counts(version=obj), "version": obj}
         )
-        return {"below_inlines": findings + render_to_string("admin/warden/audit_trail.html", {"events": events})}
+        return {
+            "below_inlines": findings + render_to_string("admin/warden/audit_trail.html", {"events": events}),
+            "object_tools_links": [
+                ("Dossier", dossier_url(obj)),
+                ("Code", reverse("admin:submissions_pluginversion_code", args=[obj.pk])),
+                ("Diff", reverse("admin:submissions_pluginversion_diff", args=[obj.pk])),
+            ],
+        }

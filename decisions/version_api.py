@@ -1,13 +1,17 @@
 """Versions over REST: CI jobs submit archives and poll; host platforms read status."""
 
 import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from django.db.models import Prefetch
+from django.contrib.auth.models import User
+from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.fields import empty
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -18,6 +22,23 @@ from reviews.selectors import latest_runs
 from submissions import services
 from submissions.models import PluginVersion, VersionRevision
 from submissions.selectors import plugins_visible_to, versions_visible_to
+
+
+class _ApiPrefetches(TypedDict):
+    """What ``versions_for_api`` prefetches onto each version (``Prefetch(to_attr=...)``)."""
+
+    all_reviews: list[StageReview]
+    all_runs: list[CheckRun]
+    all_revisions: list[VersionRevision]
+    latest_ratings: list[RiskRating]
+
+
+if TYPE_CHECKING:  # django-stubs-ext is a development dependency
+    from django_stubs_ext import WithAnnotations
+
+    ApiVersion = WithAnnotations[PluginVersion, _ApiPrefetches]
+else:  # what typing.get_type_hints (drf-spectacular reads the get_* methods) resolves at run time
+    ApiVersion = PluginVersion
 
 
 class StageReviewOut(serializers.ModelSerializer):
@@ -87,14 +108,14 @@ class VersionOut(serializers.ModelSerializer):
             "rating",
         ]
 
-    def get_stages(self, version) -> list[dict]:
+    def get_stages(self, version: ApiVersion) -> list[dict]:
         current = [r for r in version.all_reviews if r.round == version.review_round]
         return StageReviewOut(current, many=True).data
 
-    def get_check_runs(self, version) -> list[dict]:
+    def get_check_runs(self, version: ApiVersion) -> list[dict]:
         return CheckRunOut(version.all_runs, many=True).data
 
-    def get_findings(self, version) -> dict[str, int]:
+    def get_findings(self, version: ApiVersion) -> dict[str, int]:
         """Counts by severity over the latest run of each check, from the runs' own summaries
         (no query per version)."""
         totals = dict.fromkeys(SEVERITY_RANK, 0)
@@ -103,7 +124,7 @@ class VersionOut(serializers.ModelSerializer):
                 totals[severity] = totals.get(severity, 0) + count
         return totals
 
-    def get_rating(self, version) -> dict | None:
+    def get_rating(self, version: ApiVersion) -> dict | None:
         """The latest risk rating: total (0-100), band, rubric version and the plain summary."""
         rating = version.latest_ratings[0] if version.latest_ratings else None
         if rating is None:
@@ -116,7 +137,7 @@ class VersionOut(serializers.ModelSerializer):
         }
 
 
-def versions_for_api(*, user):
+def versions_for_api(*, user: User) -> QuerySet[ApiVersion]:
     reviews = StageReview.objects.select_related("stage", "assignee").order_by("stage__order", "stage__key")
     return (
         versions_visible_to(user=user)
@@ -144,7 +165,7 @@ class VersionViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = VersionOut
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[PluginVersion]:
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return PluginVersion.objects.none()
         return versions_for_api(user=self.request.user)
@@ -161,7 +182,7 @@ class PluginVersionCreate(APIView):
     parser_classes = [MultiPartParser]
 
     @extend_schema(request=VersionUpload, responses={201: VersionOut})
-    def post(self, request, plugin: int):
+    def post(self, request: Request, plugin: int) -> Response:
         plugin_obj = get_object_or_404(plugins_visible_to(user=request.user), pk=plugin)
         upload = VersionUpload(data=request.data)
         upload.is_valid(raise_exception=True)
@@ -201,12 +222,12 @@ class AnswersField(serializers.ListField):
     child = AnswerIn()
     default_error_messages = {"invalid_json": "Send the answers as a JSON list of objects with `thread` and `body`."}
 
-    def get_value(self, dictionary):
+    def get_value(self, dictionary: Mapping[str, Any]) -> object:
         if hasattr(dictionary, "getlist"):  # a form: one field holding the JSON text
             return dictionary.get(self.field_name, empty)
         return super().get_value(dictionary)
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: object) -> list[dict]:
         if isinstance(data, str):
             try:
                 data = json.loads(data)
@@ -245,10 +266,10 @@ class _VersionAction(APIView):
     """Find the version among those the caller may see (else 404), call the service, answer
     with the version as ``GET /versions/{id}/`` shows it."""
 
-    def version(self, request, pk: int) -> PluginVersion:
+    def version(self, request: Request, pk: int) -> PluginVersion:
         return get_object_or_404(versions_visible_to(user=request.user), pk=pk)
 
-    def answer(self, request, version: PluginVersion) -> Response:
+    def answer(self, request: Request, version: PluginVersion) -> Response:
         return Response(VersionOut(versions_for_api(user=request.user).get(pk=version.pk)).data)
 
 
@@ -256,7 +277,7 @@ class VersionSubmit(_VersionAction):
     """Submit a draft for review."""
 
     @extend_schema(request=None, responses={200: VersionOut, **ERRORS})
-    def post(self, request, version: int):
+    def post(self, request: Request, version: int) -> Response:
         target = self.version(request, version)
         return self.answer(request, services.version_submit(version=target, actor=request.user))
 
@@ -272,7 +293,7 @@ class VersionResubmit(_VersionAction):
         request={"multipart/form-data": ResubmitIn, "application/json": ResubmitIn},
         responses={200: VersionOut, **ERRORS},
     )
-    def post(self, request, version: int):
+    def post(self, request: Request, version: int) -> Response:
         target = self.version(request, version)
         given = ResubmitIn(data=request.data)
         given.is_valid(raise_exception=True)
@@ -291,7 +312,7 @@ class VersionWithdraw(_VersionAction):
     """Withdraw a version that has not been decided yet (with a reason)."""
 
     @extend_schema(request=ReasonIn, responses={200: VersionOut, **ERRORS})
-    def post(self, request, version: int):
+    def post(self, request: Request, version: int) -> Response:
         target = self.version(request, version)
         given = ReasonIn(data=request.data)
         given.is_valid(raise_exception=True)

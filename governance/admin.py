@@ -31,7 +31,7 @@ from .models import (
 )
 from .notifications import EVENTS, notification_read
 from .selectors import notification_preferences_of, notifications_of
-from .services import stage_save
+from .services import host_platform_save, stage_save
 
 register_visibility(Notification, notifications_of)
 register_visibility(NotificationPreference, notification_preferences_of)
@@ -87,8 +87,44 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
 @admin.register(HostPlatform)
 class HostPlatformAdmin(SimpleHistoryAdmin):
+    """Platform admins register host platforms and choose the default, on the change form or
+    in the list; every save goes through ``host_platform_save``. Never deleted: budgets belong
+    to a platform, and eligibility results were judged against it."""
+
     list_display = ["name", "api_version", "is_default", "resource_limits"]
     list_editable = ["is_default"]
+
+    class Form(forms.ModelForm):
+        """Ticking "is default" moves the default (the service unsets the previous one in the
+        same transaction), so another platform being the default now is not a form error."""
+
+        class Meta:
+            model = HostPlatform
+            fields = ["name", "api_version", "resource_limits", "is_default"]
+
+        def _get_validation_exclusions(self):  # ModelForm's list of what model validation skips
+            return {*super()._get_validation_exclusions(), "is_default"}  # type: ignore[misc]
+
+    class ChangelistFormSet(forms.BaseModelFormSet):
+        def clean(self):
+            super().clean()
+            chosen = [form for form in self.forms if form.cleaned_data.get("is_default")]
+            if len(chosen) > 1:
+                raise forms.ValidationError("Only one host platform can be the default.")
+
+    form = Form
+
+    def get_changelist_form(self, request, **kwargs):
+        return super().get_changelist_form(request, form=self.Form, **kwargs)
+
+    def get_changelist_formset(self, request, **kwargs):
+        return super().get_changelist_formset(request, formset=self.ChangelistFormSet, **kwargs)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        host_platform_save(host=obj, actor=request.user, changed=form.changed_data)
 
 
 @admin.register(AllowedLicence)

@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django_fsm import can_proceed
 
 from .errors import WardenError
@@ -46,13 +47,16 @@ def holds_on_any(user, perm: str) -> bool:
 class ServiceAction:
     name: str
     label: str
-    call: Callable  # (obj, user, reason) -> object
+    call: Callable  # (obj, user, reason, **posted) -> object
     reason: str = "none"  # "none", "optional" or "required"
     transition: str | None = None  # model method whose availability shows the button
     available: Callable | None = None  # or a predicate on the object
     perm: str | None = None  # the permission the service will check, to hide useless buttons
     perm_on: Callable | None = None  # the object it is checked on (None: a model-level permission)
     done: str = ""  # what happened, a sentence formatted with obj: "Assessed {obj.control} as met."
+    # form fields posted as lists that the call also receives, as keywords of their names: with
+    # ("responses",), call(obj, user, reason, responses=request.POST.getlist("responses"))
+    posted: tuple[str, ...] = ()
 
     def is_offered_to(self, request) -> bool:
         """Whether the list action is worth offering to the user at all: the permission the
@@ -147,9 +151,8 @@ class ServiceActionsAdmin(admin.ModelAdmin):
             if self._run(request, chosen, obj, form.cleaned_data["reason"]):
                 done = chosen.done.format(obj=obj) if chosen.done else f"{chosen.label}: done for {obj}."
                 self.message_user(request, done, messages.SUCCESS)
-            return HttpResponseRedirect(
-                reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[obj.pk])
-            )
+            change = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[obj.pk])
+            return HttpResponseRedirect(safe_next(request, change))
         return self._confirm(request, chosen, [obj], form)
 
     def _bulk(self, chosen: ServiceAction):
@@ -167,8 +170,9 @@ class ServiceActionsAdmin(admin.ModelAdmin):
         return run
 
     def _run(self, request, chosen: ServiceAction, obj, reason: str) -> bool:
+        posted = {name: request.POST.getlist(name) for name in chosen.posted}
         try:
-            chosen.call(obj, request.user, reason)
+            chosen.call(obj, request.user, reason, **posted)
         except WardenError as exc:
             self.message_user(request, f"{chosen.label} refused for {obj}: {exc.detail}", messages.ERROR)
             return False
@@ -184,8 +188,19 @@ class ServiceActionsAdmin(admin.ModelAdmin):
             "form": form,
             "bulk": bulk,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            # what was posted with the action travels on with the reason asked for here
+            "carried": [(name, value) for name in chosen.posted for value in request.POST.getlist(name)],
         }
         return TemplateResponse(request, "admin/warden/confirm_action.html", context)
+
+
+def safe_next(request, default: str) -> str:
+    """Where a form posted from another page (the dossier) goes back to: its ``next`` field
+    when that is a page of this site, else ``default``."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return default
 
 
 def get_object_or_404_action(actions: list[ServiceAction], name: str) -> ServiceAction:

@@ -15,8 +15,11 @@ STAGE_STARTED = "stage_started"  # (review): a stage review has just started
 VERSION_ANSWERED = "version_answered"  # (version, actor, replies): an author's answers to open threads
 VERSION_WITHDRAWN = "version_withdrawn"  # (version): the author withdrew it; the round ends
 VERSIONS_VISIBLE = "versions_visible"  # (user) -> version ids the user may also see
+POLICY_KEYS = "policy_keys"  # () -> the keys of the current policies (canned responses name them)
 
-NAMES = frozenset({VERSION_AWAITING_DECISION, STAGE_STARTED, VERSION_ANSWERED, VERSION_WITHDRAWN, VERSIONS_VISIBLE})
+NAMES = frozenset(
+    {VERSION_AWAITING_DECISION, STAGE_STARTED, VERSION_ANSWERED, VERSION_WITHDRAWN, VERSIONS_VISIBLE, POLICY_KEYS}
+)
 
 _receivers: dict[str, list[Callable[..., Any]]] = {name: [] for name in NAMES}
 

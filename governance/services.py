@@ -4,7 +4,7 @@ from django.contrib.auth.models import Group, User
 from django.db import transaction
 
 from . import roles
-from .models import Stage, StageKind
+from .models import HostPlatform, Stage, StageKind
 from .permissions import require_perm
 from .transitions import save_with_audit
 
@@ -48,6 +48,7 @@ def stage_save(*, stage: Stage, actor: User, changed: list[str]) -> Stage:
         "governance.add_stage" if adding else "governance.change_stage",
         detail=f"{actor} may not configure stages.",
     )
+    # not durable: the admin's add/change form calls it inside the transaction Django opens
     with transaction.atomic():
         save_with_audit(
             stage,
@@ -61,7 +62,7 @@ def stage_save(*, stage: Stage, actor: User, changed: list[str]) -> Stage:
 def pipeline_install_defaults(*, actor: User | None = None) -> list[Stage]:
     """Create the default five stages that do not exist yet (by key); leave the rest alone."""
     created = []
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         escalation = Group.objects.get(name=roles.PLATFORM_ADMINS)
         for key, name, kind, order, owner, sla_hours, checks, auto_pass in DEFAULT_PIPELINE:
             if Stage.objects.filter(key=key).exists():
@@ -82,3 +83,34 @@ def pipeline_install_defaults(*, actor: User | None = None) -> list[Stage]:
             save_with_audit(stage, actor=actor, action="stage.create")
             created.append(stage)
     return created
+
+
+def host_platform_save(*, host: HostPlatform, actor: User, changed: list[str]) -> HostPlatform:
+    """Register or change a host platform. Making one the default moves the default to it:
+    the previous default is unset in the same transaction, so eligibility checks and
+    performance budgets never find no default (or two) in between."""
+    adding = host._state.adding
+    require_perm(
+        actor,
+        "governance.add_hostplatform" if adding else "governance.change_hostplatform",
+        detail=f"{actor} may not configure host platforms.",
+    )
+    # not durable: the admin's change form and changelist call it inside the transaction Django opens
+    with transaction.atomic():
+        if host.is_default:
+            previous = HostPlatform.objects.select_for_update().filter(is_default=True).exclude(pk=host.pk)
+            for other in previous.order_by("pk"):
+                other.is_default = False
+                save_with_audit(
+                    other,
+                    actor=actor,
+                    action="host_platform.change",
+                    data={"changed": ["is_default"], "default_moved_to": host.name},
+                )
+        save_with_audit(
+            host,
+            actor=actor,
+            action="host_platform.create" if adding else "host_platform.change",
+            data={"changed": sorted(changed), "is_default": host.is_default},
+        )
+    return host

@@ -120,7 +120,7 @@ def annotation_add(
 
 
 def annotation_resolve(*, annotation: Annotation, actor) -> Annotation:
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         annotation = Annotation.objects.select_for_update().select_related("version__plugin").get(pk=annotation.pk)
         if annotation.parent_id:
             raise ValidationFailed("Resolve the thread, not a reply.", code="not_a_thread")
@@ -192,6 +192,7 @@ def feedback_submit(*, feedback: Feedback, actor, rating: int, comment: str = ""
             code="invalid_rating",
             errors=[{"field": "rating", "code": "invalid_rating", "message": "1 to 5."}],
         )
+    # not durable: the admin's add/change form calls it inside the transaction Django opens
     with transaction.atomic():
         feedback = Feedback.objects.select_for_update().get(pk=feedback.pk)
         if feedback.user_id != actor.pk:

@@ -78,7 +78,7 @@ def report_attach(*, version: PluginVersion, format: str, content: bytes, actor,
     digest = _digest(content, findings[len(parsed.findings) :], measured)
     stored = None
     try:
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             version = PluginVersion.objects.select_for_update().get(pk=version.pk)
             if version.status in CLOSED:
                 raise TransitionRefused(f"{version} is {version.get_status_display().lower()}; it takes no reports.")

@@ -20,7 +20,9 @@ from .models import (
     Feedback,
     Finding,
     PerformanceMetric,
+    ReviewStatus,
     RunOrigin,
+    RunStatus,
     StageReview,
     ThreatModel,
 )
@@ -214,3 +216,59 @@ def threads_awaiting_author(*, version: PluginVersion) -> QuerySet[Annotation]:
         .select_related("author")
         .order_by("created_at", "pk")
     )
+
+
+# -- the home page of each role (config/admin_site.py) --------------------------------------
+
+
+def open_reviews_of(*, user: User) -> QuerySet[StageReview]:
+    """The open reviews ``user`` holds, overdue ones first, then soonest due; ``overdue`` is
+    annotated so the page need not compare times per row."""
+    overdue = Case(When(due_at__lt=timezone.now(), then=Value(True)), default=Value(False))
+    return (
+        StageReview.objects.filter(assignee=user, status__in=OPEN)
+        .annotate(overdue=overdue)
+        .select_related("stage", "version__plugin__organisation")
+        .order_by("-overdue", F("due_at").asc(nulls_last=True), "pk")
+    )
+
+
+def unassigned_reviews_visible_to(*, user: User, own_groups: bool = False) -> QuerySet[StageReview]:
+    """Started reviews nobody holds (assignment found nobody, or the reviewer released it),
+    of the stages people work: the board decides its stage together and is never assigned.
+    ``own_groups``: only those of the stages the user's groups review."""
+    reviews = reviews_assigned_to_groups_of(user=user) if own_groups else stage_reviews_visible_to(user=user)
+    return (
+        reviews.filter(status=ReviewStatus.IN_PROGRESS, assignee__isnull=True)
+        .exclude(stage__kind=StageKind.DECISION)
+        .select_related("stage", "version__plugin__organisation")
+        .order_by(F("due_at").asc(nulls_last=True), "pk")
+    )
+
+
+def unassigned_counts_by_stage(*, user: User, own_groups: bool = False) -> list[dict]:
+    """How many reviews wait unassigned, per stage (``stage_id``, ``stage__name``, ``count``)."""
+    reviews = unassigned_reviews_visible_to(user=user, own_groups=own_groups)
+    return list(
+        reviews.order_by()
+        .values("stage_id", "stage__name", "stage__order")
+        .annotate(count=Count("pk"))
+        .order_by("stage__order", "stage__name")
+    )
+
+
+def errored_runs_visible_to(*, user: User) -> QuerySet[CheckRun]:
+    """Check runs that could not run and still hold up an open review (a run of a closed
+    round, or of a stage that was decided anyway, holds up nothing), newest first."""
+    return (
+        check_runs_visible_to(user=user)
+        .filter(status=RunStatus.ERRORED, stage_review__status__in=OPEN)
+        .select_related("stage_review__stage", "version__plugin__organisation")
+        .order_by(F("finished_at").desc(nulls_last=True), "-pk")
+    )
+
+
+def breached_reviews_visible_to(*, user: User) -> QuerySet[StageReview]:
+    """Open reviews past their due time: their SLA is breached. The sweep (reviews/sla.py)
+    records the breach and escalates within minutes; ``sla_breach`` is that record, if made."""
+    return overdue_reviews_visible_to(user=user).select_related("sla_breach")

@@ -4,6 +4,7 @@ Each service runs in one transaction: lock the version, then the stage review, c
 permission, transition, save with history, audit; anything slow happens after commit.
 """
 
+from collections.abc import Sequence
 from datetime import date
 
 from django.conf import settings
@@ -24,13 +25,25 @@ from . import pipeline
 from .assignment import candidates, is_qualified
 from .checks.queue import enqueue_after_commit
 from .collaboration import feedback_request
-from .models import RUN_ACTIVE, CheckRun, Finding, FindingTriage, ReviewStatus, RunStatus, StageReview, Triage
+from .escalation import escalation_record, unacknowledged
+from .models import (
+    RUN_ACTIVE,
+    CannedResponse,
+    CheckRun,
+    Finding,
+    FindingTriage,
+    ReviewStatus,
+    RunStatus,
+    StageReview,
+    Triage,
+)
 from .notices import notify_changes_requested, notify_decided
+from .responses import responses_chosen, responses_record
 
 
 def review_start(*, version: PluginVersion) -> PluginVersion:
     """System: a submitted version whose intake succeeded enters a new review round."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         version = PluginVersion.objects.select_for_update().get(pk=version.pk)
         apply_transition(version, "start", actor=None, action="version.start")
         pipeline.open_round(version=version)
@@ -39,7 +52,7 @@ def review_start(*, version: PluginVersion) -> PluginVersion:
 
 
 def stage_claim(*, review: StageReview, actor: User) -> StageReview:
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         _version, review = _lock(review)
         _check_reviewer(review, actor)
         if not review.is_open:
@@ -55,7 +68,7 @@ def stage_claim(*, review: StageReview, actor: User) -> StageReview:
 
 def stage_release(*, review: StageReview, actor: User) -> StageReview:
     """The assignee gives a review back to its group's queue."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         _version, review = _lock(review)
         if not review.is_open or review.assignee_id != actor.pk:
             raise TransitionRefused(f"Only the assignee of an open review can release it; {review} is not yours.")
@@ -67,7 +80,7 @@ def stage_release(*, review: StageReview, actor: User) -> StageReview:
 def stage_assign(*, review: StageReview, actor: User, to: User) -> StageReview:
     """Hand over (by the assignee) or reassign (by the assignee's lead or a platform admin)
     to another reviewer who could have been assigned in the first place."""
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         _version, review = _lock(review)
         if not review.is_open:
             raise TransitionRefused(f"{review} is {review.get_status_display().lower()}; it cannot be reassigned.")
@@ -106,10 +119,17 @@ def stage_pass(*, review: StageReview, actor: User, reason: str = "") -> StageRe
     return review
 
 
-def stage_fail(*, review: StageReview, actor: User, reason: str) -> StageReview:
+def stage_fail(
+    *, review: StageReview, actor: User, reason: str, responses: Sequence[CannedResponse] = ()
+) -> StageReview:
+    """``responses``: the canned responses the reviewer started ``reason`` from; the review
+    keeps a copy of each (reviews/responses.py) and the audit event lists their keys."""
     reason = require_reason(reason, action="fail a stage")
-    with transaction.atomic():
-        version, review = _decide(review, actor, "fail", "stage.fail", reason)
+    with transaction.atomic(durable=True):
+        chosen = responses_chosen(review=review, responses=responses)
+        used = {"responses": [r.key for r in chosen]} if chosen else None
+        version, review = _decide(review, actor, "fail", "stage.fail", reason, data=used)
+        responses_record(review=review, responses=chosen)
         if review.blocking:
             pipeline.close_round(version=version, reason=f"{review.stage.name} failed.")
             apply_transition(
@@ -127,10 +147,16 @@ def stage_fail(*, review: StageReview, actor: User, reason: str) -> StageReview:
     return review
 
 
-def stage_request_changes(*, review: StageReview, actor: User, reason: str) -> StageReview:
+def stage_request_changes(
+    *, review: StageReview, actor: User, reason: str, responses: Sequence[CannedResponse] = ()
+) -> StageReview:
+    """``responses`` as for ``stage_fail``."""
     reason = require_reason(reason, action="request changes")
-    with transaction.atomic():
-        version, review = _decide(review, actor, "request_changes", "stage.request_changes", reason)
+    with transaction.atomic(durable=True):
+        chosen = responses_chosen(review=review, responses=responses)
+        used = {"responses": [r.key for r in chosen]} if chosen else None
+        version, review = _decide(review, actor, "request_changes", "stage.request_changes", reason, data=used)
+        responses_record(review=review, responses=chosen)
         pipeline.close_round(version=version, reason=f"{review.stage.name} requested changes.")
         apply_transition(version, "request_changes", actor=actor, action="version.request_changes", reason=reason)
         notify_changes_requested(version=version, reason=reason, actor=actor)
@@ -140,7 +166,7 @@ def stage_request_changes(*, review: StageReview, actor: User, reason: str) -> S
 def stage_waive(*, review: StageReview, actor: User, reason: str) -> StageReview:
     """A platform admin lets the pipeline go on without this stage's verdict."""
     reason = require_reason(reason, action="waive a stage")
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         version, review = _lock(review)
         require_perm(actor, "reviews.waive_stagereview", detail=f"{actor} may not waive stages.")
         refuse_own_submission(actor, version)
@@ -162,6 +188,10 @@ def stage_auto_pass(*, review: StageReview) -> StageReview | None:
             return None
         if any(status != RunStatus.SUCCEEDED for status in statuses):
             return None
+        escalation_record(review=review, version=version)
+        if unacknowledged(review):
+            _refuse_auto_pass(review)
+            return None
         reason = f"All {len(statuses)} automated checks passed."
         apply_transition(
             review,
@@ -175,12 +205,26 @@ def stage_auto_pass(*, review: StageReview) -> StageReview | None:
     return review
 
 
+def _refuse_auto_pass(review: StageReview) -> None:
+    """Flagged for human review: the checks passed, and still a reviewer must pass it."""
+    reasons = " ".join(flag["reason"] for flag in review.escalation_flags)
+    audit_record(
+        actor=None,
+        action="stage.auto_pass_refused",
+        target=review,
+        from_state=review.status,
+        to_state=review.status,
+        reason=f"Every check passed, but it needs human review: {reasons}",
+        data={"flags": review.escalation_flags},
+    )
+
+
 def check_run_rerun(*, run: CheckRun, actor: User) -> CheckRun:
     """A reviewer of the stage runs a finished check again (its findings are replaced)."""
     owner = run.stage_review
     if owner is None:
         raise TransitionRefused(f"{run} came from an external tool or a re-match; it is not re-run by hand.")
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         _version, review = _lock(owner)  # lock order: version, review, then the run
         run = CheckRun.objects.select_for_update().get(pk=run.pk)
         if not (actor.has_perm("reviews.waive_stagereview") or actor.has_perm("reviews.review_stagereview", review)):
@@ -206,7 +250,7 @@ def finding_triage(
             code="plan_required",
             errors=[{"field": "plan", "code": "plan_required", "message": "Required."}],
         )
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         finding = (
             Finding.objects.select_for_update(of=("self",))
             .select_related("version__plugin", "check_run__stage_review")
@@ -267,7 +311,7 @@ def _lock(review: StageReview) -> tuple[PluginVersion, StageReview]:
 
 
 def _decide(
-    review: StageReview, actor: User, transition: str, action: str, reason: str
+    review: StageReview, actor: User, transition: str, action: str, reason: str, data: dict | None = None
 ) -> tuple[PluginVersion, StageReview]:
     version, review = _lock(review)
     _check_reviewer(review, actor)
@@ -283,9 +327,27 @@ def _decide(
         running = review.check_runs.filter(status__in=RUN_ACTIVE).values_list("check_key", flat=True)
         if running:
             raise TransitionRefused(f"{review} cannot pass while checks are running: {', '.join(running)}.")
-    changes = {**decided_fields(actor, reason), "assignee": review.assignee or actor}
-    apply_transition(review, transition, actor=actor, action=action, reason=reason, changes=changes)
+    acknowledged = _acknowledge_escalation(review, version, reason) if transition == "pass_review" else {}
+    changes = {**decided_fields(actor, reason), "assignee": review.assignee or actor, **acknowledged}
+    if acknowledged:
+        data = {**(data or {}), "escalation_acknowledged": review.escalation_flags}
+    apply_transition(review, transition, actor=actor, action=action, reason=reason, changes=changes, data=data)
     return version, review
+
+
+def _acknowledge_escalation(review: StageReview, version: PluginVersion, reason: str) -> dict:
+    """A pass of a security review flagged for human review (reviews/escalation.py, the flags
+    recomputed now) accepts the flags, and must say why."""
+    if not escalation_record(review=review, version=version):
+        return {}
+    if not (reason or "").strip():
+        raise ValidationFailed(
+            f"{review} needs human review: {' '.join(f['reason'] for f in review.escalation_flags)} "
+            "Give a reason that accepts them to pass it.",
+            code="reason_required",
+            errors=[{"field": "reason", "code": "reason_required", "message": "Required: the stage is flagged."}],
+        )
+    return {"escalation_acknowledged_at": timezone.now()}
 
 
 def _check_reviewer(review: StageReview, actor: User) -> None:

@@ -168,7 +168,8 @@ class VersionRevision(models.Model):
     """One archive a version was reviewed with. Revision 1 is the upload; an author who
     answers a request for changes with a fix adds the next. The version's own artifact
     fields copy its current revision (checks and intake read those); earlier revisions
-    and their files stay as the record."""
+    and their files stay as the record. ``files`` indexes the archive's members, so what
+    changed between two revisions is a comparison of two dicts (submissions/diff.py)."""
 
     version = models.ForeignKey(PluginVersion, on_delete=models.PROTECT, related_name="revisions")
     number = models.PositiveSmallIntegerField()
@@ -178,9 +179,16 @@ class VersionRevision(models.Model):
     size = models.PositiveBigIntegerField(help_text="Bytes.")
     manifest = models.JSONField(default=dict, help_text="plugin.toml, parsed.")
     reason = models.TextField(blank=True, help_text="The author's reason for this revision.")
+    files = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The archive's files, read at intake: path → {size, sha256, text}. Empty if it could not be read.",
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
-    history = HistoricalRecords()
+    # The file index never changes after intake and can hold thousands of entries: history
+    # rows would only copy it.
+    history = HistoricalRecords(excluded_fields=["files"])
 
     class Meta:
         ordering = ("version", "-number")

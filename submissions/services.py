@@ -18,12 +18,14 @@ from governance.ids import is_id
 from governance.permissions import is_org_member, require_perm
 from governance.transitions import apply_transition, require_reason, save_with_audit
 
+from .artifact_files import FileIndex, index_archive
 from .intake import ArtifactFacts, inspect_artifact
 from .models import Organisation, Plugin, PluginVersion, VersionRevision, artifact_path
 
 
 def organisation_create(*, name: str, slug: str, actor: User, contact_email: str = "") -> Organisation:
     require_perm(actor, "submissions.add_organisation", detail=f"{actor} may not create organisations.")
+    # not durable: the admin's add/change form calls it inside the transaction Django opens
     with transaction.atomic():
         taken = Organisation.objects.filter(Q(name__iexact=name) | Q(slug=slug)).first()
         if taken or Group.objects.filter(name=f"org:{slug}").exists():
@@ -42,7 +44,7 @@ def organisation_create(*, name: str, slug: str, actor: User, contact_email: str
 def organisation_add_member(*, organisation: Organisation, user: User, actor: User) -> None:
     """Make ``user`` an author of ``organisation``: staff access, the authors' role, its group."""
     require_perm(actor, "submissions.change_organisation", detail=f"{actor} may not change organisations.")
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         if not user.is_staff:
             user.is_staff = True
             user.save(update_fields=["is_staff"])
@@ -55,6 +57,7 @@ def plugin_create(
 ) -> Plugin:
     if not is_org_member(actor, organisation):
         raise PermissionRefused(f"{actor} is not a member of {organisation}.")
+    # not durable: the admin's add/change form calls it inside the transaction Django opens
     with transaction.atomic():
         if Plugin.objects.filter(organisation=organisation, name=name).exists():
             raise ValidationFailed(
@@ -79,8 +82,10 @@ def version_create(*, plugin: Plugin, artifact: UploadedFile, actor: User) -> Pl
     filename = artifact.name or "artifact"
     facts = inspect_artifact(artifact, filename)
     _refuse_other_plugin(plugin, facts)
+    files = index_archive(artifact, filename)
     stored = default_storage.save(artifact_path(None, filename), artifact)
     try:
+        # not durable: the admin's add/change form calls it inside the transaction Django opens
         with transaction.atomic():
             _refuse_duplicate(plugin, facts.version)
             version = PluginVersion(
@@ -94,7 +99,7 @@ def version_create(*, plugin: Plugin, artifact: UploadedFile, actor: User) -> Pl
                 created_by=actor,
             )
             save_with_audit(version, actor=actor, action="version.create", data={"sha256": facts.sha256})
-            _record_revision(version, actor=actor, reason="")
+            _record_revision(version, actor=actor, reason="", files=files)
     except IntegrityError:
         default_storage.delete(stored)
         raise _duplicate(plugin, facts.version) from None
@@ -105,7 +110,7 @@ def version_create(*, plugin: Plugin, artifact: UploadedFile, actor: User) -> Pl
 
 
 def version_submit(*, version: PluginVersion, actor: User) -> PluginVersion:
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         version = _lock_as_author(version, actor)
         apply_transition(
             version,
@@ -144,7 +149,8 @@ def version_resubmit(
     filename = (artifact.name if artifact is not None else "") or "artifact"
     committed: list[bool] = []
     try:
-        with transaction.atomic():
+        files = index_archive(artifact, filename) if artifact is not None else {}  # slow: before the lock
+        with transaction.atomic(durable=True):
             transaction.on_commit(lambda: committed.append(True))  # first hook: the rows are written
             version = _lock_as_author(version, actor)
             changes: dict = {"submitted_by": actor, "submitted_at": timezone.now()}
@@ -159,7 +165,7 @@ def version_resubmit(
                 version, "resubmit", actor=actor, action="version.resubmit", reason=reason, changes=changes, data=data
             )
             if facts is not None:
-                _record_revision(version, actor=actor, reason=reason)
+                _record_revision(version, actor=actor, reason=reason, files=files)
             if replies:
                 hooks.fire(hooks.VERSION_ANSWERED, version=version, actor=actor, replies=replies)  # reviews replies
             _start_review_after_commit(version)
@@ -172,7 +178,7 @@ def version_resubmit(
 
 def version_withdraw(*, version: PluginVersion, actor: User, reason: str) -> PluginVersion:
     reason = require_reason(reason, action="withdraw")
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         version = _lock_as_author(version, actor)
         apply_transition(version, "withdraw", actor=actor, action="version.withdraw", reason=reason)
         hooks.fire(hooks.VERSION_WITHDRAWN, version=version)  # reviews ends the round
@@ -251,8 +257,9 @@ def _current_artifact(facts: ArtifactFacts, stored: str, filename: str, number: 
     }
 
 
-def _record_revision(version: PluginVersion, *, actor: User, reason: str) -> VersionRevision:
-    """A copy of the version's current artifact fields as revision ``version.revision``."""
+def _record_revision(version: PluginVersion, *, actor: User, reason: str, files: FileIndex) -> VersionRevision:
+    """A copy of the version's current artifact fields as revision ``version.revision``,
+    with the index of the archive's files (submissions/artifact_files.py)."""
     revision = VersionRevision(
         version=version,
         number=version.revision,
@@ -262,6 +269,7 @@ def _record_revision(version: PluginVersion, *, actor: User, reason: str) -> Ver
         size=version.size,
         manifest=version.manifest,
         reason=reason,
+        files=files,
         created_by=actor,
     )
     revision._history_user = actor  # type: ignore[attr-defined]

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django import forms
 from django.contrib import admin
 from django.db.models import F
 from django.utils import timezone
@@ -11,11 +12,13 @@ from governance.admin_base import (
     ReadOnlyAdmin,
 )
 
+from .. import people
 from ..models import (
     ReviewerQualification,
     SlaBreach,
     TrainingRecord,
 )
+from .forms import refusal_as_form_error
 
 
 @admin.register(SlaBreach)
@@ -48,16 +51,75 @@ class LapseFilter(admin.SimpleListFilter):
         return queryset
 
 
+class QualificationForm(forms.ModelForm):
+    class Meta:
+        model = ReviewerQualification
+        fields = ["reviewer", "stage_kind", "earned_on", "expires_on", "training"]
+
+    def clean(self):
+        super().clean()
+        data = self.cleaned_data
+        if not self.errors:
+            with refusal_as_form_error():
+                people.qualification_check(
+                    reviewer=data.get("reviewer"),
+                    training=data.get("training"),
+                    earned_on=data.get("earned_on"),
+                    expires_on=data.get("expires_on"),
+                )
+        return data
+
+
 @admin.register(ReviewerQualification)
 class ReviewerQualificationAdmin(SimpleHistoryAdmin):
+    """Platform admins grant qualifications (as themselves) and give them an expiry date to
+    withdraw them; never deleted, since assignments and sign-offs were checked against them."""
+
+    form = QualificationForm
     list_display = ["reviewer", "stage_kind", "earned_on", "expires_on", "granted_by"]
     list_filter = ["stage_kind", LapseFilter]
     list_select_related = ["reviewer", "granted_by"]
     ordering = [F("expires_on").asc(nulls_last=True)]
+    readonly_fields = ["granted_by"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        people.qualification_save(qualification=obj, actor=request.user, changed=form.changed_data)
+
+
+class TrainingRecordForm(forms.ModelForm):
+    class Meta:
+        model = TrainingRecord
+        fields = ["user", "course", "completed_on", "expires_on"]
+
+    def clean(self):
+        super().clean()
+        data = self.cleaned_data
+        if not self.errors:
+            with refusal_as_form_error():
+                people.training_record_check(
+                    record_pk=self.instance.pk,
+                    user=data.get("user"),
+                    completed_on=data.get("completed_on"),
+                    expires_on=data.get("expires_on"),
+                )
+        return data
 
 
 @admin.register(TrainingRecord)
 class TrainingRecordAdmin(SimpleHistoryAdmin):
+    """Platform admins record completed courses; a mistaken record is corrected, never deleted,
+    since qualifications rest on it."""
+
+    form = TrainingRecordForm
     list_display = ["user", "course", "completed_on", "expires_on"]
     list_filter = ["course"]
     list_select_related = ["user"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        people.training_record_save(record=obj, actor=request.user, changed=form.changed_data)

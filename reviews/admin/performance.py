@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -10,31 +11,61 @@ from governance.admin_base import (
 )
 from submissions.selectors import versions_visible_to
 
+from .. import budgets
 from ..kpis import KPIS, describe_change
 from ..models import (
     PerformanceBudget,
     PerformanceMetric,
 )
+from .forms import refusal_as_form_error
+
+
+class BudgetForm(forms.ModelForm):
+    class Meta:
+        model = PerformanceBudget
+        fields = [
+            "host_platform",
+            "category",
+            "startup_ms",
+            "peak_rss_mb",
+            "cpu_ms",
+            "latency_p95_ms",
+            "throughput_rps",
+            "regression_percent",
+            "typical_threads",
+            "peak_threads",
+        ]
+
+    def clean(self):
+        super().clean()
+        data = self.cleaned_data
+        if not self.errors:
+            with refusal_as_form_error():
+                budgets.performance_budget_check(
+                    typical_threads=data.get("typical_threads"), peak_threads=data.get("peak_threads")
+                )
+        return data
 
 
 @admin.register(PerformanceBudget)
 class PerformanceBudgetAdmin(SimpleHistoryAdmin):
-    """Platform admins set what a plugin category may cost on a host platform."""
+    """Platform admins set what a plugin category may cost on a host platform. Saves and
+    deletes go through reviews/budgets.py, each with its audit event."""
 
-    list_display = [
-        "host_platform",
-        "category",
-        "startup_ms",
-        "peak_rss_mb",
-        "cpu_ms",
-        "latency_p95_ms",
-        "throughput_rps",
-        "regression_percent",
-        "typical_threads",
-        "peak_threads",
-    ]
+    form = BudgetForm
+    list_display = BudgetForm.Meta.fields
     list_filter = ["host_platform"]
     list_select_related = ["host_platform"]
+
+    def save_model(self, request, obj, form, change):
+        budgets.performance_budget_save(budget=obj, actor=request.user, changed=form.changed_data)
+
+    def delete_model(self, request, obj):
+        budgets.performance_budget_delete(budget=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for budget in queryset.order_by("pk"):
+            budgets.performance_budget_delete(budget=budget, actor=request.user)
 
 
 METRIC_COLUMNS: list[Any] = [

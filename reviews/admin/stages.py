@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django_fsm import can_proceed
 
@@ -31,6 +31,7 @@ from ..models import (
     StageReview,
     ThreatModel,
 )
+from ..responses import responses_by_ids
 from ..selectors import (
     check_runs_visible_to,
     feedback_visible_to,
@@ -123,6 +124,14 @@ def _reviewer(call):
     return lambda obj, user, reason: call(review=obj, actor=user, reason=reason)
 
 
+def _with_responses(call):
+    """Failing and requesting changes also take the canned responses a form posted as
+    ``responses`` ids (the dossier does; this page's own buttons post none)."""
+    return lambda obj, user, reason, responses=(): call(
+        review=obj, actor=user, reason=reason, responses=responses_by_ids(responses)
+    )
+
+
 def _worked(review, transition: str) -> bool:
     """A reviewer's action is offered on the stages reviewers work; the board decides its
     stage with the decision form beside the rating (decisions/decision_admin.py)."""
@@ -178,7 +187,10 @@ class StageReviewAdmin(ScopedAdmin):
         "decided_by",
         "decided_at",
         "decision_reason",
+        "needs_human_review",
+        "escalation_acknowledged_at",
     ]
+    exclude = ["escalation_flags"]  # shown as "needs_human_review"
     service_actions = [
         ServiceAction(
             "claim",
@@ -200,20 +212,22 @@ class StageReviewAdmin(ScopedAdmin):
         ServiceAction(
             "fail",
             "Fail",
-            _reviewer(services.stage_fail),
+            _with_responses(services.stage_fail),
             reason="required",
             available=lambda obj: _worked(obj, "fail"),
             perm=REVIEW,
             perm_on=_itself,
+            posted=("responses",),
         ),
         ServiceAction(
             "request_changes",
             "Request changes",
-            _reviewer(services.stage_request_changes),
+            _with_responses(services.stage_request_changes),
             reason="required",
             available=lambda obj: _worked(obj, "request_changes"),
             perm=REVIEW,
             perm_on=_itself,
+            posted=("responses",),
         ),
         ServiceAction(
             "waive",
@@ -241,6 +255,13 @@ class StageReviewAdmin(ScopedAdmin):
         run = latest_harness_run(version_id=obj.version_id) if obj.stage.kind == "performance" else None
         table = render_performance(run) if run else SafeString()
         return {"below_inlines": table + render_to_string("admin/warden/audit_trail.html", {"events": events})}
+
+    @admin.display(description="Needs human review")
+    def needs_human_review(self, obj):
+        """What the version may do that the last approved one could not (reviews/escalation.py)."""
+        if not obj.escalation_flags:
+            return "—"
+        return format_html_join(SafeString("<br>"), "{}", ((flag["reason"],) for flag in obj.escalation_flags))
 
     @admin.display(description="Overdue")
     def overdue(self, obj):

@@ -1,6 +1,8 @@
 """Threat models with their elements and threats."""
 
+from django import forms
 from django.contrib import admin
+from django_fsm import can_proceed
 
 from governance.admin_actions import ServiceAction
 from governance.admin_base import (
@@ -17,10 +19,21 @@ from ..models import (
 )
 
 
+class RowFormSet(forms.BaseInlineFormSet):
+    """Refuses, as a form error, deleting what the author may not delete."""
+
+    def clean(self):
+        super().clean()
+        refusals = [threat_model_services.why_row_stays(form.instance) for form in self.deleted_forms]
+        if any(refusals):
+            raise forms.ValidationError([why for why in refusals if why])
+
+
 class ThreatModelRowInline(admin.TabularInline):
     """Rows the author edits while the threat model is a draft or sent back."""
 
     extra = 0
+    formset = RowFormSet
 
     def has_add_permission(self, request, obj=None):
         return _editable(request, obj)
@@ -50,9 +63,12 @@ class ThreatModelElementInline(ThreatModelRowInline):
 
 
 class ThreatInline(ThreatModelRowInline):
+    """A threat's status moves by the buttons on its own page (ThreatAdmin), never in a form."""
+
     model = Threat
     fields = ("title", "stride", "element", "likelihood", "impact", "mitigation", "status", "source")
-    readonly_fields = ("source",)
+    readonly_fields = ("status", "source")
+    show_change_link = True
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "element":
@@ -115,10 +131,76 @@ class ThreatModelAdmin(ScopedAdmin):
         threat_model_services.threat_model_edit(threat_model=obj, actor=request.user, changed=form.changed_data)
 
     def save_formset(self, request, form, formset, change):
-        threat_model_services.require_editable(threat_model=form.instance, actor=request.user)
-        for row in formset.save(commit=False):
-            row._history_user = request.user
-            row.save()
+        """Each row through the services, with its own audit event (the admin's change view
+        runs them all in one transaction)."""
+        changed = {id(row_form.instance): row_form.changed_data for row_form in formset.forms}
+        formset.save(commit=False)
         for row in formset.deleted_objects:
-            row._history_user = request.user
-            row.delete()
+            threat_model_services.threat_model_row_delete(row=row, actor=request.user)
+        for row in [*formset.new_objects, *(row for row, _fields in formset.changed_objects)]:
+            threat_model_services.threat_model_row_save(row=row, actor=request.user, changed=changed[id(row)])
+
+
+def _addressable(threat: Threat, transition: str) -> bool:
+    return threat.threat_model.status in threat_model_services.EDITABLE and can_proceed(getattr(threat, transition))
+
+
+@admin.register(Threat)
+class ThreatAdmin(ScopedAdmin):
+    """One threat of a threat model: the author addresses it (or reopens it) while the model is
+    editable; the security reviewer may reopen it while the model is under review."""
+
+    list_display = ["title", "threat_model", "stride", "likelihood", "impact", "status", "source"]
+    list_filter = ["status", "stride", "source"]
+    list_select_related = ["threat_model__version__plugin"]
+    fields = readonly_fields = (
+        "threat_model",
+        "title",
+        "stride",
+        "element",
+        "likelihood",
+        "impact",
+        "mitigation",
+        "status",
+        "source",
+    )
+    service_actions = [
+        ServiceAction(
+            "mitigate",
+            "Mark mitigated",
+            lambda obj, user, reason: threat_model_services.threat_mitigate(threat=obj, actor=user, mitigation=reason),
+            reason="optional",  # the mitigation, if the threat does not say it yet
+            available=lambda obj: _addressable(obj, "mitigate"),
+            done="{obj} is mitigated.",
+        ),
+        ServiceAction(
+            "accept_risk",
+            "Accept the risk",
+            lambda obj, user, reason: threat_model_services.threat_accept_risk(threat=obj, actor=user, reason=reason),
+            reason="required",
+            available=lambda obj: _addressable(obj, "accept_risk"),
+            done="The risk of {obj} is accepted.",
+        ),
+        ServiceAction(
+            "transfer",
+            "Transfer",
+            lambda obj, user, reason: threat_model_services.threat_transfer(threat=obj, actor=user, reason=reason),
+            reason="required",
+            available=lambda obj: _addressable(obj, "transfer"),
+            done="{obj} is transferred.",
+        ),
+        ServiceAction(
+            "reopen",
+            "Reopen",
+            lambda obj, user, reason: threat_model_services.threat_reopen(threat=obj, actor=user, reason=reason),
+            reason="optional",  # required of the security reviewer, checked by the service
+            done="{obj} is open again.",
+        ),
+    ]
+
+    def scoped_queryset(self, request):
+        visible = versions_visible_to(user=request.user)
+        return Threat.objects.filter(threat_model__version__in=visible).select_related("threat_model__version")
+
+    def has_add_permission(self, request):
+        return False  # threats are added on their threat model's page

@@ -69,6 +69,7 @@ def behaviour(ctx: CheckContext) -> CheckOutcome:
         summary={
             "isolation": run.isolation,
             "events": len(_self_check_events(run)[0]),  # the plugin's, not the harness's self-check
+            "observed": observed_capabilities(_self_check_events(run)[0]),  # declared or not: the capability matrix
             "limit": run.limit,
             "wall_ms": round(run.wall_ms),
             "tracer": "strace" if run.trace is not None else "none",
@@ -94,6 +95,29 @@ def sandbox_report(run: SandboxRun) -> bytes:
         },
         indent=1,
     ).encode()
+
+
+# The sandbox's events in the capability vocabulary of GuardDog's CAPABILITY_RULES (one vocabulary for
+# reviews/capabilities.py): a file read or write, a process start; network, environment and
+# dynamic-code keep their names.
+OBSERVED_AS = {"subprocess": "process-spawn"}
+OBSERVED_LIMIT = 100  # targets kept per capability in the summary; the report keeps every event
+
+
+def observed_capability(event: Mapping[str, Any]) -> str:
+    kind = str(event.get("kind", ""))
+    if kind == "file":
+        return "filesystem-write" if event.get("access") == "write" else "filesystem-read"
+    return OBSERVED_AS.get(kind, kind)
+
+
+def observed_capabilities(events: list[dict]) -> dict[str, list[str]]:
+    """Capability -> the targets the plugin reached (hosts, paths, commands, variables), declared
+    or not: what the sandbox saw, for the capability matrix beside what plugin.toml declares."""
+    seen: dict[str, set[str]] = {}
+    for event in events:
+        seen.setdefault(observed_capability(event), set()).add(str(event.get("target", ""))[:300])
+    return {name: sorted(targets)[:OBSERVED_LIMIT] for name, targets in sorted(seen.items())}
 
 
 SELF_CHECK_KINDS = ("file", "network:connect", "network:lookup", "subprocess", "dynamic-code", "environment")

@@ -7,7 +7,9 @@
    and records the verdict in one transaction. A worker that dies leaves the run
    *running*; ``check_runs_requeue_stale`` (scheduled) hands it out again, and the replace
    makes sure exactly one set of findings survives.
-3. When every run of an auto-pass stage has succeeded, the stage passes as the system.
+3. When every run of an auto-pass stage has succeeded, the stage passes as the system. When a
+   security stage's run finishes, what the version adds against the last approved version is
+   flagged for human review (reviews/escalation.py); a flagged stage never passes on its own.
 """
 
 import contextlib
@@ -28,6 +30,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from governance.models import StageKind
+from reviews.escalation import escalation_refresh
 from reviews.findings_data import FindingData
 from reviews.models import (
     RUN_ACTIVE,
@@ -264,6 +268,8 @@ def _progress(run_id: int, percent: int) -> None:
 def after_run(*, run_id: int) -> CheckRun:
     run = CheckRun.objects.select_related("stage_review__stage").get(pk=run_id)
     review = run.stage_review
+    if review is not None and review.stage.kind == StageKind.SECURITY:
+        escalation_refresh(review=review)  # what the version adds needs the checks' results
     if review is not None and review.stage.auto_pass:
         stage_auto_pass(review=review)
     return run
@@ -275,7 +281,7 @@ def check_runs_rematch_released() -> int:
     released = PluginVersion.objects.filter(status__in=[VersionStatus.APPROVED, VersionStatus.DEPLOYED])
     count = 0
     for version_id, revision in released.values_list("pk", "revision"):
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             run = CheckRun.objects.create(
                 version_id=version_id, revision=revision, check_key="security.dependencies", tool="osv"
             )

@@ -5,7 +5,7 @@ throughput under concurrent load, against the budget, beside the last approved v
    and constructing its entrypoint. Startup is the process's wall time (what a host waits for),
    CPU the user+system time of every process of the run (the subprocesses the plugin started
    too, finished or not), memory the peak RSS summed over the harness and those subprocesses,
-   all read by the runner from outside (runner._measure); medians across runs.
+   all read by the runner from outside (reviews/sandbox/measure.py); medians across runs.
 2. Load, when plugin.toml names ``[performance] benchmark``: a process per round calls it
    ``warmup_calls`` times, then ``calls_per_round`` times from a pool of the budget's typical and
    then peak thread count; latency percentiles over every call, throughput per round (median).

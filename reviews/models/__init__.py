@@ -17,6 +17,7 @@ from .checks import (
 from .collaboration import Annotation, AnnotationKind, Feedback
 from .people import ReviewerQualification, SlaBreach, SlaSignal, TrainingRecord
 from .performance import THREADS, PerformanceBudget, PerformanceMetric
+from .responses import RESPONSE_STAGE_KINDS, CannedResponse, UsedResponse
 from .stages import CLEARED, OPEN, R, ReviewStatus, StageReview
 from .threat_models import (
     ElementKind,
@@ -33,6 +34,7 @@ from .threat_models import (
 __all__ = [
     "CLEARED",
     "OPEN",
+    "RESPONSE_STAGE_KINDS",
     "RUN_ACTIVE",
     "RUN_DONE",
     "SEVERITY_RANK",
@@ -41,6 +43,7 @@ __all__ = [
     "AdvisoryPackage",
     "Annotation",
     "AnnotationKind",
+    "CannedResponse",
     "CheckRun",
     "ElementKind",
     "Feedback",
@@ -67,5 +70,6 @@ __all__ = [
     "ThreatStatus",
     "TrainingRecord",
     "Triage",
+    "UsedResponse",
     "report_path",
 ]

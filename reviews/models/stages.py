@@ -52,6 +52,16 @@ class StageReview(FSMModelMixin, models.Model):
     unassigned_reason = models.CharField(
         max_length=200, blank=True, help_text="Why nobody could be assigned when the review started."
     )
+    escalation_flags = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Security reviews: what the version adds against the last approved version (new "
+        "permissions, capabilities, data categories), each {kind, what, reason}; set by the system "
+        "when the stage's checks finish (reviews/escalation.py).",
+    )
+    escalation_acknowledged_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a reviewer passed the review with a reason, accepting the flags."
+    )
     history = HistoricalRecords()
 
     class Meta:

@@ -96,7 +96,14 @@ class ThreatStatus(models.TextChoices):
     TRANSFERRED = "transferred", "Transferred"
 
 
-class Threat(models.Model):
+T = ThreatStatus
+
+
+class Threat(FSMModelMixin, models.Model):
+    """One threat of a threat model. The author addresses each open threat (mitigates it,
+    accepts the risk or transfers it) and may reopen it while the model is editable; the
+    security reviewer may reopen one while the model is under review (reviews/threat_model.py)."""
+
     threat_model = models.ForeignKey(ThreatModel, on_delete=models.CASCADE, related_name="threats")
     title = models.CharField(max_length=200)
     stride = models.CharField("STRIDE category", max_length=30, choices=Stride.choices)
@@ -106,7 +113,7 @@ class Threat(models.Model):
     likelihood = models.CharField(max_length=10, choices=Rating.choices, default=Rating.MEDIUM)
     impact = models.CharField(max_length=10, choices=Rating.choices, default=Rating.MEDIUM)
     mitigation = models.TextField(blank=True)
-    status = models.CharField(max_length=12, choices=ThreatStatus.choices, default=ThreatStatus.OPEN)
+    status = FSMField(max_length=12, choices=ThreatStatus.choices, default=ThreatStatus.OPEN, protected=True)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.AUTHOR)
     history = HistoricalRecords()
 
@@ -115,3 +122,19 @@ class Threat(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @transition(field=status, source=T.OPEN, target=T.MITIGATED)
+    def mitigate(self) -> None:
+        """The plugin counters it, as its mitigation says."""
+
+    @transition(field=status, source=T.OPEN, target=T.ACCEPTED)
+    def accept_risk(self) -> None:
+        """The author accepts the residual risk and says why."""
+
+    @transition(field=status, source=T.OPEN, target=T.TRANSFERRED)
+    def transfer(self) -> None:
+        """Someone else carries it (the host platform, the operator), named in the reason."""
+
+    @transition(field=status, source=[T.MITIGATED, T.ACCEPTED, T.TRANSFERRED], target=T.OPEN)
+    def reopen(self) -> None:
+        """How it was addressed no longer holds, in the author's or the security reviewer's view."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from .runner import SandboxError
+from .records import SandboxError
 
 
 def plugin_environment(*, requirements: list[str]) -> Path:

@@ -1,3 +1,4 @@
+# One file on purpose: it is compiled to one .pyc that runs alone in the sandbox, where it can import no sibling.
 """Runs inside the sandbox: set the limits, drop to the sandbox user, then load the plugin.
 
 This file is executed, compiled once per machine, by the sandboxed interpreter
@@ -39,7 +40,7 @@ LIMITS = {
     "file_size_bytes": resource.RLIMIT_FSIZE,
 }
 MAX_EVENTS_PER_KIND = 200  # then one "truncated" record: flooding is itself a finding
-HARNESS = sys._getframe().f_code.co_filename  # the name it was compiled under (runner.compiled_harness)
+HARNESS = sys._getframe().f_code.co_filename  # the name it was compiled under (command.compiled_harness)
 # Bound before the plugin's first line: a plugin that replaces sys._getframe does not blind the hook.
 _getframe = sys._getframe
 CANARY = "/proc/warden-canary-"  # opened at the end of the run (tracer.py watches for it)
@@ -166,7 +167,7 @@ def load_callable(spec: str):
 
 def usage() -> dict:
     """This process's own figures (SELF) and its reaped children's (CHILDREN), apart: the runner
-    measures each from outside and compares like with like (runner._reported_contradicts_kernel)."""
+    measures each from outside and compares like with like (records._reported_contradicts_kernel)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {

@@ -312,3 +312,17 @@ def test_exemptions_are_seen_only_by_who_may_see_their_plugin_or_version(
     client.force_login(security)
     page = client.get(reverse("admin:decisions_exemption_change", args=[acme_exemption.pk]))
     assert page.status_code == 200
+
+
+def test_granting_or_revoking_an_exemption_rates_the_waiting_version_again_at_once(
+    enforced, make_awaiting, author, board, board2
+):
+    version = make_awaiting("1.0.0")
+    add_critical(version)
+    exemption = ask(author, version, days=30)
+    exemption_approve(exemption=exemption, actor=board2)
+    latest = PolicyEvaluation.objects.filter(version=version).latest("pk")
+    assert (latest.trigger, latest.passed) == ("exemption_approved", True)  # the board sees the exempted rating
+    exemption_revoke(exemption=exemption, actor=board2, reason="The compensating control is gone.")
+    latest = PolicyEvaluation.objects.filter(version=version).latest("pk")
+    assert (latest.trigger, latest.passed) == ("exemption_revoked", False)

@@ -286,6 +286,7 @@ def test_a_check_that_errored_or_has_not_finished_blocks_approval_until_it_is_ru
     # "not finished" as a violation too (a check that has not judged is not one that passed)
     assert [e["field"] for e in blocked.value.errors] == [
         "checks-complete",
+        "needs-human-review",
         "no-open-critical-findings",
         "no-serious-sandbox-behaviour",
         "no-undeclared-capabilities",

@@ -56,6 +56,7 @@ def blank_facts() -> dict:
             "not_met": {"high": 0, "medium": 0, "low": 0},
             "partially_met": {"high": 0, "medium": 0, "low": 0},
         },
+        "escalation": {"flags": [], "acknowledged": False},
         "exemptions": {"policies": {}, "findings": {}, "compensating_controls": []},
         "policies": {"violated": {"critical": [], "high": [], "medium": [], "low": []}, "exempted": []},
     }

@@ -19,16 +19,14 @@ from reviews.advisories.matching import AdvisoryIndex, PinnedRequirement, parse_
 from reviews.advisories.osv import (
     MAX_MEMBER_BYTES,
     Advisory,
-    cvss3_base_score,
-    derive_severity,
     load_any,
     load_directory,
     load_json_file,
     load_yaml_file,
     load_zip,
     parse_advisory,
-    severity_band,
 )
+from reviews.advisories.severity import cvss3_base_score, derive_severity, severity_band
 from reviews.findings_data import ReportError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "osv"

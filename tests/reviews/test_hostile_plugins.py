@@ -23,7 +23,7 @@ from reviews.checks import CheckContext
 from reviews.checks.behaviour import behaviour
 from reviews.checks.eligibility import python_compiles
 from reviews.checks.performance import performance_harness
-from reviews.sandbox import runner
+from reviews.sandbox import command, runner
 from reviews.sandbox.runner import SandboxError, isolation_available
 from reviews.sandbox.tracer import tracer_available
 from submissions.samples import PLUGIN_SOURCE
@@ -536,7 +536,7 @@ def test_allowed_without_isolation_it_runs_with_an_empty_environment_and_says_so
     # a worker that can drop to a sandbox user (here this test's own, whose Python stays readable);
     # one that cannot runs nothing (test_without_isolation_a_worker_that_is_not_root_runs_no_plugin_code)
     monkeypatch.setattr(runner, "_user", lambda: {"uid": os.getuid(), "gid": os.getgid()})
-    monkeypatch.setattr(runner, "_reachable", lambda path: True)
+    monkeypatch.setattr(command, "_reachable", lambda path: True)
 
     outcome = behave(plugin(tmp_path, {"probe.py": UNISOLATED}))
 
@@ -550,12 +550,12 @@ def test_allowed_without_isolation_it_runs_with_an_empty_environment_and_says_so
 @pytest.mark.skipif(os.getuid() != 0, reason="the worker is not root: there is no user to drop to")
 def test_allowed_without_isolation_a_root_worker_never_runs_plugin_code_as_root(tmp_path, unisolated, monkeypatch):
     """Where the sandbox user cannot read the Python installation, nothing runs at all."""
-    monkeypatch.setattr(runner, "_reachable", lambda path: False)
+    monkeypatch.setattr(command, "_reachable", lambda path: False)
     with pytest.raises(SandboxError, match="never as root"):
         behave(plugin(tmp_path, {"probe.py": UNISOLATED}))
 
 
-PYTHON_REACHABLE = runner._reachable(Path(os.path.realpath(sys.base_prefix)))
+PYTHON_REACHABLE = command._reachable(Path(os.path.realpath(sys.base_prefix)))
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="the worker is not root: there is no user to drop to")

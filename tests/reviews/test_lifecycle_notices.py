@@ -256,7 +256,8 @@ def test_the_boards_home_lists_the_versions_awaiting_its_decision(client, make_a
     client.force_login(board)
     home = client.get(reverse("admin:index"))
     assert list(home.context["awaiting_decision"]) == [version]
-    assert f'href="{page_of(version)}"' in home.content.decode()
+    dossier = reverse("admin:submissions_pluginversion_dossier", args=[version.pk])
+    assert f'href="{dossier}"' in home.content.decode()  # every home row opens the dossier
     for who in (author, security):  # not on the board: nothing awaits them
         client.force_login(who)
         home = client.get(reverse("admin:index"))

@@ -14,7 +14,7 @@ from django.conf import settings
 
 from reviews.checks import CheckContext
 from reviews.checks.behaviour import behaviour, network_declared, path_declared
-from reviews.sandbox import runner
+from reviews.sandbox import command, records, runner
 from reviews.sandbox.runner import SandboxError, isolation_available
 
 needs_bwrap = pytest.mark.skipif(not isolation_available(), reason="bubblewrap (bwrap) is not installed")
@@ -189,7 +189,7 @@ def test_a_plugin_that_runs_away_is_stopped_by_the_limit_it_hit(tmp_path, settin
     stopped = [f for f in outcome.findings if f.rule_id == "behaviour.resource-limit"]
     assert len(stopped) == 1, [f.title for f in outcome.findings]
     assert stopped[0].data["limit"] == limit
-    assert runner.LIMIT_TEXT[limit] in stopped[0].title
+    assert records.LIMIT_TEXT[limit] in stopped[0].title
     assert outcome.summary["limit"] == limit
     assert not outcome.passed
     (run,) = runs
@@ -417,10 +417,10 @@ def test_a_sandbox_that_fails_to_start_errors_the_run_instead_of_blaming_the_plu
     settings.WARDEN_SANDBOX_ALLOW_UNISOLATED = True
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(runner, "HARNESS", broken)
+        patch.setattr(command, "HARNESS", broken)
         # a worker that may run it: the broken harness fails before it would drop to the sandbox user
         patch.setattr(runner, "_user", lambda: {"uid": os.getuid(), "gid": os.getgid()})
-        patch.setattr(runner, "_reachable", lambda path: True)
+        patch.setattr(command, "_reachable", lambda path: True)
         with pytest.raises(SandboxError, match=r"did not start \(exit status 3\): harness: cannot start"):
             run_plugin(tmp_path, "pass")
 
@@ -535,7 +535,7 @@ def test_reported_figures_are_compared_with_the_harness_process_and_its_reaped_c
         run.records = [
             {"type": "result", "cpu_ms": 200.0, "peak_rss_kb": 119_000, "children_cpu_ms": 300.0, **reported}
         ]
-        return runner._reported_contradicts_kernel(run)
+        return records._reported_contradicts_kernel(run)
 
     assert forged() == []  # SELF and CHILDREN each match: the live rest of the tree is the kernel's alone
     # ru_maxrss keeps the worker's peak when the harness was exec'd straight from it: not a forgery

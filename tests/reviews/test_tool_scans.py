@@ -16,21 +16,16 @@ from pathlib import Path
 import pytest
 
 from reviews.checks.bandit_scan import load_bandit_report, parse_bandit_report, run_bandit, warden_severity
-from reviews.checks.guarddog_scan import (
+from reviews.checks.guarddog_capabilities import (
     CAPABILITY_RULES,
     NEVER,
-    THREAT_SEVERITY,
-    Evidence,
     capability_of,
     environment_names,
-    findings_from_report,
     is_declared,
-    load_guarddog_report,
-    offline_environment,
-    run_guarddog,
-    split_location,
     undeclared_capability_findings,
 )
+from reviews.checks.guarddog_report import THREAT_SEVERITY, Evidence, load_guarddog_report, split_location
+from reviews.checks.guarddog_scan import findings_from_report, offline_environment, run_guarddog
 from reviews.checks.tool_result import ToolError, ToolMissing, ToolTimeout, module_version
 from reviews.findings_data import FindingData, ReportError
 

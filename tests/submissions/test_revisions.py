@@ -265,7 +265,9 @@ def test_admin_resubmit_form_takes_an_artifact_and_answers(
     change = client.get(reverse("admin:submissions_pluginversion_change", args=[changes_requested.pk]))
     old, new = changes_requested.revisions.order_by("number")
     assert old.sha256.encode() in change.content and new.sha256.encode() in change.content
-    download = client.get(reverse("admin:submissions_pluginversion_revision", args=[changes_requested.pk, 1]))
+    download = client.get(
+        reverse("admin:submissions_pluginversion_download", args=[changes_requested.pk]) + "?revision=1"
+    )
     assert download.status_code == 200 and download["Content-Disposition"].startswith("attachment")
     with old.artifact.open("rb") as stored:
         assert b"".join(download.streaming_content) == stored.read()
@@ -287,7 +289,7 @@ def test_admin_outsider_gets_neither_form_nor_files(client, changes_requested, o
     client.force_login(outsider)
     assert client.get(resubmit_url(changes_requested)).status_code == 403
     assert client.post(resubmit_url(changes_requested), {"reason": "x"}).status_code == 403
-    url = reverse("admin:submissions_pluginversion_revision", args=[changes_requested.pk, 1])
+    url = reverse("admin:submissions_pluginversion_download", args=[changes_requested.pk]) + "?revision=1"
     assert client.get(url).status_code == 404
     changes_requested.refresh_from_db()
     assert changes_requested.status == VersionStatus.CHANGES_REQUESTED

@@ -7,8 +7,9 @@ verdict, and every exemption with its requester, approver, scope and expiry.
 import csv
 import json
 import sys
+from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from decisions.selectors import risk_register
 
@@ -16,11 +17,13 @@ from decisions.selectors import risk_register
 class Command(BaseCommand):
     help = __doc__
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--format", choices=["csv", "json"], default="csv")
         parser.add_argument("--output", help="A file to write (default: standard output).")
 
-    def handle(self, *args, format="csv", output=None, verbosity=1, **options):
+    def handle(
+        self, *args: Any, format: str = "csv", output: str | None = None, verbosity: int = 1, **options: Any
+    ) -> None:
         rows = risk_register()
         target = open(output, "w", newline="", encoding="utf-8") if output else self.stdout  # noqa: SIM115
         try:

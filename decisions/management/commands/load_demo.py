@@ -5,14 +5,14 @@ history are real). Running it again changes nothing and prints the logins.
 
 from datetime import date, time, timedelta
 from pathlib import Path
+from typing import Any
 
 import yaml
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 from django.utils import timezone
 
 from compliance.evidence import assessment_decide, compliance_sign_off, evidence_upload
@@ -27,11 +27,19 @@ from governance.models import AllowedLicence, HostPlatform, ReviewerProfile, Wor
 from governance.services import pipeline_install_defaults
 from reviews import services as review
 from reviews.checks.engine import check_run_execute
-from reviews.models import PerformanceBudget, ReviewerQualification, ReviewStatus, RunStatus
+from reviews.models import (
+    CannedResponse,
+    PerformanceBudget,
+    ReviewerQualification,
+    ReviewStatus,
+    RunStatus,
+    StageReview,
+)
+from reviews.responses import canned_response_save
 from reviews.sandbox.runner import isolation_available
 from reviews.threat_model import threat_model_prefill, threat_model_submit
 from submissions import services as sub
-from submissions.models import Organisation
+from submissions.models import Organisation, Plugin, PluginVersion
 from submissions.samples import MANIFEST_TEMPLATE, plugin_archive
 
 DEFAULT_FRAMEWORK = Path(__file__).resolve().parents[3] / "compliance" / "frameworks" / "default.yaml"
@@ -104,8 +112,66 @@ class Plugin:
 """,
 }
 
+# The reasons reviewers give most, each with the check or policy it is about (docs/workflow.md).
+CANNED_RESPONSES = [
+    {
+        "key": "undeclared-network",
+        "title": "Undeclared network access",
+        "text": "The plugin connects to hosts its manifest does not declare. List every host it contacts "
+        "under [permissions] network in plugin.toml (host:port), or remove the calls; the findings "
+        "below show where they are made.",
+        "check_key": "security.guarddog",
+        "policy_key": "no-undeclared-capabilities",
+        "stage_kinds": ["security"],
+    },
+    {
+        "key": "undeclared-environment",
+        "title": "Reads undeclared environment variables",
+        "text": "In the sandbox the plugin read environment variables plugin.toml does not declare. Add "
+        "them under [permissions] environment, or stop reading them.",
+        "check_key": "security.behaviour",
+        "policy_key": "no-undeclared-capabilities",
+        "stage_kinds": ["security"],
+    },
+    {
+        "key": "open-critical-finding",
+        "title": "A critical finding is open",
+        "text": "A critical finding is still open. Fix it, or send the remediation plan with a date, before "
+        "the review can go on; if it is a false positive, say why in its thread.",
+        "policy_key": "no-open-critical-findings",
+        "stage_kinds": ["security"],
+    },
+    {
+        "key": "performance-over-budget",
+        "title": "Over the performance budget",
+        "text": "The harness measured the plugin over the host platform's budget (the KPIs below). Bring it "
+        "within the budget, or tell us why the host should allow more.",
+        "check_key": "performance.harness",
+        "policy_key": "performance-within-budget",
+        "stage_kinds": ["performance"],
+    },
+    {
+        "key": "missing-privacy-docs",
+        "title": "Privacy documentation is missing",
+        "text": "The documentation package is incomplete: add the privacy notice and the data-flow "
+        "description that the [docs] section of plugin.toml names (privacy, data_flow).",
+        "check_key": "eligibility.docs",
+        "stage_kinds": ["eligibility", "compliance"],
+    },
+]
+
 # acme-exporter names a benchmark, so the performance harness measures latency under load;
 # 1.4.0 got slower per call than 1.3.0, so its review shows a regression.
+# New in 1.4.0: export files get a random suffix, which bandit reports (B311) for the security
+# reviewer to triage in the dossier (a file name is not a secret).
+EXPORTER_NAMING = """import random
+import string
+
+
+def export_name(prefix: str) -> str:
+    suffix = "".join(random.choice(string.ascii_lowercase) for _ in range(8))
+    return f"{prefix}-{suffix}.csv"
+"""
 EXPORTER_SECONDS_PER_CALL = {"1.2.0": 0.002, "1.3.0": 0.002, "1.4.0": 0.004, "1.5.0": 0.004}
 EXPORTER = """import time
 
@@ -123,7 +189,7 @@ def bench():
 class Command(BaseCommand):
     help = __doc__
 
-    def handle(self, *args, verbosity=1, **options):
+    def handle(self, *args: Any, verbosity: int = 1, **options: Any) -> None:
         if Organisation.objects.filter(slug="acme").exists():
             self._print_logins("Demo data is already loaded.")
             return
@@ -132,68 +198,70 @@ class Command(BaseCommand):
                 "The demo runs its plugins' code in bubblewrap, which is not installed: "
                 "apt-get install bubblewrap (make run does it when run as root), then run it again."
             )
-        with transaction.atomic():
-            users = self._users()
-            pipeline_install_defaults(actor=users["platform"])
-            rubric_current()  # the default rubric (docs/rubric.md)
-            policies_sync(documents=policy_files_load(directory=settings.WARDEN_POLICY_DIR), actor=users["platform"])
-            host = HostPlatform.objects.create(
-                name="Acme Cloud",
-                api_version="2.4",
-                is_default=True,
-                resource_limits={"memory_mb": 256, "cpu_seconds": 10, "startup_ms": 500},
+        # Each step is a service that commits on its own (entry points are durable), as when a person takes it.
+        users = self._users()
+        pipeline_install_defaults(actor=users["platform"])
+        rubric_current()  # the default rubric (docs/rubric.md)
+        policies_sync(documents=policy_files_load(directory=settings.WARDEN_POLICY_DIR), actor=users["platform"])
+        for fields in CANNED_RESPONSES:  # after the policies, which they name
+            canned_response_save(response=CannedResponse(**fields), actor=users["platform"], changed=list(fields))
+        host = HostPlatform.objects.create(
+            name="Acme Cloud",
+            api_version="2.4",
+            is_default=True,
+            resource_limits={"memory_mb": 256, "cpu_seconds": 10, "startup_ms": 500},
+        )
+        PerformanceBudget.objects.create(
+            host_platform=host,
+            category="data-connector",
+            startup_ms=400,
+            peak_rss_mb=128,
+            cpu_ms=300,
+            latency_p95_ms=25,
+            throughput_rps=200,
+            typical_threads=4,
+            peak_threads=16,
+        )
+        for spdx in ("MIT", "Apache-2.0", "BSD-3-Clause"):
+            AllowedLicence.objects.create(spdx_id=spdx)
+        framework, _new = framework_import(document=yaml.safe_load(DEFAULT_FRAMEWORK.read_text()))
+        Checklist.objects.create(name="Every plugin").frameworks.add(framework)
+        WorkingCalendar.objects.create(
+            name="Office hours (UTC)",
+            time_zone="UTC",
+            working_days=[1, 2, 3, 4, 5],
+            day_start=time(9),
+            day_end=time(17),
+            is_default=True,
+        )
+        for reviewer in ("security", "performance", "compliance"):
+            ReviewerProfile.objects.create(user=users[reviewer], lead=users["platform"])
+            ReviewerQualification.objects.create(
+                reviewer=users[reviewer],
+                stage_kind=reviewer,
+                granted_by=users["platform"],
+                earned_on=date(2026, 1, 1),
+                expires_on=date(2027, 12, 31),
             )
-            PerformanceBudget.objects.create(
-                host_platform=host,
-                category="data-connector",
-                startup_ms=400,
-                peak_rss_mb=128,
-                cpu_ms=300,
-                latency_p95_ms=25,
-                throughput_rps=200,
-                typical_threads=4,
-                peak_threads=16,
-            )
-            for spdx in ("MIT", "Apache-2.0", "BSD-3-Clause"):
-                AllowedLicence.objects.create(spdx_id=spdx)
-            framework, _new = framework_import(document=yaml.safe_load(DEFAULT_FRAMEWORK.read_text()))
-            Checklist.objects.create(name="Every plugin").frameworks.add(framework)
-            WorkingCalendar.objects.create(
-                name="Office hours (UTC)",
-                time_zone="UTC",
-                working_days=[1, 2, 3, 4, 5],
-                day_start=time(9),
-                day_end=time(17),
-                is_default=True,
-            )
-            for reviewer in ("security", "performance", "compliance"):
-                ReviewerProfile.objects.create(user=users[reviewer], lead=users["platform"])
-                ReviewerQualification.objects.create(
-                    reviewer=users[reviewer],
-                    stage_kind=reviewer,
-                    granted_by=users["platform"],
-                    earned_on=date(2026, 1, 1),
-                    expires_on=date(2027, 12, 31),
+        orgs = {
+            slug: sub.organisation_create(name=name, slug=slug, actor=users["platform"])
+            for slug, name in [("acme", "Acme Corp"), ("globex", "Globex")]
+        }
+        for username, _role, org in USERS:
+            if org:
+                sub.organisation_add_member(organisation=orgs[org], user=users[username], actor=users["platform"])
+        plugins = {}
+        for org, name, number, state in VERSIONS:
+            if name not in plugins:
+                plugins[name] = sub.plugin_create(
+                    organisation=orgs[org], name=name, category="data-connector", actor=users[f"{org}-author"]
                 )
-            orgs = {
-                slug: sub.organisation_create(name=name, slug=slug, actor=users["platform"])
-                for slug, name in [("acme", "Acme Corp"), ("globex", "Globex")]
-            }
-            for username, _role, org in USERS:
-                if org:
-                    sub.organisation_add_member(organisation=orgs[org], user=users[username], actor=users["platform"])
-            plugins = {}
-            for org, name, number, state in VERSIONS:
-                if name not in plugins:
-                    plugins[name] = sub.plugin_create(
-                        organisation=orgs[org], name=name, category="data-connector", actor=users[f"{org}-author"]
-                    )
-                self._drive(plugins[name], number, state, users, users[f"{org}-author"])
-            self._exemption(plugins["acme-notifier"], users)
+            self._drive(plugins[name], number, state, users, users[f"{org}-author"])
+        self._exemption(plugins["acme-notifier"], users)
         if verbosity:
             self._print_logins("Demo data loaded.")
 
-    def _exemption(self, plugin, users: dict) -> None:
+    def _exemption(self, plugin: Plugin, users: dict[str, User]) -> None:
         """A sample exemption, asked for by the vendor and approved by the board."""
         exemption = exemption_request(
             actor=users["acme-author"],
@@ -206,7 +274,7 @@ class Command(BaseCommand):
         )
         exemption_approve(exemption=exemption, actor=users["board"], reason="Demo: compensating controls seen.")
 
-    def _users(self) -> dict:
+    def _users(self) -> dict[str, User]:
         User = get_user_model()
         users = {}
         for username, role, _org in USERS:
@@ -222,7 +290,7 @@ class Command(BaseCommand):
             users[username] = user
         return users
 
-    def _drive(self, plugin, number: str, state: str, users: dict, author) -> None:
+    def _drive(self, plugin: Plugin, number: str, state: str, users: dict[str, User], author: User) -> None:
         """Take one new version through the services to ``state``."""
         version = sub.version_create(plugin=plugin, artifact=self._archive(plugin, number, state), actor=author)
         if state == "draft":
@@ -253,6 +321,7 @@ class Command(BaseCommand):
                 review=self._review(version, "security"),
                 actor=users["security"],
                 reason="Sends telemetry to an undeclared host.",
+                responses=[CannedResponse.objects.get(key="undeclared-network")],
             )
             return
         if state == "changes_requested":
@@ -260,6 +329,7 @@ class Command(BaseCommand):
                 review=self._review(version, "compliance"),
                 actor=users["compliance"],
                 reason="The data-flow diagram is missing.",
+                responses=[CannedResponse.objects.get(key="missing-privacy-docs")],
             )
             return
         for stage, who in [("security", "security"), ("performance", "performance")]:
@@ -282,7 +352,7 @@ class Command(BaseCommand):
                     version=version, actor=users["platform"], reason="Error rate doubled after release."
                 )
 
-    def _archive(self, plugin, number: str, state: str) -> SimpleUploadedFile:
+    def _archive(self, plugin: Plugin, number: str, state: str) -> SimpleUploadedFile:
         if state == "rejected":
             return plugin_archive(plugin.name, number, files=TELEMETRY)  # something real for the scanners
         if (plugin.name, number) == ("acme-notifier", "2.0.0"):
@@ -292,26 +362,28 @@ class Command(BaseCommand):
         manifest = MANIFEST_TEMPLATE.format(
             name=plugin.name, version=number, module="acme_exporter", category=plugin.category
         )
-        source = EXPORTER.format(seconds=EXPORTER_SECONDS_PER_CALL[number])
+        files = {"acme_exporter/plugin.py": EXPORTER.format(seconds=EXPORTER_SECONDS_PER_CALL[number]).encode()}
+        if number >= "1.4.0":
+            files["acme_exporter/naming.py"] = EXPORTER_NAMING.encode()
         return plugin_archive(
             plugin.name,
             number,
             manifest=manifest + '\n[performance]\nbenchmark = "acme_exporter.plugin:bench"\n',
-            files={"acme_exporter/plugin.py": source.encode()},
+            files=files,
         )
 
-    def _run_checks(self, version) -> None:
+    def _run_checks(self, version: PluginVersion) -> None:
         """Run the queued checks here rather than in the worker, so the demo is complete
         as soon as the command returns (the worker's copies of these tasks find them done)."""
         for run_id in version.check_runs.filter(status=RunStatus.QUEUED).values_list("pk", flat=True):
             check_run_execute(run_id=run_id)
 
-    def _review(self, version, key: str):
+    def _review(self, version: PluginVersion, key: str) -> StageReview:
         self._run_checks(version)  # a reviewer decides once the stage's checks have run
         version.refresh_from_db()
         return version.stage_reviews.get(stage__key=key, round=version.review_round, status=ReviewStatus.IN_PROGRESS)
 
-    def _sign_off_compliance(self, version, officer) -> None:
+    def _sign_off_compliance(self, version: PluginVersion, officer: User) -> None:
         """Assess what the manifest could not decide, then sign off with a residual risk."""
         compliance = self._review(version, "compliance")
         for assessment in ControlAssessment.objects.filter(stage_review=compliance).exclude(status="done"):
@@ -320,7 +392,7 @@ class Command(BaseCommand):
             review=compliance, actor=officer, residual_risk="low", statement="Demo: controls met, no open evidence."
         )
 
-    def _pass(self, version, key: str, actor) -> None:
+    def _pass(self, version: PluginVersion, key: str, actor: User) -> None:
         review.stage_pass(review=self._review(version, key), actor=actor, reason="Demo: checks reviewed.")
 
     def _print_logins(self, headline: str) -> None:

@@ -7,9 +7,10 @@ load (YAML, a missing field, a CEL expression that does not compile) refuses the
 """
 
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from decisions.policies import policies_sync, policy_files_load
 from governance.errors import ValidationFailed
@@ -18,11 +19,13 @@ from governance.errors import ValidationFailed
 class Command(BaseCommand):
     help = __doc__
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--dir", default=None, help="The policy directory (default: WARDEN_POLICY_DIR).")
         parser.add_argument("--dry-run", action="store_true", help="Say what would change; change nothing.")
 
-    def handle(self, *args, dir=None, dry_run=False, verbosity=1, **options):
+    def handle(
+        self, *args: Any, dir: str | None = None, dry_run: bool = False, verbosity: int = 1, **options: Any
+    ) -> None:
         directory = Path(dir) if dir else Path(settings.WARDEN_POLICY_DIR)
         try:
             report = policies_sync(documents=policy_files_load(directory=directory), dry_run=dry_run)
