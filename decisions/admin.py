@@ -37,13 +37,14 @@ from .decision_admin import rating_bars
 from .exemptions import exemption_approve, exemption_reject, exemption_request, exemption_revoke
 from .models import Decision, Exemption, ExemptionStatus, Policy, PolicyEvaluation, RiskRating, RiskRubric
 from .rubric import rubric_diff, validated_rubric
+from .rubric_versions import rubric_document, rubric_in_use, rubric_previous, rubric_revise, rubric_what_if
 from .selectors import (
     decisions_visible_to,
     evaluations_visible_to,
     exemptions_visible_to,
     ratings_visible_to,
 )
-from .services import rubric_document, rubric_in_use, rubric_previous, rubric_revise, rubric_what_if, version_reassess
+from .services import version_reassess
 
 register_visibility(RiskRating, ratings_visible_to)
 register_visibility(PolicyEvaluation, evaluations_visible_to)

@@ -10,11 +10,8 @@ from reviews.selectors import WARDEN_FIRST
 from submissions.models import PluginVersion
 
 from .facts import OPEN_TRIAGE, WAITING, current_run_ids
-from .services import (
-    Assessment,
-    assess_version,
-    rubric_label,
-)
+from .rubric_versions import rubric_label
+from .services import Assessment, assess_version
 
 SERIOUS = ("critical", "high")
 

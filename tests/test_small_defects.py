@@ -20,7 +20,7 @@ from compliance.rereviews import re_review_schedule, re_reviews_open_due
 from decisions import deployment
 from decisions.admin import rubric_yaml
 from decisions.models import RiskRubric
-from decisions.services import rubric_current, rubric_document
+from decisions.rubric_versions import rubric_current, rubric_document
 from governance import roles
 from governance.models import AuditEvent
 from reviews import services as review

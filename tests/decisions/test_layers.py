@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from decisions.models import RiskRubric
-from decisions.services import rubric_current
+from decisions.rubric_versions import rubric_current
 from governance import hooks
 from governance.audit import audit_lock, audit_record
 from governance.models import AuditEvent

@@ -11,14 +11,8 @@ from django.urls import reverse
 from decisions.facts import version_facts
 from decisions.models import RiskRating, RiskRubric
 from decisions.rubric import DEFAULT_RUBRIC, FACTOR_KEYS, canonical_json, rate, validated_rubric
-from decisions.services import (
-    assess_version,
-    rubric_current,
-    rubric_document,
-    rubric_revise,
-    rubric_what_if,
-    version_reassess,
-)
+from decisions.rubric_versions import rubric_current, rubric_document, rubric_revise, rubric_what_if
+from decisions.services import assess_version, version_reassess
 from governance.errors import PermissionRefused, ValidationFailed
 from governance.models import AuditEvent
 from reviews.models import CheckRun, Finding, PerformanceMetric

@@ -21,7 +21,8 @@ from compliance.services import framework_import
 from decisions import approval, deployment
 from decisions.exemptions import exemption_approve, exemption_request
 from decisions.policies import policies_sync, policy_files_load
-from decisions.services import decision_basis, rubric_current
+from decisions.rubric_versions import rubric_current
+from decisions.services import decision_basis
 from governance import roles
 from governance.models import AllowedLicence, HostPlatform, ReviewerProfile, WorkingCalendar
 from governance.services import pipeline_install_defaults

@@ -19,7 +19,7 @@ class Band(models.TextChoices):
 
 class RiskRubric(models.Model):
     """One version of a weighted rubric. Frozen once a rating used it: a change to a used
-    version is saved as the next version (decisions.services.rubric_revise)."""
+    version is saved as the next version (decisions.rubric_versions.rubric_revise)."""
 
     key = models.SlugField(max_length=50, default="default")
     version = models.PositiveIntegerField(default=1)
@@ -252,3 +252,32 @@ class Exemption(FSMModelMixin, models.Model):
     @transition(field=status, source=[X.REQUESTED, X.APPROVED], target=X.EXPIRED)
     def expire(self) -> None:
         pass
+
+
+from .after_approval import (  # noqa: E402  (the after-approval models build on those above)
+    Attestation,
+    Deployment,
+    DeploymentStatus,
+    Environment,
+    FeedEntry,
+)
+
+__all__ = [
+    "Attestation",
+    "Band",
+    "Decision",
+    "DecisionAction",
+    "Deployment",
+    "DeploymentStatus",
+    "Environment",
+    "Exemption",
+    "ExemptionScope",
+    "ExemptionStatus",
+    "FeedEntry",
+    "Policy",
+    "PolicyEvaluation",
+    "PolicyMode",
+    "PolicySeverity",
+    "RiskRating",
+    "RiskRubric",
+]
