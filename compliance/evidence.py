@@ -13,6 +13,7 @@ from governance.permissions import is_org_member
 from governance.transitions import apply_transition, require_reason
 from reviews.models import ReviewStatus, StageReview
 from reviews.services import stage_pass
+from submissions.models import PluginVersion
 
 from .models import (
     AssessmentStatus,
@@ -173,6 +174,7 @@ def compliance_decide(
         (e.pk, accept, require_reason(reason, action=f"accept or reject {e}")) for e, accept, reason in evidence
     ]
     with transaction.atomic(durable=True):
+        _lock_review(review)  # first, as every change of the review does: a sign-off cannot slip between
         locked = (
             ControlAssessment.objects.select_for_update(of=("self",))
             .select_related("stage_review__version__plugin", "control__framework")
@@ -229,6 +231,7 @@ def compliance_sign_off(*, review: StageReview, actor, residual_risk: str, state
     if residual_risk not in ResidualRisk.values:
         raise ValidationFailed(f"{residual_risk!r} is not a residual risk.", code="invalid_risk")
     with transaction.atomic(durable=True):
+        _lock_review(review)  # no assessment or evidence decision lands between the checks and the pass
         reviewing = _compliance_reviewer(actor, review.version)
         if reviewing.pk != review.pk:
             raise TransitionRefused(f"{review} is not an open compliance stage.")
@@ -248,6 +251,12 @@ def compliance_sign_off(*, review: StageReview, actor, residual_risk: str, state
         )
         stage_pass(review=review, actor=actor, reason=f"Residual risk {residual_risk}: {statement}")
     return sign_off
+
+
+def _lock_review(review: StageReview) -> None:
+    """Lock the version, then the review (the order of reviews.services), inside the caller's transaction."""
+    PluginVersion.objects.select_for_update().only("pk").get(pk=review.version_id)
+    StageReview.objects.select_for_update().only("pk").get(pk=review.pk)
 
 
 def _open_items(review: StageReview) -> list[str]:

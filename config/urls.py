@@ -3,6 +3,9 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from decisions import tuf_views
+from decisions.attestation_api import attestation_key_json, attestation_key_pem
+
 # Rubrics, ratings, policies, evaluations, decisions and exemptions moved from the governance app
 # to decisions (docs/architecture.md): links in notifications sent before the move still work.
 MOVED_TO_DECISIONS = "riskrubric|riskrating|policy|policyevaluation|decision|exemption"
@@ -13,7 +16,15 @@ urlpatterns = [
         RedirectView.as_view(url="/admin/decisions/%(rest)s", query_string=True, permanent=True),
     ),
     path("admin/", admin.site.urls),
+    # Warden's attestation public key (docs/hosts.md): hosts fetch it once and verify offline.
+    path(".well-known/warden-attestation-key.pem", attestation_key_pem, name="attestation-key-pem"),
+    path(".well-known/warden-attestation-key.json", attestation_key_json, name="attestation-key-json"),
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # The TUF repository hosts update through (docs/hosts.md "Updating through TUF").
+    path("tuf/<int:version>.root.json", tuf_views.root, name="tuf-root"),
+    path("tuf/timestamp.json", tuf_views.timestamp, name="tuf-timestamp"),
+    re_path(r"^tuf/(?P<version>[0-9]+)\.(?P<role>targets|snapshot|bins-[0-9a-f]{2})\.json$", tuf_views.metadata),
+    path("tuf/targets/<path:path>", tuf_views.target, name="tuf-target"),
 ]

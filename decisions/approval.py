@@ -19,6 +19,9 @@ from reviews.notices import notify_decided
 from reviews.services import decided_fields, refuse_second_signoff
 from submissions.models import PluginVersion, VersionStatus
 
+from .attestations import attestation_issue
+from .feed import feed_record
+from .models import Decision
 from .services import (
     DecisionBasis,
     approval_check,
@@ -53,6 +56,8 @@ def version_approve(
             basis = judgement.shown if judgement else decision_basis(version=version)
             decided = decision_record(version=version, action="approve", actor=actor, reason=reason, basis=basis)
             _approve(version, decision_reviews, actor=actor, action="version.approve", reason=reason, data=decided)
+            attestation_issue(decision=Decision.objects.get(pk=decided["decision"]))
+            feed_record(version=version, event="approved")  # after the attestation, which the entry links
     if judgement is not None and judgement.stale:
         raise judgement.refusal(version)  # after the commit: the new rating stays for the board
     return version
@@ -73,6 +78,8 @@ def version_auto_approve(*, version: PluginVersion) -> PluginVersion | None:
         basis = DecisionBasis(rating=stored.rating, evaluation=stored.evaluation)
         decided = decision_record(version=version, action="auto_approve", actor=None, reason=reason, basis=basis)
         _approve(version, decision_reviews, actor=None, action="version.auto_approve", reason=reason, data=decided)
+        attestation_issue(decision=Decision.objects.get(pk=decided["decision"]))
+        feed_record(version=version, event="approved")
     return version
 
 

@@ -28,7 +28,7 @@ from reviews.models import (
     StageReview,
     Triage,
 )
-from reviews.selectors import current_runs
+from reviews.selectors import current_runs, places
 from submissions.models import PluginVersion
 
 from .rubric import CRITICALITIES
@@ -177,14 +177,8 @@ def _merged(findings: QuerySet[Finding], cover: Cover) -> Iterator[tuple[str, st
     is open and not exempted, at the highest severity any open, unexempted member gives it;
     exempted when a governing member is open but exempted; else it is not counted."""
     fields = ("location_key", "check_run_id", "check_run__origin", "kind", "severity", "fingerprint", "triage")
-    rows = findings.values(*fields, "data__capability")
-    groups: dict[tuple[str, int], list[dict]] = {}
-    seen: Counter = Counter()
-    for row in rows.order_by("location_key", "check_run_id", "pk"):
-        source = (row["location_key"], row["check_run_id"])
-        groups.setdefault((row["location_key"], seen[source]), []).append(row)
-        seen[source] += 1
-    for members in groups.values():
+    rows = list(findings.values(*fields, "data__capability").order_by("location_key", "check_run_id", "pk"))
+    for members in places(rows, key=lambda row: (row["location_key"], row["check_run_id"])):
         governing = [m for m in members if m["check_run__origin"] == RunOrigin.INTERNAL] or members
         alive = [m for m in members if m["triage"] in OPEN_TRIAGE and m["fingerprint"] not in cover.fingerprints]
         leaders = [m for m in alive if m in governing]

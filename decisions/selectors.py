@@ -13,7 +13,7 @@ from reviews.selectors import versions_awaiting_decision_of
 from submissions.models import PluginVersion
 from submissions.selectors import plugins_visible_to, versions_visible_to
 
-from .models import Decision, Exemption, ExemptionScope, ExemptionStatus, PolicyEvaluation, RiskRating
+from .models import Decision, Deployment, Exemption, ExemptionScope, ExemptionStatus, PolicyEvaluation, RiskRating
 
 DECISIONS = ("version.approve", "version.auto_approve", "version.reject", "version.revoke")
 
@@ -157,3 +157,8 @@ def versions_awaiting_decision_rated(*, user: User) -> QuerySet[PluginVersion]:
         rating_total=Subquery(latest.values("total")[:1]),
         awaiting_since=Coalesce(Subquery(decision_started.values("started_at")[:1]), F("submitted_at")),
     )
+
+
+def deployments_visible_to(*, user: User) -> QuerySet[Deployment]:
+    """Where the versions ``user`` may see run (and ran)."""
+    return Deployment.objects.filter(version__in=versions_visible_to(user=user))

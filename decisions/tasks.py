@@ -2,6 +2,7 @@
 
 from submissions.models import PluginVersion
 
+from . import tuf_repo
 from .approval import version_auto_approve
 from .exemptions import exemptions_expire, exemptions_warn
 
@@ -14,3 +15,10 @@ def expire_exemptions() -> int:
 
 def auto_approve(version_id: int) -> PluginVersion | None:
     return version_auto_approve(version=PluginVersion.objects.get(pk=version_id))
+
+
+def tuf_publish(version_id: int | None = None) -> dict[str, int]:
+    """Publish the TUF metadata for what hosts may run now (queued after every feed change, with
+    the version that changed) and re-sign what is due: scheduled every few minutes without a
+    version, it re-reads every version and keeps the timestamp from expiring."""
+    return tuf_repo.tuf_publish(version_ids=None if version_id is None else [version_id]).signed

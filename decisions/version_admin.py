@@ -19,6 +19,7 @@ from django.utils.safestring import SafeString
 
 from decisions import deployment
 from decisions.decision_admin import decide_view
+from decisions.deployment_admin import AnyPermAction, asks_for_environment, deployment_action_view, require_visible
 from decisions.dossier.views import dossier_url, dossier_urls
 from governance.admin_actions import ServiceAction
 from governance.admin_base import (
@@ -27,15 +28,13 @@ from governance.admin_base import (
     ServiceCreateAdminMixin,
     ServiceCreateForm,
     per_request,
-    visible_only,
 )
 from governance.errors import WardenError
-from governance.selectors import audit_events_for
 from reviews.models import OPEN, Annotation, StageReview
-from reviews.selectors import finding_counts, threads_awaiting_author
+from reviews.selectors import finding_counts, threads_awaiting_author, version_audit_visible_to
 from submissions import services
 from submissions.code_admin import code_urls
-from submissions.models import Organisation, Plugin, PluginVersion, VersionRevision
+from submissions.models import Organisation, Plugin, PluginVersion, VersionRevision, VersionStatus
 from submissions.selectors import (
     plugins_submittable_by,
     versions_visible_to,
@@ -235,10 +234,29 @@ class PluginVersionAdmin(ServiceCreateAdminMixin, ScopedAdmin):
             "withdraw", "Withdraw", _author(services.version_withdraw), reason="required", perm=SUBMIT, perm_on=_plugin
         ),
         # Approve and reject are the decision form beside the rating (decisions/decision_admin.py).
-        ServiceAction("deploy", "Deploy", _author(deployment.version_deploy), reason="optional", perm=DEPLOY),
-        ServiceAction("roll_back", "Roll back", _author(deployment.version_roll_back), reason="required", perm=DEPLOY),
+        # Deploy and Roll back ask for the environment on their own form (decisions/deployment_admin.py).
+        ServiceAction(
+            "deploy",
+            "Deploy",
+            asks_for_environment,
+            perm=DEPLOY,
+            available=lambda obj: obj.status in deployment.DEPLOYABLE,
+        ),
+        AnyPermAction(
+            "roll_back",
+            "Roll back",
+            asks_for_environment,
+            perms=(DEPLOY, DECIDE),
+            available=lambda obj: obj.status == VersionStatus.DEPLOYED,
+        ),
         ServiceAction("revoke", "Revoke", _author(deployment.version_revoke), reason="required", perm=DECIDE),
     ]
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        for name in ("act_deploy", "act_roll_back"):  # one version at a time: each asks where
+            actions.pop(name, None)
+        return actions
 
     def get_urls(self) -> list[URLPattern]:
         return [
@@ -255,6 +273,8 @@ class PluginVersionAdmin(ServiceCreateAdminMixin, ScopedAdmin):
     def service_action_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
         if action == "resubmit":
             return self.resubmit_view(request, object_id)
+        if action in ("deploy", "roll_back"):
+            return deployment_action_view(self, request, require_visible(self, request, object_id), action)
         return super().service_action_view(request, object_id, action)
 
     def resubmit_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -307,8 +327,7 @@ class PluginVersionAdmin(ServiceCreateAdminMixin, ScopedAdmin):
     def change_view_context_for(self, request: HttpRequest, obj: PluginVersion | None) -> dict[str, Any]:
         if obj is None:
             return {}
-        reviews = visible_only(obj.stage_reviews.all(), request.user)  # a reviewer: only its stages
-        events = audit_events_for(targets=[obj, *reviews])
+        events = version_audit_visible_to(version=obj, user=cast(User, request.user))  # a reviewer: its stages
         findings = render_to_string(
             "admin/warden/finding_counts.html", {"counts": finding_counts(version=obj), "version": obj}
         )

@@ -67,6 +67,15 @@ def _entries(value: Any) -> list[str]:
     return [str(entry) for entry in value] if isinstance(value, list | tuple) else []
 
 
+def _covered(pattern: str, old_patterns: list[str]) -> bool:
+    """A newly declared ``host:port`` pattern the old ones already allow. Unlike a connection
+    the sandbox observed, a declared port ``*`` is covered only by an old port ``*``."""
+    port = pattern.rpartition(":")[2]
+    if port == "*":
+        return network_declared(pattern, [p for p in old_patterns if p.rpartition(":")[2] == "*"])
+    return network_declared(pattern, old_patterns)
+
+
 def permission_flags(*, before: Mapping[str, Any], after: Mapping[str, Any], label: str) -> list[Flag]:
     """Declarations the last approved version's did not cover, judged by the behaviour check's own
     matching (``*.acme.example:443`` covers ``api.acme.example:443``; ``write:/tmp`` covers
@@ -76,7 +85,7 @@ def permission_flags(*, before: Mapping[str, Any], after: Mapping[str, Any], lab
     flags = [
         _flag("permission", f"network:{target}", f"Declares the new network target {target}; {label} did not.")
         for target in _entries(new.get("network"))
-        if target not in old_network and not network_declared(target, old_network)
+        if target not in old_network and not _covered(target, old_network)
     ]
     for entry in _entries(new.get("filesystem")):
         access, _, path = entry.partition(":")

@@ -16,6 +16,7 @@ from submissions.models import PluginVersion, VersionStatus
 
 from .assignment import assign_on_start
 from .checks.queue import queue_stage_checks
+from .escalation import escalation_record
 from .models import CLEARED, ReviewStatus, StageReview
 from .notices import notify_awaiting_decision
 from .sla import schedule
@@ -97,6 +98,9 @@ def _start(review: StageReview) -> None:
     )
     if review.stage.kind != StageKind.DECISION:  # the board decides together; nobody is assigned
         assign_on_start(review=review)
+    # what the manifest adds is known now: flagged before any check runs, so no path (a waiver,
+    # a stage without checks) reaches the board unflagged; the checks' findings add to it later
+    escalation_record(review=review, version=review.version)
     hooks.fire(hooks.STAGE_STARTED, review=review)  # compliance opens its assessments
     queue_stage_checks(review=review)
 

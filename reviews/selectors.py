@@ -1,6 +1,8 @@
 """Reads on stage reviews, filtered by what the user may see."""
 
-from collections.abc import Iterable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 from django.contrib.auth.models import User
 from django.db.models import Case, Count, F, Min, Q, QuerySet, Value, When
@@ -8,6 +10,7 @@ from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
 
 from governance.models import StageKind
+from governance.selectors import audit_events_for
 from submissions.models import PluginVersion, VersionStatus
 from submissions.selectors import organisations_of, plugins_visible_to, versions_visible_to
 
@@ -157,6 +160,31 @@ def versions_awaiting_decision_of(*, user: User) -> QuerySet[PluginVersion]:
 WARDEN_FIRST = Case(When(check_run__origin=RunOrigin.INTERNAL, then=Value(0)), default=Value(1))
 
 
+T = TypeVar("T")
+
+
+def places(findings: Sequence[T], *, key: Callable[[T], tuple[str, int]]) -> list[list[T]]:
+    """The findings as the rating counts them, one list per finding: at a place (``location_key``)
+    that several runs report, the n-th finding of each run (in the order given) is one finding
+    with several sources; every other finding stands alone. ``key`` gives (location_key, run id).
+    The fact document (decisions/facts.py) and the dossier both group by this."""
+    runs_at: dict[str, set[int]] = defaultdict(set)
+    for finding in findings:
+        location, run = key(finding)
+        if location:
+            runs_at[location].add(run)
+    grouped: dict[tuple[str, int], list[T]] = {}
+    seen: Counter[tuple[str, int]] = Counter()
+    for n, finding in enumerate(findings):
+        location, run = key(finding)
+        if len(runs_at.get(location, ())) < 2:
+            grouped[("", n)] = [finding]
+            continue
+        grouped.setdefault((location, seen[(location, run)]), []).append(finding)
+        seen[(location, run)] += 1
+    return list(grouped.values())
+
+
 def finding_sources(*, finding: Finding) -> list[Finding]:
     """The current findings of the version at this finding's place (its ``location_key``), this
     one included: one finding as each source reporting it (Warden's checks, posted reports)
@@ -272,3 +300,14 @@ def breached_reviews_visible_to(*, user: User) -> QuerySet[StageReview]:
     """Open reviews past their due time: their SLA is breached. The sweep (reviews/sla.py)
     records the breach and escalates within minutes; ``sla_breach`` is that record, if made."""
     return overdue_reviews_visible_to(user=user).select_related("sla_breach")
+
+
+def version_audit_visible_to(*, version: PluginVersion, user: User) -> QuerySet:
+    """The audit events of ``version`` and of each of its stage reviews ``user`` may see, newest
+    first. The plugin's authors do not learn of the reviewers' internal threads: the events of
+    annotations not addressed to them are left out for members of the organisation."""
+    reviews = list(stage_reviews_visible_to(user=user).filter(version_id=version.pk).only("pk"))
+    events = audit_events_for(targets=[version, *reviews])
+    if organisations_of(user=user).filter(pk=version.plugin.organisation_id).exists():
+        events = events.exclude(action="annotation.add", data__to_author=False)
+    return events

@@ -172,6 +172,7 @@ def stage_waive(*, review: StageReview, actor: User, reason: str) -> StageReview
         refuse_own_submission(actor, version)
         _refuse_decision_stage(review)
         refuse_second_signoff(version, actor, exclude=[review])
+        escalation_record(review=review, version=version)  # a waiver acknowledges nothing: the policy still asks
         apply_transition(
             review, "waive", actor=actor, action="stage.waive", reason=reason, changes=decided_fields(actor, reason)
         )

@@ -87,6 +87,8 @@ def diff_view(model_admin: ModelAdmin, request: HttpRequest, object_id: int) -> 
         base = _chosen(request, version, visible, "base") if "base" in request.GET else base_revision_for(version)
     except _BadChoice as exc:
         return _error_page(model_admin, request, version, exc.message, exc.status)
+    if base is not None and base.version_id not in visible:
+        base = None  # the last approved version is not the reader's to see: nothing to compare with
     if head is None:
         raise Http404("This version has no revision.")
     changes = revision_changes(base, head) if base is not None else None
@@ -94,7 +96,7 @@ def diff_view(model_admin: ModelAdmin, request: HttpRequest, object_id: int) -> 
     anchors = {diff.change.path: f"file-{n}" for n, diff in enumerate(diffs, 1)}
     listed = changes.files[:MAX_LISTED_FILES] if changes else ()
     artifact_access_record(
-        version=version,
+        version=head.version,  # ?head= may name another version of the plugin: the one whose code was read
         actor=_user(request),
         action="version.diff",
         data={

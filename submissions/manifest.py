@@ -61,6 +61,10 @@ def _semantic_errors(manifest: dict) -> list[dict]:
     for key, path in manifest["docs"].items():
         if path.startswith("/") or ".." in path.split("/"):
             errors.append(_error(f"docs.{key}", f"{path!r} must be a relative path inside the archive"))
+    for n, entry in enumerate(manifest.get("permissions", {}).get("filesystem", [])):
+        root = entry.partition(":")[2]
+        if ".." in root.split("/") or "//" in root or root != root.strip():
+            errors.append(_error(f"permissions.filesystem[{n}]", f"{entry!r} must name a path without '..' or '//'"))
     return errors
 
 

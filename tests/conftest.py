@@ -281,3 +281,25 @@ def zipped(directory, name: str):
             if path.is_file():
                 archive.write(path, path.relative_to(directory).as_posix())
     return SimpleUploadedFile(f"{name}.zip", buffer.getvalue())
+
+
+def make_environment(actor, key: str, *, order: int = 1, requires_previous: bool = False, api_version: str = "2.4"):
+    """An environment on the default host platform (created with ``api_version`` if there is none)."""
+    from decisions.deployment import environment_save
+    from decisions.models import Environment
+    from governance.models import HostPlatform
+
+    host = HostPlatform.objects.filter(is_default=True).first() or HostPlatform.objects.create(
+        name="Test host", api_version=api_version, is_default=True
+    )
+    environment = Environment(
+        key=key, name=key.capitalize(), host_platform=host, order=order, requires_previous=requires_previous
+    )
+    return environment_save(environment=environment, actor=actor, changed=["key", "name", "host_platform", "order"])
+
+
+@pytest.fixture
+def environment(platform_admin):
+    """One environment to deploy to, nothing required before it (tests/decisions/test_deployments.py
+    has staging before production)."""
+    return make_environment(platform_admin, "production")

@@ -70,12 +70,12 @@ def test_verification_while_events_are_written_raises_no_false_alarm(in_review):
     assert audit_verify().checked == AuditEvent.objects.count()
 
 
-def test_deploy_and_revoke_of_the_same_plugin_do_not_deadlock(make_approved, platform_admin, board):
+def test_deploy_and_revoke_of_the_same_plugin_do_not_deadlock(make_approved, platform_admin, board, environment):
     old, new = make_approved("1.0.0"), make_approved("1.1.0")
-    deployment.version_deploy(version=old, actor=platform_admin)
+    deployment.version_deploy(version=old, environment=environment, actor=platform_admin)
     outcomes = run_concurrently(
         [
-            lambda: deployment.version_deploy(version=new, actor=platform_admin),
+            lambda: deployment.version_deploy(version=new, environment=environment, actor=platform_admin),
             lambda: deployment.version_revoke(version=old, actor=board, reason="Advisory."),
         ]
     )

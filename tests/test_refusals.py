@@ -65,9 +65,9 @@ def test_pass_a_passed_stage_is_refused(in_review, platform_admin):
         review.stage_pass(review=eligibility, actor=platform_admin)
 
 
-def test_deploy_a_version_in_review_is_refused(in_review, platform_admin):
+def test_deploy_a_version_in_review_is_refused(in_review, platform_admin, environment):
     with refused(TransitionRefused, "Cannot deploy"):
-        deployment.version_deploy(version=in_review, actor=platform_admin)
+        deployment.version_deploy(version=in_review, environment=environment, actor=platform_admin)
 
 
 def test_withdraw_a_rejected_version_is_refused(in_review, author, board):

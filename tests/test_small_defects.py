@@ -109,18 +109,20 @@ def test_reviewers_open_their_own_user_from_the_links_of_their_name(client, revi
 # 4 -----------------------------------------------------------------------------------
 
 
-def test_re_reviews_are_only_for_deployed_versions(make_approved, platform_admin, board):
+def test_re_reviews_are_only_for_deployed_versions(make_approved, platform_admin, board, environment):
     Checklist.objects.create(name="Connectors", categories=["data-connector"], re_review_days=90)
     v1, v2 = make_approved("1.0.0"), make_approved("1.1.0")
-    deployment.version_deploy(version=v1, actor=platform_admin)
-    deployment.version_deploy(version=v2, actor=platform_admin)  # v1 superseded
+    deployment.version_deploy(version=v1, environment=environment, actor=platform_admin)
+    deployment.version_deploy(version=v2, environment=environment, actor=platform_admin)  # v1 superseded
     (closed,) = ReReview.objects.filter(version=v1)
     assert closed.status == "done" and closed.completed_by is None
     assert "no longer deployed (superseded by" in closed.outcome
     assert closed.history.first().status == "done"  # saved with history, not QuerySet.update()
     assert last_audit(closed).action == "compliance.re_review_closed"
 
-    deployment.version_roll_back(version=v2, actor=platform_admin, reason="Incident 42")  # v1 runs again
+    deployment.version_roll_back(
+        version=v2, environment=environment, actor=platform_admin, reason="Incident 42"
+    )  # v1 runs again
     assert ReReview.objects.get(version=v2).status == "done"
     assert ReReview.objects.filter(version=v1, status="scheduled").count() == 1
     assert re_review_schedule(version=v2) is None  # rolled back: nothing to schedule
@@ -131,10 +133,12 @@ def test_re_reviews_are_only_for_deployed_versions(make_approved, platform_admin
         assert re_reviews_open_due() == 0
 
 
-def test_a_due_re_review_of_a_version_no_longer_deployed_is_closed_not_opened(make_approved, platform_admin):
+def test_a_due_re_review_of_a_version_no_longer_deployed_is_closed_not_opened(
+    make_approved, platform_admin, environment
+):
     version = make_approved("1.0.0")
-    deployment.version_deploy(version=version, actor=platform_admin)
-    deployment.version_roll_back(version=version, actor=platform_admin, reason="Incident 7")
+    deployment.version_deploy(version=version, environment=environment, actor=platform_admin)
+    deployment.version_roll_back(version=version, environment=environment, actor=platform_admin, reason="Incident 7")
     stale = ReReview.objects.create(version=version, due_on=timezone.localdate(), reason="Periodic re-review")
     assert re_reviews_open_due() == 0
     stale.refresh_from_db()
@@ -316,3 +320,19 @@ def test_ids_that_are_not_ids_are_refused_never_a_500(client, platform_admin, ba
     for url in (f"/admin/governance/notification/{bad}/change/", f"/admin/submissions/pluginversion/{bad}/change/"):
         missing = client.get(url)
         assert (missing.status_code, missing["Location"]) == (302, "/admin/"), url
+
+
+def test_a_long_reason_is_kept_whole_in_the_audit_row_and_cut_only_in_the_history_row(in_review, platform_admin):
+    # PostgreSQL refuses a history change reason over 100 characters where SQLite stores it
+    from governance.transitions import HISTORY_REASON_CHARS, history_reason
+    from reviews import services as review_services
+    from tests.conftest import open_review
+
+    reason = "The plugin reads every file under the home directory; " * 10
+    eligibility = open_review(in_review, "eligibility")
+    review_services.stage_fail(review=eligibility, actor=platform_admin, reason=reason)
+    event = AuditEvent.objects.filter(action="stage.fail").latest("seq")
+    assert event.reason == reason.strip()
+    history = eligibility.history.latest("history_date")
+    assert len(history.history_change_reason) == HISTORY_REASON_CHARS
+    assert history.history_change_reason == history_reason("stage.fail", reason.strip())

@@ -225,6 +225,10 @@ EMAIL_PORT = env_int("DJANGO_EMAIL_PORT", 25, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "warden@localhost")
 # Links in e-mails point here.
 WARDEN_BASE_URL = env_str("WARDEN_BASE_URL", "http://127.0.0.1:8000")
+# Every approval is attested: an in-toto statement in a DSSE envelope signed with this Ed25519 key
+# (a PEM private key file; `manage.py attestation_key` generates it; production refuses to start
+# without it). Its public key is served at /.well-known/warden-attestation-key.pem (docs/hosts.md).
+WARDEN_ATTESTATION_KEY = Path(env_str("WARDEN_ATTESTATION_KEY", str(VAR_DIR / "attestation.pem")))
 # Webhooks: seconds per POST, and failures in a row before an endpoint is disabled.
 WARDEN_WEBHOOK_TIMEOUT = env_int("WARDEN_WEBHOOK_TIMEOUT", 10, minimum=1)
 WARDEN_WEBHOOK_DISABLE_AFTER = env_int("WARDEN_WEBHOOK_DISABLE_AFTER", 10, minimum=1)
@@ -242,3 +246,15 @@ WARDEN_AUTO_APPROVE_CATEGORIES = env_list("WARDEN_AUTO_APPROVE_CATEGORIES", [])
 # timeout (gunicorn: 30 s by default); CI asks again while the verdict is pending.
 WARDEN_GATE_WAIT_SECONDS = env_int("WARDEN_GATE_WAIT_SECONDS", 20, minimum=0)
 WARDEN_GATE_WAIT_POLL_SECONDS = env_int("WARDEN_GATE_WAIT_POLL_MS", 2000, minimum=10) / 1000
+
+# The TUF repository hosts update through (docs/hosts.md, docs/runbook.md "TUF keys"): one PEM
+# (PKCS#8, Ed25519) private key file per role; `manage.py tuf_keys` generates them. The root key
+# is needed only to create or rotate the root metadata: keep it offline once that is done. The
+# timestamp expires after WARDEN_TUF_TIMESTAMP_EXPIRY seconds (a host that stops hearing from
+# Warden then refuses its view as stale); snapshot and targets after WARDEN_TUF_SNAPSHOT_EXPIRY.
+WARDEN_TUF_KEYS = {
+    role: Path(env_str(f"WARDEN_TUF_{role.upper()}_KEY", str(VAR_DIR / "tuf" / f"{role}.pem")))
+    for role in ("root", "targets", "snapshot", "timestamp")
+}
+WARDEN_TUF_TIMESTAMP_EXPIRY = env_int("WARDEN_TUF_TIMESTAMP_EXPIRY", 24 * 3600, minimum=900)
+WARDEN_TUF_SNAPSHOT_EXPIRY = env_int("WARDEN_TUF_SNAPSHOT_EXPIRY", 7 * 24 * 3600, minimum=3600)

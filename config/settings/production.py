@@ -1,5 +1,7 @@
 """Production settings: secrets from the environment, secure cookies, no debug."""
 
+from decisions.attestation_keys import attestation_key_required
+
 from .base import *  # noqa: F403
 from .env import env_bool, env_int, env_str
 
@@ -13,3 +15,6 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 # Plugin code never runs without bubblewrap in production, whatever the environment says.
 WARDEN_SANDBOX_ALLOW_UNISOLATED = False
+# Approvals are signed (docs/hosts.md): no start without a usable attestation key. Generate it
+# once with the default settings: WARDEN_ATTESTATION_KEY=/path manage.py attestation_key.
+WARDEN_ATTESTATION_KEY = attestation_key_required(env_str("WARDEN_ATTESTATION_KEY", ""))

@@ -1,7 +1,13 @@
 """Settings for the test suite: fast hashing, in-memory cache, tasks run inline."""
 
+import os
 import tempfile
 from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+from decisions.attestation_keys import attestation_key_generate
 
 from .base import *  # noqa: F403
 from .base import Q_CLUSTER
@@ -20,3 +26,14 @@ WARDEN_GATE_WAIT_POLL_SECONDS = 0.05
 # does not share their process limit.
 WARDEN_SANDBOX_UID = 100_000
 WARDEN_SANDBOX_UIDS = 4096
+# Throwaway TUF keys, made once per test session; a test that rotates one makes its own.
+_TUF_KEY_DIR = Path(tempfile.mkdtemp(prefix="warden-test-tuf-"))
+WARDEN_TUF_KEYS = {role: _TUF_KEY_DIR / f"{role}.pem" for role in ("root", "targets", "snapshot", "timestamp")}
+WARDEN_TUF_TIMESTAMP_EXPIRY = 24 * 3600
+for _key in WARDEN_TUF_KEYS.values():
+    _key.write_bytes(Ed25519PrivateKey.generate().private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+# One attestation key per test session, never a developer's own; exported so that the processes
+# the suite starts (and the production settings it loads) sign and verify with the same key.
+WARDEN_ATTESTATION_KEY = Path(tempfile.mkdtemp(prefix="warden-test-key-")) / "attestation.pem"
+attestation_key_generate(path=WARDEN_ATTESTATION_KEY)
+os.environ["WARDEN_ATTESTATION_KEY"] = str(WARDEN_ATTESTATION_KEY)

@@ -18,9 +18,9 @@ from django.utils.safestring import SafeString
 
 from compliance.models import AssessmentStatus, ControlAssessment, Evidence, EvidenceStatus, Result
 from compliance.selectors import assessments_visible_to, evidence_visible_to
+from decisions.facts import OPEN_TRIAGE
 from governance.admin_base import visible_only
 from governance.models import AuditEvent
-from governance.selectors import audit_events_for
 from reviews.capabilities import CapabilityMatrix, capability_matrix
 from reviews.collaboration import annotations_visible_to
 from reviews.models import SEVERITY_RANK, Annotation, CheckRun, Finding, RunOrigin, StageReview, ThreatModel, Triage
@@ -29,11 +29,14 @@ from reviews.selectors import (
     findings_visible_to,
     latest_harness_run,
     performance_table,
+    places,
     threat_models_visible_to,
+    version_audit_visible_to,
 )
 from reviews.services import can_triage
 from submissions.diff import Changes, base_revision_for, head_revision_for, revision_changes
 from submissions.models import PluginVersion
+from submissions.selectors import versions_visible_to
 
 MAX_AUDIT_EVENTS = 200
 TRIAGE_CHOICES = [(t.value, t.label) for t in Triage]
@@ -120,22 +123,32 @@ def findings(*, version: PluginVersion, user: User) -> list[FindingGroup]:
         CheckRun.objects.filter(pk__in=current).select_related("stage_review", "posted_by").defer("summary").in_bulk()
     )
     every = list(findings_visible_to(user=user).filter(version=version, check_run__in=current).order_by("pk"))
-    by_place: dict[str, list[Finding]] = defaultdict(list)
     for finding in every:
         finding.check_run, finding.version = runs[finding.check_run_id], version
-        by_place[finding.location_key or f"#{finding.pk}"].append(finding)
     rights: dict[int | None, bool] = {}
     groups: dict[tuple[str, str], FindingGroup] = {}
     urls = RowUrls.for_version(version)
-    for sources in by_place.values():
-        sources.sort(key=lambda f: (f.check_run.origin != "internal", f.pk))
-        lead = sources[0]
+    for sources in places(every, key=lambda f: (f.location_key, f.check_run_id)):
+        sources.sort(key=lambda f: (f.check_run.origin != RunOrigin.INTERNAL, f.pk))
+        lead, severity = _lead(sources)
         owner = lead.check_run.stage_review_id
         if owner not in rights:
             rights[owner] = can_triage(actor=user, finding=lead)
-        group = groups.setdefault((lead.kind, lead.severity), FindingGroup(lead.kind, lead.severity))
+        group = groups.setdefault((lead.kind, severity), FindingGroup(lead.kind, severity))
         group.rows.append(_finding_row(lead, sources, rights[owner], urls))
     return sorted(groups.values(), key=lambda g: (SEVERITY_RANK.get(g.severity, 99), g.kind))
+
+
+def _lead(sources: list[Finding]) -> tuple[Finding, str]:
+    """The finding a row triages and the severity it is listed at, as the rating judges them
+    (decisions/facts.py ``_merged``): Warden's own findings govern a place, the most severe open
+    one leads, and the row is as severe as its most severe open source."""
+    governing = [f for f in sources if f.check_run.origin == RunOrigin.INTERNAL] or sources
+    open_ = [f for f in sources if f.triage in OPEN_TRIAGE]
+    leaders = [f for f in governing if f in open_] or governing
+    lead = min(leaders, key=lambda f: SEVERITY_RANK.get(f.severity, 99))
+    shown = min(open_, key=lambda f: SEVERITY_RANK.get(f.severity, 99)) if open_ else lead
+    return lead, shown.severity
 
 
 def dependencies(groups: list[FindingGroup]) -> list[dict[str, Any]]:
@@ -231,10 +244,16 @@ def threads(*, version: PluginVersion, user: User) -> list[Annotation]:
     )
 
 
+# Reading the code is recorded too, but it is not the version's story: an author reloading the
+# code browser must not push the decisions off the trail the board reads (the log keeps all).
+ACCESS_ACTIONS = ("version.browse", "version.diff", "version.download")
+
+
 def audit_trail(*, version: PluginVersion, user: User) -> list[AuditEvent]:
-    """The version's audit events and those of every stage review of it the reader may see, newest first."""
-    reviews = list(visible_only(version.stage_reviews.all(), user).only("pk"))
-    return list(audit_events_for(targets=[version, *reviews])[:MAX_AUDIT_EVENTS])
+    """The version's audit events and those of every stage review of it the reader may see,
+    newest first, without the records of who read its code."""
+    events = version_audit_visible_to(version=version, user=user).exclude(action__in=ACCESS_ACTIONS)
+    return list(events[:MAX_AUDIT_EVENTS])
 
 
 MAX_FILES_LISTED = 100
@@ -259,13 +278,13 @@ class ChangesSection:
         return max(len(self.changes.files) - MAX_FILES_LISTED, 0)
 
 
-def changes(*, version: PluginVersion, groups: list[FindingGroup]) -> ChangesSection | None:
+def changes(*, version: PluginVersion, user: User, groups: list[FindingGroup]) -> ChangesSection | None:
     """Against the last approved version of the plugin, else the previous revision of this one:
     the file and manifest changes (from the revisions' file indexes: no archive is read) and
     which findings are new, carried over or fixed."""
     head = head_revision_for(version)
     base = base_revision_for(version) if head is not None else None
-    if head is None or base is None:
+    if head is None or base is None or not versions_visible_to(user=user).filter(pk=base.version_id).exists():
         return None
     rows = [row for group in groups for row in group.rows]
     current = {source.fingerprint for row in rows for source in row.sources}

@@ -22,6 +22,7 @@ from governance.permissions import is_org_member
 from reviews.collaboration import annotation_add, annotation_resolve, annotations_visible_to
 from reviews.models import CannedResponse, Finding, StageReview
 from reviews.responses import response_evidence_by_review, responses_for
+from reviews.selectors import current_runs
 from reviews.services import finding_triage
 from submissions.models import PluginVersion
 
@@ -55,7 +56,7 @@ def dossier_view(modeladmin: admin.ModelAdmin, request: HttpRequest, object_id: 
         "gate": gate_verdict(version=version),
         "decision_panel": decision_panel(version=version, request=request),
         "decision_form": decision_form_element(version=version, request=request),
-        "changes": sections.changes(version=version, groups=groups),
+        "changes": sections.changes(version=version, user=user, groups=groups),
         "capabilities": sections.capabilities(version=version),
         "code_url": reverse("admin:submissions_pluginversion_code", args=[version.pk]),
         "diff_url": reverse("admin:submissions_pluginversion_diff", args=[version.pk]),
@@ -84,7 +85,8 @@ def triage_view(modeladmin: admin.ModelAdmin, request: HttpRequest, object_id: s
     """POST: one finding's triage, with its reason (and plan and due date when planned)."""
 
     def act(version: PluginVersion, user: User) -> str:
-        finding = _one(Finding.objects.filter(version=version), request.POST.get("finding", ""), "finding")
+        current = Finding.objects.filter(version=version, check_run__in=[r.pk for r in current_runs(version=version)])
+        finding = _one(current, request.POST.get("finding", ""), "finding")  # not one of an earlier revision
         plan_due = _date(request.POST.get("plan_due", ""))
         finding_triage(
             finding=finding,
@@ -114,6 +116,8 @@ def assess_view(modeladmin: admin.ModelAdmin, request: HttpRequest, object_id: s
                 chosen.append((assessment, value, request.POST.get(f"reason-{assessment.pk}", "")))
             elif key.startswith("evidence-") and not key.startswith("evidence-reason-") and value:
                 item = _one(evidence, key.removeprefix("evidence-"), "evidence")
+                if value not in ("accept", "reject"):
+                    raise ValidationFailed(f"{value!r} is neither accept nor reject.", code="invalid_decision")
                 judged.append((item, value == "accept", request.POST.get(f"evidence-reason-{item.pk}", "")))
         review = _open_compliance_review(version)
         compliance_decide(review=review, actor=user, assessments=chosen, evidence=judged)

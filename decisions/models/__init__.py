@@ -261,6 +261,7 @@ from .after_approval import (  # noqa: E402  (the after-approval models build on
     Environment,
     FeedEntry,
 )
+from .tuf import TufMetadata  # noqa: E402
 
 __all__ = [
     "Attestation",
@@ -280,4 +281,5 @@ __all__ = [
     "PolicySeverity",
     "RiskRating",
     "RiskRubric",
+    "TufMetadata",
 ]

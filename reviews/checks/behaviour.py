@@ -26,6 +26,7 @@ without declaration; everything else of the host is absent from the sandbox anyw
 """
 
 import json
+import posixpath
 from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from typing import Any
@@ -256,10 +257,12 @@ def network_declared(target: str, patterns: list[str]) -> bool:
 
 
 def path_declared(path: str, access: str, entries: list[str]) -> bool:
+    """``path`` under an entry's root, both normalised (``/tmp/../etc`` is ``/etc``)."""
+    path = posixpath.normpath(path)
     for entry in entries:
         mode, _, root = entry.partition(":")
         covers = mode == "write" or access == "read"
-        root = root.rstrip("/") or "/"
+        root = posixpath.normpath(root) if root else "/"
         if covers and (path == root or path.startswith(root if root == "/" else root + "/")):
             return True
     return False

@@ -51,6 +51,15 @@ def manifest_valid(ctx: CheckContext) -> CheckOutcome:
     return _verdict([])
 
 
+def host_api_fits(*, wanted: str, api_version: str) -> bool:
+    """Whether a manifest's ``host_api`` (a PEP 440 specifier) admits a host platform's API
+    version; deployments ask it of their environment's platform too."""
+    try:
+        return Version(api_version) in SpecifierSet(wanted)
+    except InvalidVersion:
+        return False
+
+
 @register("eligibility.host_api", title="Host API is compatible")
 def host_api_compatible(ctx: CheckContext) -> CheckOutcome:
     wanted = ctx.manifest["plugin"]["host_api"]
@@ -65,13 +74,9 @@ def host_api_compatible(ctx: CheckContext) -> CheckOutcome:
                 )
             ]
         )
-    try:
-        compatible = Version(host.api_version) in SpecifierSet(wanted)
-    except InvalidVersion:
-        compatible = False
     findings = (
         []
-        if compatible
+        if host_api_fits(wanted=wanted, api_version=host.api_version)
         else [
             _problem(
                 "eligibility.host_api",

@@ -19,10 +19,10 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def deployed(make_approved, platform_admin):
+def deployed(make_approved, platform_admin, environment):
     Checklist.objects.create(name="Connectors", categories=["data-connector"], re_review_days=90)
     version = make_approved("1.0.0")
-    deployment.version_deploy(version=version, actor=platform_admin)
+    deployment.version_deploy(version=version, environment=environment, actor=platform_admin)
     return version
 
 

@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from decisions.models import Deployment
 from governance.audit import audit_verify
 from governance.models import Stage
 from reviews.sandbox.runner import isolation_available
@@ -28,6 +29,10 @@ def test_load_demo_makes_every_state_through_the_services():
     assert Stage.objects.count() == 5
     assert audit_verify().ok
     assert get_user_model().objects.get(username="board").check_password("warden-demo")
+    running = Deployment.objects.filter(status="active").values_list("environment__key", "version__plugin__name")
+    assert sorted(running) == [("production", "acme-exporter"), ("staging", "acme-exporter")]  # 1.3.0
+    rolled = Deployment.objects.get(environment__key="production", status="rolled_back")
+    assert (rolled.version.version, rolled.incident) == ("1.8.0", "INC-2041")
 
     again = run("load_demo")
     assert "already loaded" in again

@@ -217,3 +217,24 @@ def test_the_officer_decides_evidence_with_the_controls_in_one_post_and_a_missin
     client.post(url, {**both, f"evidence-reason-{evidence.pk}": "Signed and current."})
     evidence.refresh_from_db()
     assert evidence.status == "accepted" and ControlAssessment.objects.get(pk=a.pk).result == "met"
+
+
+def test_the_authors_do_not_learn_of_the_reviewers_internal_threads_from_the_audit_trail(
+    client, in_review, security, author
+):
+    annotation_add(version=in_review, actor=security, body="Between us: is this vendor reliable?")
+    annotation_add(version=in_review, actor=security, body="Please explain the network call.", to_author=True)
+
+    def trail(user) -> list:
+        client.force_login(user)
+        return [
+            e.data.get("to_author")
+            for e in client.get(dossier(in_review)).context["audit"]
+            if e.action == "annotation.add"
+        ]
+
+    assert sorted(trail(security)) == [False, True]
+    assert trail(author) == [True]
+    client.force_login(author)  # nor from the version's own page
+    change = client.get(reverse("admin:submissions_pluginversion_change", args=[in_review.pk])).content.decode()
+    assert change.count("annotation.add") == 1

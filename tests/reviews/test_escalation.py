@@ -19,7 +19,7 @@ from decisions.policies import PreparedFacts, compile_policy, evaluate, policy_d
 from governance.errors import ValidationFailed
 from governance.models import AllowedLicence, AuditEvent, HostPlatform
 from reviews import services as review
-from reviews.escalation import last_approved_version, permission_flags
+from reviews.escalation import last_approved_version, permission_flags, version_escalation
 from reviews.models import ReviewStatus, RunStatus
 from reviews.sandbox.runner import SandboxRun
 from submissions import services as sub
@@ -291,3 +291,23 @@ def test_waiving_a_flagged_stage_acknowledges_nothing(approved, submit, platform
 
     assert version_facts(version=update)["escalation"]["acknowledged"] is False
     assert needs_human_review(update) == "violation"
+
+
+def test_the_manifest_flags_are_raised_when_the_stage_opens_and_a_waiver_acknowledges_none(
+    approved, submit, security_stage, platform_admin
+):
+    approved("1.0.0")
+    security_stage.checks = []  # no automated check: nothing would have recomputed the flags
+    security_stage.save()
+    update = submit("1.1.0", network=["evil.example:443"], categories=["usage", "pii"])
+    security = open_review(update, "security")
+    assert {flag["kind"] for flag in security.escalation_flags} == {"permission", "data"}  # before any check
+    review.stage_waive(review=security, actor=platform_admin, reason="Urgent release.")
+    escalation = version_escalation(version=update)
+    assert escalation["flags"] and not escalation["acknowledged"]  # needs-human-review still blocks
+
+
+def test_a_newly_declared_wildcard_port_or_a_dotted_path_is_no_narrower(approved, submit):
+    approved("1.0.0", network=["api.acme.example:443"])
+    update = submit("1.1.0", network=["api.acme.example:*"])
+    assert [flag["kind"] for flag in current_review(update, "security").escalation_flags] == ["permission"]

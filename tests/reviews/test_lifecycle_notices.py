@@ -100,10 +100,14 @@ def test_a_failed_blocking_stage_tells_the_authors_and_the_reviewers_who_worked_
     assert "Security review" in body and "Remote code execution." in body
 
 
-def test_roll_back_tells_the_authors_the_reviewers_who_worked_it_and_the_board(make_approved, platform_admin, board2):
+def test_roll_back_tells_the_authors_the_reviewers_who_worked_it_and_the_board(
+    make_approved, platform_admin, board2, environment
+):
     version = make_approved("1.0.0")
-    deployment.version_deploy(version=version, actor=platform_admin)
-    deployment.version_roll_back(version=version, actor=platform_admin, reason="Crashes the host (INC-42).")
+    deployment.version_deploy(version=version, environment=environment, actor=platform_admin)
+    deployment.version_roll_back(
+        version=version, environment=environment, actor=platform_admin, reason="Crashes the host (INC-42)."
+    )
     assert told("version.rolled_back", version) == {
         "acme-author",
         "security",

@@ -360,3 +360,11 @@ def test_zip64_offset_overflow_is_a_corrupt_archive(refuse):
     data[end + 16 : end + 20] = central.to_bytes(4, "little")
     data[end + 12 : end + 16] = (end - central).to_bytes(4, "little")
     refuse(SimpleUploadedFile("p.zip", bytes(data)), "corrupt_archive")
+
+
+@pytest.mark.parametrize("entry", ["write:/tmp/../etc", "read:/tmp/../../root/.ssh", "read://etc"])
+def test_a_filesystem_permission_that_resolves_elsewhere_is_refused(refuse, entry):
+    manifest = GOOD_MANIFEST.replace(b'filesystem = ["write:/tmp"]', f'filesystem = ["{entry}"]'.encode())
+    assert manifest != GOOD_MANIFEST
+    refusal = refuse(zip_upload({"plugin.toml": manifest, "acme_exporter/__init__.py": b""}), "invalid_manifest")
+    assert [e["field"] for e in refusal.errors] == ["permissions.filesystem[0]"]

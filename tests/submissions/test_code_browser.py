@@ -268,3 +268,18 @@ def test_an_author_may_not_diff_against_another_organisations_revision(client, h
     theirs = upload(other_plugin, other_author, "1.0.0", {})
     client.force_login(other_author)  # their own revision as head, ours as the page: still 404
     assert client.get(url("diff", head, query=f"?head={theirs.revisions.get().pk}")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "highlighted"),
+    [("plugin.py", True), ("setup.cfg", False), ("Test.aj", False), ("evil.adl", False), ("Makefile", False)],
+)
+def test_only_lexers_that_stay_linear_on_hostile_input_highlight_files(path, highlighted):
+    # INI, AspectJ, ADL and many other Pygments lexers backtrack on input made for them (8 s to
+    # 100 s for 50 KB): the plugin chooses the lexer by naming its files, so only a few are used.
+    from pygments.lexers import TextLexer
+
+    from submissions.highlight import MAX_HIGHLIGHT_CHARS, lexer_for
+
+    assert (not isinstance(lexer_for(path, 100), TextLexer)) is highlighted
+    assert isinstance(lexer_for("plugin.py", MAX_HIGHLIGHT_CHARS + 1), TextLexer)  # too long: plain text

@@ -11,7 +11,9 @@ from governance.errors import NotFound
 from reviews import services as review
 from submissions import services as sub
 from submissions.diff import (
+    MAX_DIFF_INPUT_LINES,
     MAX_DIFF_LINES,
+    MAX_PAGE_INPUT_LINES,
     base_revision_for,
     file_diff,
     file_diffs,
@@ -214,3 +216,24 @@ def test_without_an_approved_version_the_base_is_the_previous_revision(
     base = base_revision_for(version)
     assert (base.version_id, base.number) == (version.pk, 1)
     assert [c.path for c in revision_changes(base, version.revisions.get(number=2)).added] == ["acme_exporter/fix.py"]
+
+
+def test_a_file_made_to_stall_difflib_is_not_compared_and_a_page_compares_a_bounded_number_of_lines(plugin, author):
+    # repeated lines, reversed: difflib's work grows with the product of the sides (30 s at 20,000 lines)
+    lines = [b"x%d\n" % (i % 105) for i in range(MAX_DIFF_INPUT_LINES + 1)]
+    base = upload(
+        plugin, author, "1.0.0", {"stall.py": b"".join(lines), **{f"m{i}.py": b"a\n" * 2_000 for i in range(9)}}
+    )
+    head = upload(
+        plugin,
+        author,
+        "1.1.0",
+        {"stall.py": b"".join(reversed(lines)), **{f"m{i}.py": b"b\n" * 2_000 for i in range(9)}},
+    )
+    changed = {c.path: c for c in revision_changes(base, head).changed}
+    [stall] = file_diffs(base, head, [changed["stall.py"]])
+    assert not stall.html and stall.note.startswith("Too long to diff here")
+    many = file_diffs(base, head, [changed[f"m{i}.py"] for i in range(9)])
+    compared = [d for d in many if d.html]
+    assert len(compared) == MAX_PAGE_INPUT_LINES // 4_000  # each pair is 4,000 lines of the page's budget
+    assert all("as many lines as it may" in d.note for d in many if not d.html)

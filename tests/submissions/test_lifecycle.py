@@ -218,16 +218,22 @@ def test_withdraw_closes_open_reviews(in_review, author):
     assert not in_review.stage_reviews.filter(status__in=["pending", "in_progress"]).exists()
 
 
-def test_deploy_supersedes_and_roll_back_reinstates(make_approved, platform_admin):
+def test_deploy_supersedes_and_roll_back_reinstates(make_approved, platform_admin, environment):
     versions = []
     for number in ("1.0.0", "1.1.0"):
         versions.append(make_approved(number))
-        deployment.version_deploy(version=versions[-1], actor=platform_admin)
+        deployment.version_deploy(version=versions[-1], environment=environment, actor=platform_admin)
     old, new = versions
     assert_step(
-        old, status=VersionStatus.SUPERSEDED, action="version.supersede", actor=None, reason=f"{new} was deployed."
+        old,
+        status=VersionStatus.SUPERSEDED,
+        action="version.supersede",
+        actor=None,
+        reason=f"{new} was deployed to Production.",
     )
-    deployment.version_roll_back(version=new, actor=platform_admin, reason="Errors after release.")
+    deployment.version_roll_back(
+        version=new, environment=environment, actor=platform_admin, reason="Errors after release."
+    )
     assert_step(
         new,
         status=VersionStatus.ROLLED_BACK,
@@ -240,12 +246,12 @@ def test_deploy_supersedes_and_roll_back_reinstates(make_approved, platform_admi
         status=VersionStatus.DEPLOYED,
         action="version.reinstate",
         actor=platform_admin,
-        reason=f"{new} was rolled back.",
+        reason=f"{new} was rolled back in Production.",
     )
 
 
 def test_deploy_evaluates_the_policies_again_and_refuses_once_an_exemption_expired(
-    tmp_path, plugin, make_approved, author, board, platform_admin
+    tmp_path, plugin, make_approved, author, board, platform_admin, environment
 ):
     from datetime import UTC, datetime, timedelta
 
@@ -274,7 +280,7 @@ def test_deploy_evaluates_the_policies_again_and_refuses_once_an_exemption_expir
             add_critical(version)  # reported by CI after the approval
 
     with time_machine.travel(start + timedelta(days=1), tick=False):
-        deployment.version_deploy(version=first, actor=platform_admin)  # the exemption still covers it
+        deployment.version_deploy(version=first, environment=environment, actor=platform_admin)  # still exempted
     assert_step(first, status=VersionStatus.DEPLOYED, action="version.deploy", actor=platform_admin)
     evaluation = PolicyEvaluation.objects.get(version=first, trigger="deploy")
     assert evaluation.passed and evaluation.results[0]["outcome"] == "exempted"
@@ -284,7 +290,7 @@ def test_deploy_evaluates_the_policies_again_and_refuses_once_an_exemption_expir
         time_machine.travel(start + timedelta(days=30, minutes=1), tick=False),
         pytest.raises(PolicyBlocked) as blocked,
     ):
-        deployment.version_deploy(version=second, actor=platform_admin)
+        deployment.version_deploy(version=second, environment=environment, actor=platform_admin)
     assert blocked.value.detail == f"{second} cannot be deployed: [no-critical] Fix criticals."
     assert blocked.value.status == 409
     assert_step(second, status=VersionStatus.APPROVED, action="version.approve", actor=board)  # nothing changed
@@ -295,7 +301,7 @@ def test_deploy_evaluates_the_policies_again_and_refuses_once_an_exemption_expir
 
 
 def test_the_admin_deploy_button_shows_the_blocking_policy_and_changes_nothing(
-    tmp_path, client, make_approved, platform_admin, board
+    tmp_path, client, make_approved, platform_admin, board, environment
 ):
     from django.contrib.messages import get_messages
     from django.urls import reverse
@@ -306,7 +312,10 @@ def test_the_admin_deploy_button_shows_the_blocking_policy_and_changes_nothing(
     version = make_approved("1.0.0")
     add_critical(version)
     client.force_login(platform_admin)
-    response = client.post(reverse("admin:submissions_pluginversion_act", args=[version.pk, "deploy"]), {"reason": ""})
+    response = client.post(
+        reverse("admin:submissions_pluginversion_act", args=[version.pk, "deploy"]),
+        {"environment": environment.pk, "reason": ""},
+    )
     assert response.status_code == 302
     [message] = [str(m) for m in get_messages(response.wsgi_request)]
     assert message.startswith("Deploy refused for") and "[no-critical] Fix criticals." in message

@@ -19,7 +19,9 @@ from compliance.evidence import assessment_decide, compliance_sign_off, evidence
 from compliance.models import Checklist, Control, ControlAssessment
 from compliance.services import framework_import
 from decisions import approval, deployment
+from decisions.deployment import environment_save
 from decisions.exemptions import exemption_approve, exemption_request
+from decisions.models import Environment
 from decisions.policies import policies_sync, policy_files_load
 from decisions.rubric_versions import rubric_current
 from decisions.services import decision_basis
@@ -212,6 +214,16 @@ class Command(BaseCommand):
             is_default=True,
             resource_limits={"memory_mb": 256, "cpu_seconds": 10, "startup_ms": 500},
         )
+        self.environments: list[Environment] = [  # staging first; production takes only what ran in staging
+            environment_save(
+                environment=Environment(
+                    key=key, name=name, host_platform=host, order=order, requires_previous=order > 1
+                ),
+                actor=users["platform"],
+                changed=["key", "name", "host_platform", "order", "requires_previous"],
+            )
+            for key, name, order in [("staging", "Staging", 1), ("production", "Production", 2)]
+        ]
         PerformanceBudget.objects.create(
             host_platform=host,
             category="data-connector",
@@ -344,14 +356,28 @@ class Command(BaseCommand):
             reason="Low risk; all stages passed.",
             **decision_basis(version=version).ids,  # what its decision page shows
         )
-        if state == "revoked":
+        staging, production = self.environments
+        if state == "revoked":  # it ran in staging; the revocation stops it there
+            deployment.version_deploy(version=version, environment=staging, actor=users["platform"])
             deployment.version_revoke(version=version, actor=users["board"], reason="A critical advisory affects it.")
         elif state in {"deployed", "superseded", "rolled_back"}:
-            deployment.version_deploy(version=version, actor=users["platform"])
-            if state == "rolled_back":
-                deployment.version_roll_back(
-                    version=version, actor=users["platform"], reason="Error rate doubled after release."
-                )
+            for environment in (staging, production):  # a newer version supersedes this one in both
+                deployment.version_deploy(version=version, environment=environment, actor=users["platform"])
+        if state == "rolled_back":  # out of production after an incident, then out of staging until the fix
+            deployment.version_roll_back(
+                version=version,
+                environment=production,
+                actor=users["platform"],
+                reason="Error rate doubled after release.",
+                incident="INC-2041",
+            )
+            deployment.version_roll_back(
+                version=version,
+                environment=staging,
+                actor=users["platform"],
+                reason="Taken out of staging too until the fix ships.",
+                incident="INC-2041",
+            )
 
     def _archive(self, plugin: Plugin, number: str, state: str) -> SimpleUploadedFile:
         if state == "rejected":

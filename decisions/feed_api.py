@@ -1,0 +1,277 @@
+"""``GET /api/v1/feed/``: what host platforms poll (docs/hosts.md, "Polling the feed").
+
+A poll that changes nothing is the common case, so it is answered first and cheaply, in one
+query (the token's user, whether the user may read the feed, the feed's last ``seq``), and
+304 when the ETag the host sent still names the answer. Only a changed answer reads entries,
+and their stored JSON goes out as the text it was stored as, not decoded and encoded again.
+bench/bench_feed.py measures both against a trivial view (docs/benchmarks.md).
+"""
+
+import functools
+import json
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from django.contrib.auth.models import Permission, User
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified, QueryDict
+from django.utils.http import parse_etags
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.permissions import BasePermission
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from governance.errors import ValidationFailed
+from governance.ids import MAX_ID
+
+from .feed import FeedPage, feed_last_seq, feed_last_seq_expression, feed_page
+
+READ_FEED = "decisions.read_feed"
+DEFAULT_LIMIT = 1_000
+MAX_LIMIT = 10_000
+
+
+SINCE = OpenApiParameter(
+    "since",
+    int,
+    description="Only the entries after this sequence number, in order. Without it: every version's latest entry.",
+)
+LIMIT = OpenApiParameter(
+    "limit",
+    int,
+    description=f"At most this many entries (1 to {MAX_LIMIT:,}, {DEFAULT_LIMIT:,} if absent); when more follow, "
+    "`next` says the `since` to ask with.",
+)
+
+
+def feed_question(query: QueryDict) -> tuple[int | None, int]:
+    """``since`` (None: the full listing) and ``limit`` from the query string."""
+    if not query:
+        return None, DEFAULT_LIMIT
+    since = query_number(query, "since", maximum=MAX_ID)
+    return since, query_number(query, "limit", minimum=1, maximum=MAX_LIMIT) or DEFAULT_LIMIT
+
+
+def query_number(query: QueryDict, name: str, *, maximum: int, minimum: int = 0) -> int | None:
+    """A whole number from the query string, None when absent. Read by hand, not by a DRF
+    serializer: every poll reads it, and a serializer costs as much as the rest of a 304.
+    ``?since=`` is refused, not read as absent, so a host that lost its cursor hears it."""
+    raw = query.get(name)
+    if raw is None:
+        return None
+    if len(raw) <= len(str(maximum)) and raw.isascii() and raw.isdecimal() and minimum <= int(raw) <= maximum:
+        return int(raw)
+    raise ValidationFailed(
+        "The request is invalid.",
+        errors=[{"field": name, "code": "invalid", "message": f"A whole number from {minimum} to {maximum}."}],
+    )
+
+
+FeedOut = inline_serializer(
+    name="FeedOut",
+    fields={
+        "seq": serializers.IntegerField(help_text="The feed's latest sequence number when it answered."),
+        "since": serializers.IntegerField(
+            allow_null=True, help_text="The `since` asked, or null for the full listing."
+        ),
+        "next": serializers.IntegerField(
+            allow_null=True,
+            help_text="More entries follow: ask again with `?since=<next>`. Null: this answer is complete up to `seq`.",
+        ),
+        "entries": serializers.ListField(
+            child=serializers.DictField(),
+            help_text="In `seq` order: `seq`, `event` (approved, deployed, superseded, reinstated, rolled_back, "
+            "revoked), `recorded_at` and `state`: version, plugin, organisation, number, status, allowed, artifact "
+            "(name, sha256, size), environments, attestation (url, sha256, or null).",
+        ),
+    },
+)
+
+
+class FeedPoll(NamedTuple):
+    """What one query reads of a token's request to the feed (``request.auth`` of the view)."""
+
+    user: int
+    username: str
+    is_active: bool
+    is_superuser: bool
+    reads_feed: bool  # holds decisions.read_feed, directly or through a group, or is a superuser
+    seq: int  # the feed's last seq
+
+
+class FeedTokenAuthentication(TokenAuthentication):
+    """DRF's token authentication that reads, in the same query as the token's user, whether
+    the user holds ``decisions.read_feed`` and the feed's last ``seq`` (``poll_of``). The user
+    comes back with the fields authentication and permissions read; any other is loaded when
+    first read (a deferred field)."""
+
+    def authenticate_credentials(self, key: str) -> tuple[User, FeedPoll]:
+        poll = poll_of(key)
+        if poll is None:
+            raise AuthenticationFailed("Invalid token.")
+        if not poll.is_active:
+            raise AuthenticationFailed("User inactive or deleted.")
+        user = User.from_db(DEFAULT_DB_ALIAS, _USER_FIELDS, [poll.user, poll.username, True, poll.is_superuser])
+        return user, poll
+
+
+def poll_of(key: str) -> FeedPoll | None:
+    """The token's user, whether the user may read the feed (as Django's ModelBackend grants a
+    permission that is not an object's: the user's own or a group's, or a superuser's), and
+    the feed's last seq: one query, the whole of a host's unchanged poll."""
+    sql, params = _poll_query()
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute(sql, {**params, _KEY: key})
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    user, username, is_active, is_superuser, reads_feed, seq = row
+    return FeedPoll(user, username, bool(is_active), bool(is_superuser), bool(reads_feed or is_superuser), seq)
+
+
+_KEY = "token_key"
+_USER_FIELDS = ["id", "username", "is_active", "is_superuser"]
+
+
+@functools.cache
+def _poll_query() -> tuple[str, dict[str, Any]]:
+    """Written by the ORM once per process; each poll runs it as it stands. Building and
+    compiling it (two ``Exists`` and their joins) took 20 times as long as running it, and so
+    did SQLite's rewriting of positional placeholders at each run: they are named here."""
+    readers = Permission.objects.filter(content_type__app_label="decisions", codename="read_feed")
+    reads_feed = Exists(readers.filter(user=OuterRef("pk"))) | Exists(readers.filter(group__user=OuterRef("pk")))
+    users = (
+        User.objects.using(DEFAULT_DB_ALIAS)
+        .filter(auth_token__key=_KEY)
+        .annotate(reads_feed=ExpressionWrapper(reads_feed, output_field=BooleanField()), seq=feed_last_seq_expression())
+        .values_list(*_USER_FIELDS, "reads_feed", "seq")
+    )
+    sql, params = users.query.sql_with_params()
+    if "%%" in sql or params.count(_KEY) != 1:
+        raise ImproperlyConfigured(f"Unexpected feed poll query: {sql}")
+    names = [_KEY if param == _KEY else f"p{index}" for index, param in enumerate(params)]
+    named = {name: param for name, param in zip(names, params, strict=True) if name != _KEY}
+    return sql % tuple(f"%({name})s" for name in names), named
+
+
+class FeedTokenScheme(OpenApiAuthenticationExtension):
+    """The schema's name for the feed's token authentication: the same ``Token <key>`` header
+    as everywhere in the API, under a name of its own (one class a name, or drf-spectacular warns)."""
+
+    target_class = FeedTokenAuthentication
+    name = "feedTokenAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return build_bearer_security_scheme_object(
+            header_name="Authorization", token_prefix=FeedTokenAuthentication.keyword
+        )
+
+
+class ReadsFeed(BasePermission):
+    """``decisions.read_feed``: platform admins and the *Host platforms* group hold it."""
+
+    message = "You may not read the feed."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        if not request.user.is_authenticated:
+            return False
+        if isinstance(request.auth, FeedPoll):
+            return request.auth.reads_feed
+        return request.user.has_perm(READ_FEED)
+
+
+class Feed(APIView):
+    """``GET /api/v1/feed/``: without ``since``, every approved, deployed, superseded,
+    rolled-back and revoked version's latest state; with ``?since=N``, exactly the entries
+    after N, in order. A strong ETag names the answer; ``If-None-Match`` with it gets 304."""
+
+    authentication_classes = [FeedTokenAuthentication, SessionAuthentication]
+    permission_classes = [ReadsFeed]
+    renderer_classes = [JSONRenderer]
+    parser_classes: list = []  # a GET: nothing to parse
+    throttle_classes: list = []
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """A host's poll that changes nothing is answered here, before DRF builds its request
+        (which took as long as the query). Anything else (no token, a refused one, a bad
+        question, a changed answer) goes the whole way and gets DRF's answer."""
+        unchanged = unchanged_poll(request) if request.method in ("GET", "HEAD") else None
+        return unchanged if unchanged is not None else super().dispatch(request, *args, **kwargs)
+
+    @extend_schema(
+        parameters=[SINCE, LIMIT],
+        responses={200: FeedOut, 304: OpenApiResponse(description="Unchanged since the ETag sent in If-None-Match.")},
+    )
+    def get(self, request: Request) -> HttpResponseBase:
+        since, limit = feed_question(request.query_params)
+        seq = request.auth.seq if isinstance(request.auth, FeedPoll) else feed_last_seq()
+        etag = feed_etag(seq=seq, since=since, limit=limit)
+        if etag_matches(request.headers.get("If-None-Match", ""), etag):
+            return with_validators(HttpResponseNotModified(), etag)
+        page = feed_page(since=since, limit=limit, upto=seq)
+        return with_validators(HttpResponse(feed_json(page), content_type="application/json"), etag)
+
+
+def unchanged_poll(request: HttpRequest) -> HttpResponseBase | None:
+    """304 for a feed reader's token whose If-None-Match still names the answer, else None."""
+    if "HTTP_IF_NONE_MATCH" not in request.META:
+        return None
+    words = request.META.get("HTTP_AUTHORIZATION", "").split()
+    if len(words) != 2 or words[0].lower() != "token":
+        return None
+    try:
+        since, limit = feed_question(request.GET)
+    except ValidationFailed:
+        return None  # the view answers with the error
+    poll = poll_of(words[1])
+    if poll is None or not poll.is_active or not poll.reads_feed:
+        return None  # the view refuses it (401, 403)
+    etag = feed_etag(seq=poll.seq, since=since, limit=limit)
+    if not etag_matches(request.META["HTTP_IF_NONE_MATCH"], etag):
+        return None
+    return with_validators(HttpResponseNotModified(), etag)
+
+
+def feed_etag(*, seq: int, since: int | None, limit: int) -> str:
+    """Entries are only ever appended, so the last ``seq`` and the question name the answer's
+    bytes: a strong ETag."""
+    return f'"feed-{seq}-{"all" if since is None else since}-{limit}"'
+
+
+def etag_matches(header: str, etag: str) -> bool:
+    """If-None-Match compares weakly (RFC 9110, 13.1.2): ``W/"x"`` matches ``"x"``."""
+    if header == etag:  # what a host sends back, parsed no further
+        return True
+    tags = parse_etags(header) if header else []
+    return "*" in tags or any(tag.removeprefix("W/") == etag for tag in tags)
+
+
+def with_validators(response: HttpResponseBase, etag: str) -> HttpResponseBase:
+    response["ETag"] = etag
+    response["Cache-Control"] = "private, no-cache"  # revalidate each time; never shared between readers
+    return response
+
+
+def feed_json(page: FeedPage) -> str:
+    """The answer's JSON, each entry's stored state spliced in as the text it was stored as."""
+    entries = ",".join(
+        f'{{"seq":{row.seq},"event":{json.dumps(row.event)},"recorded_at":"{_iso(row.created_at)}",'
+        f'"state":{row.state}}}'
+        for row in page.rows
+    )
+    head = json.dumps({"seq": page.seq, "since": page.since, "next": page.next}, separators=(",", ":"))
+    return f'{head[:-1]},"entries":[{entries}]}}'
+
+
+def _iso(moment: datetime) -> str:
+    """As DRF writes a UTC time: ISO 8601 with ``Z``."""
+    text = moment.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text

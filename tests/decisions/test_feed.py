@@ -1,0 +1,220 @@
+"""The feed host platforms poll: ``GET /api/v1/feed/`` (decisions/feed_api.py, docs/hosts.md).
+
+Entries come from ``feed_record``, as the services that approve, deploy, roll back and revoke
+write them; each test reads the feed from the last ``seq`` its fixtures left, so it asserts on
+its own entries only."""
+
+import pytest
+from django.contrib.auth.models import Group
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from decisions.deployment import version_revoke
+from decisions.feed import feed_last_seq, feed_record
+from decisions.models import FeedEntry
+from tests.conftest import make_user
+
+pytestmark = pytest.mark.django_db
+
+FEED = "/api/v1/feed/"
+
+
+def token_client(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+@pytest.fixture
+def host(django_user_model):
+    """A host platform's integration user: in *Host platforms*, nothing else."""
+    return make_user(django_user_model, "host-platform", "Host platforms")
+
+
+@pytest.fixture
+def api(host):
+    return token_client(host)
+
+
+@pytest.fixture
+def two_approved(make_approved):
+    return make_approved("1.0.0"), make_approved("1.1.0")
+
+
+def latest(version) -> FeedEntry:
+    return FeedEntry.objects.filter(version=version).latest("seq")
+
+
+def test_full_feed_lists_each_versions_latest_state(api, two_approved, draft):
+    old, new = two_approved
+    first = feed_record(version=old, event="approved")
+    second = feed_record(version=new, event="approved")
+    third = feed_record(version=old, event="deployed")
+
+    response = api.get(FEED)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["seq"], body["since"], body["next"]) == (third.seq, None, None)
+    mine = [entry for entry in body["entries"] if entry["state"]["version"] in (old.pk, new.pk)]
+    assert [(e["seq"], e["event"]) for e in mine] == [(second.seq, "approved"), (third.seq, "deployed")]
+    assert first.seq not in [entry["seq"] for entry in body["entries"]]
+    assert [entry["seq"] for entry in body["entries"]] == sorted(entry["seq"] for entry in body["entries"])
+    assert len({entry["state"]["version"] for entry in body["entries"]}) == len(body["entries"])
+    assert draft.pk not in {entry["state"]["version"] for entry in body["entries"]}
+    state = mine[1]["state"]
+    assert state == third.state
+    assert (state["version"], state["status"], state["allowed"]) == (old.pk, "approved", True)
+    assert state["artifact"] == {"name": old.artifact_name, "sha256": old.sha256, "size": old.size}
+    assert (state["plugin"], state["organisation"], state["number"]) == ("acme-exporter", "acme", "1.0.0")
+    assert mine[1]["recorded_at"] == third.created_at.isoformat().replace("+00:00", "Z")
+
+
+def test_since_returns_exactly_the_entries_after_n(api, two_approved):
+    old, new = two_approved
+    start = feed_last_seq()
+    entries = [
+        feed_record(version=old, event="approved"),
+        feed_record(version=new, event="approved"),
+        feed_record(version=old, event="deployed"),
+        feed_record(version=old, event="superseded"),
+    ]
+
+    after_first = api.get(FEED, {"since": entries[0].seq}).json()
+    assert [(e["seq"], e["event"], e["state"]["version"]) for e in after_first["entries"]] == [
+        (entries[1].seq, "approved", new.pk),
+        (entries[2].seq, "deployed", old.pk),
+        (entries[3].seq, "superseded", old.pk),
+    ]
+    assert (after_first["seq"], after_first["since"], after_first["next"]) == (entries[3].seq, entries[0].seq, None)
+    assert [e["seq"] for e in api.get(FEED, {"since": start}).json()["entries"]] == [e.seq for e in entries]
+    assert api.get(FEED, {"since": entries[3].seq}).json()["entries"] == []
+
+
+def test_a_limited_answer_says_where_to_go_on(api, two_approved):
+    old, new = two_approved
+    start = feed_last_seq()
+    entries = [feed_record(version=v, event=e) for v, e in ((old, "approved"), (new, "approved"), (old, "deployed"))]
+
+    first = api.get(FEED, {"since": start, "limit": 2}).json()
+    assert ([e["seq"] for e in first["entries"]], first["next"]) == ([entries[0].seq, entries[1].seq], entries[1].seq)
+    rest = api.get(FEED, {"since": first["next"], "limit": 2}).json()
+    assert ([e["seq"] for e in rest["entries"]], rest["next"]) == ([entries[2].seq], None)
+
+    full = api.get(FEED, {"limit": 1}).json()
+    assert len(full["entries"]) == 1 and full["next"] == full["entries"][0]["seq"]
+    applied = {e["state"]["version"]: e["state"] for e in full["entries"]}
+    for entry in api.get(FEED, {"since": full["next"]}).json()["entries"]:
+        applied[entry["state"]["version"]] = entry["state"]
+    assert applied[old.pk] == entries[2].state and applied[new.pk] == entries[1].state
+
+
+def test_if_none_match_gets_304_in_one_query_until_a_new_entry(api, two_approved, django_assert_num_queries):
+    old, new = two_approved
+    entry = feed_record(version=old, event="approved")
+    first = api.get(FEED)
+    etag = first["ETag"]
+    assert etag == f'"feed-{entry.seq}-all-1000"'
+    assert first["Cache-Control"] == "private, no-cache"
+
+    with django_assert_num_queries(1):  # the token, its user's permission and the last seq
+        unchanged = api.get(FEED, HTTP_IF_NONE_MATCH=etag)
+    assert (unchanged.status_code, unchanged.content, unchanged["ETag"]) == (304, b"", etag)
+    assert api.get(FEED, HTTP_IF_NONE_MATCH=f'"other", W/{etag}').status_code == 304
+    assert api.get(FEED, {"since": entry.seq}, HTTP_IF_NONE_MATCH=etag).status_code == 200
+
+    feed_record(version=new, event="approved")
+    changed = api.get(FEED, HTTP_IF_NONE_MATCH=etag)
+    assert changed.status_code == 200
+    assert changed["ETag"] != etag
+    assert changed.json()["seq"] == entry.seq + 1
+
+
+def test_the_full_answer_reads_three_queries_whatever_its_size(api, two_approved, django_assert_num_queries):
+    for version in two_approved:
+        feed_record(version=version, event="approved")
+    with django_assert_num_queries(2):  # token, permission and last seq; entries
+        assert api.get(FEED).status_code == 200
+
+
+def test_a_revoked_version_is_listed_revoked_on_the_next_poll(api, make_approved, board):
+    version = make_approved("1.0.0")  # the approval appends its entry
+    polled = api.get(FEED)
+    before = polled.json()
+    assert [e["state"]["status"] for e in before["entries"] if e["state"]["version"] == version.pk] == ["approved"]
+
+    version_revoke(version=version, actor=board, reason="Exfiltrates tokens (INC-7).")
+
+    deltas = api.get(FEED, {"since": before["seq"]}).json()["entries"]
+    assert [(e["event"], e["state"]["status"], e["state"]["allowed"]) for e in deltas] == [
+        ("revoked", "revoked", False)
+    ]
+    full = api.get(FEED, HTTP_IF_NONE_MATCH=polled["ETag"])
+    assert full.status_code == 200
+    assert [e["state"]["status"] for e in full.json()["entries"] if e["state"]["version"] == version.pk] == ["revoked"]
+
+
+@pytest.mark.parametrize("etag", [None, '"feed-0-all-1000"'])
+def test_a_missing_or_invalid_token_is_401(etag):
+    conditional = {} if etag is None else {"HTTP_IF_NONE_MATCH": etag}
+    anonymous = APIClient().get(FEED, **conditional)
+    assert anonymous.status_code == 401
+    assert anonymous.json()["code"] == "not_authenticated"
+    assert anonymous["WWW-Authenticate"] == "Token"
+    for header in ("Token not-a-token", "Token", "Token a b"):
+        invalid = APIClient(HTTP_AUTHORIZATION=header).get(FEED, **conditional)
+        assert (invalid.status_code, invalid.json()["code"]) == (401, "authentication_failed"), header
+
+
+def test_a_token_without_the_permission_is_403(outsider, author, board):
+    for user in (outsider, author, board):
+        response = token_client(user).get(FEED, HTTP_IF_NONE_MATCH='"feed-0-all-1000"')
+        assert response.status_code == 403, user
+        assert response.json() == {"code": "permission_denied", "detail": "You may not read the feed.", "errors": []}
+
+
+def test_an_inactive_users_token_is_401(host):
+    client = token_client(host)
+    host.is_active = False
+    host.save()
+    assert client.get(FEED).status_code == 401
+    assert client.get(FEED, HTTP_IF_NONE_MATCH='"feed-0-all-1000"').status_code == 401
+
+
+def test_platform_admins_read_with_a_token_or_a_session_and_superusers_too(platform_admin, django_user_model):
+    assert token_client(platform_admin).get(FEED).status_code == 200
+    session = APIClient()
+    session.force_login(platform_admin)
+    answer = session.get(FEED)
+    assert answer.status_code == 200
+    assert session.get(FEED, HTTP_IF_NONE_MATCH=answer["ETag"]).status_code == 304
+    root = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    assert token_client(root).get(FEED).status_code == 200
+
+
+def test_the_readers_are_platform_admins_and_host_platforms(host, platform_admin, outsider):
+    holders = Group.objects.filter(permissions__codename="read_feed", permissions__content_type__app_label="decisions")
+    assert sorted(holders.values_list("name", flat=True)) == ["Host platforms", "Platform admins"]
+    assert host.has_perm("decisions.read_feed") and platform_admin.has_perm("decisions.read_feed")
+    assert not outsider.has_perm("decisions.read_feed")
+    assert set(Group.objects.get(name="Host platforms").permissions.values_list("codename", flat=True)) == {"read_feed"}
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"since": "abc"}, "since"),
+        ({"since": "-1"}, "since"),
+        ({"since": ""}, "since"),
+        ({"since": str(2**64)}, "since"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "10001"}, "limit"),
+    ],
+)
+def test_a_bad_since_or_limit_is_400_with_the_apis_error_shape(api, query, field):
+    for conditional in ({}, {"HTTP_IF_NONE_MATCH": '"feed-0-all-1000"'}):
+        response = api.get(FEED, query, **conditional)
+        assert response.status_code == 400
+        body = response.json()
+        assert (body["code"], body["detail"]) == ("invalid", "The request is invalid.")
+        assert [(error["field"], error["code"]) for error in body["errors"]] == [(field, "invalid")]
