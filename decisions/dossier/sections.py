@@ -19,6 +19,7 @@ from django.utils.safestring import SafeString
 from compliance.models import AssessmentStatus, ControlAssessment, Evidence, EvidenceStatus, Result
 from compliance.selectors import assessments_visible_to, evidence_visible_to
 from decisions.facts import OPEN_TRIAGE
+from decisions.models import Deployment
 from governance.admin_base import visible_only
 from governance.models import AuditEvent
 from reviews.capabilities import CapabilityMatrix, capability_matrix
@@ -305,3 +306,12 @@ def changes(*, version: PluginVersion, user: User, groups: list[FindingGroup]) -
 
 def capabilities(*, version: PluginVersion) -> CapabilityMatrix:
     return capability_matrix(version=version)
+
+
+def deployments(*, version: PluginVersion) -> list[Deployment]:
+    """Where the version runs or ran, by environment (whoever may see the version may see them)."""
+    return list(
+        Deployment.objects.filter(version=version)
+        .select_related("environment", "deployed_by", "ended_by")
+        .order_by("environment__order", "environment__key", "-deployed_at")
+    )

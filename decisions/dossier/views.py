@@ -53,6 +53,7 @@ def dossier_view(modeladmin: admin.ModelAdmin, request: HttpRequest, object_id: 
             for a in modeladmin.service_actions  # type: ignore[attr-defined]
             if a.is_available(version, user)
         ],
+        "deployments": sections.deployments(version=version),
         "gate": gate_verdict(version=version),
         "decision_panel": decision_panel(version=version, request=request),
         "decision_form": decision_form_element(version=version, request=request),

@@ -238,3 +238,13 @@ def test_the_authors_do_not_learn_of_the_reviewers_internal_threads_from_the_aud
     client.force_login(author)  # nor from the version's own page
     change = client.get(reverse("admin:submissions_pluginversion_change", args=[in_review.pk])).content.decode()
     assert change.count("annotation.add") == 1
+
+
+def test_the_dossier_says_where_the_version_runs(client, make_approved, environment, platform_admin, board):
+    from decisions.deployment import version_deploy
+
+    version = make_approved("1.0.0")
+    version_deploy(version=version, environment=environment, actor=platform_admin, reason="Release 1.0.")
+    client.force_login(board)
+    body = client.get(dossier(version)).content.decode()
+    assert "Environments:" in body and "Production: running" in body
