@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from governance.errors import NotFound
+from submissions.models import PluginVersion
 from submissions.selectors import versions_visible_to
 
 from .attestation_keys import attestation_key_load
@@ -28,12 +29,18 @@ ENVELOPE = OpenApiResponse(
 
 class VersionAttestation(APIView):
     """``GET /api/v1/versions/{id}/attestation/``: the envelope of the version's approval; 404
-    when it was not approved (or the caller may not see it). A revoked version keeps its
-    attestation: the feed says it is revoked."""
+    when it was not approved (or the caller may not see it). Host platforms (``read_feed``) may
+    read the attestation of any version the feed lists, as its entries link here. A revoked
+    version keeps its attestation: the feed says it is revoked."""
 
     @extend_schema(responses={200: ENVELOPE, 404: OpenApiResponse(description="Not approved, or not visible.")})
     def get(self, request: Request, version: int) -> HttpResponse:
-        target = get_object_or_404(versions_visible_to(user=request.user), pk=version)
+        readable = (
+            PluginVersion.objects.all()
+            if request.user.has_perm("decisions.read_feed")
+            else versions_visible_to(user=request.user)
+        )
+        target = get_object_or_404(readable, pk=version)
         attestation = attestation_of(version=target)
         if attestation is None:
             raise NotFound(f"{target} has no attestation: it has not been approved.", code="no_attestation")

@@ -75,12 +75,17 @@ def attestation_key_generate(*, path: Path) -> AttestationKey:
     """Write a new Ed25519 private key to ``path``, readable by its owner only (0600). Never
     overwrites a key: FileExistsError when ``path`` exists."""
     signer = CryptoSigner.generate_ed25519()
-    path = Path(path)
+    private_key_write(path=Path(path), data=signer.private_bytes)
+    return attestation_key_load(path=path)
+
+
+def private_key_write(*, path: Path, data: bytes) -> None:
+    """Create ``path`` with ``data``, readable by its owner only from its first byte (no window
+    under the umask); FileExistsError rather than replacing a key. The TUF role keys use it too."""
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "wb") as file:
-        file.write(signer.private_bytes)
-    return attestation_key_load(path=path)
+        file.write(data)
 
 
 def attestation_key_required(value: str | Path | None) -> Path:

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from packaging.version import Version
 
 from compliance.rereviews import re_review_schedule, re_reviews_close
 from governance.audit import audit_record
@@ -247,8 +248,15 @@ def _refuse_deploy(locked: _Locked, environment: Environment) -> None:
         raise TransitionRefused(f"Cannot deploy {version}: it is {version.get_status_display().lower()}.")
     if not environment.active:
         raise ValidationFailed(f"{environment} is not active.", code="environment_inactive")
-    if any(d.version_id == version.pk for d in locked.active_in(environment)):
+    running = locked.active_in(environment)
+    if any(d.version_id == version.pk for d in running):
         raise TransitionRefused(f"{version} already runs in {environment}.", code="already_deployed")
+    newer = [d.version for d in running if Version(d.version.version) > Version(version.version)]
+    if newer:  # going back is a rollback: with a reason, an incident and its notice
+        raise TransitionRefused(
+            f"{newer[0]} runs in {environment} and is newer than {version}: roll it back instead.",
+            code="older_than_running",
+        )
     wanted, host = version.manifest["plugin"]["host_api"], environment.host_platform
     if not host_api_fits(wanted=wanted, api_version=host.api_version):
         raise TransitionRefused(

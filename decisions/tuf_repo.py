@@ -53,6 +53,7 @@ from tuf.api.serialization.json import JSONSerializer
 
 from submissions.models import PluginVersion, VersionStatus
 
+from .attestation_keys import private_key_write
 from .models import Attestation, TufMetadata
 
 ROLES = ("root", "targets", "snapshot", "timestamp")
@@ -84,11 +85,7 @@ class Publication:
 def key_generate(*, path: Path) -> CryptoSigner:
     """Write a new Ed25519 private key (PEM, PKCS#8) readable by its owner only; never overwrite."""
     private = Ed25519PrivateKey.generate()
-    pem = private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("xb") as out:  # "x": an existing key is never replaced by accident
-        out.write(pem)
-    path.chmod(0o600)
+    private_key_write(path=path, data=private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
     return CryptoSigner(private)
 
 

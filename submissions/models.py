@@ -151,7 +151,7 @@ class PluginVersion(FSMModelMixin, models.Model):
     def roll_back(self) -> None:
         pass
 
-    @transition(field=status, source=[S.APPROVED, S.DEPLOYED, S.SUPERSEDED], target=S.REVOKED)
+    @transition(field=status, source=[S.APPROVED, S.DEPLOYED, S.SUPERSEDED, S.ROLLED_BACK], target=S.REVOKED)
     def revoke(self) -> None:
         pass
 

@@ -256,5 +256,5 @@ WARDEN_TUF_KEYS = {
     role: Path(env_str(f"WARDEN_TUF_{role.upper()}_KEY", str(VAR_DIR / "tuf" / f"{role}.pem")))
     for role in ("root", "targets", "snapshot", "timestamp")
 }
-WARDEN_TUF_TIMESTAMP_EXPIRY = env_int("WARDEN_TUF_TIMESTAMP_EXPIRY", 24 * 3600, minimum=900)
+WARDEN_TUF_TIMESTAMP_EXPIRY = env_int("WARDEN_TUF_TIMESTAMP_EXPIRY", 3600, minimum=900)  # a kill switch bites within it
 WARDEN_TUF_SNAPSHOT_EXPIRY = env_int("WARDEN_TUF_SNAPSHOT_EXPIRY", 7 * 24 * 3600, minimum=3600)

@@ -46,8 +46,8 @@ def existing_deployments(apps, schema_editor):
         deployed_by_id = deployed.actor_id if deployed else None
         if deployed_by_id is None:
             deployed_by_id = _history_user(apps, version)
-        if deployed_by_id is None:
-            continue  # nobody is known to have deployed it (the row needs someone): nothing to migrate
+        # deployed_by_id stays None when no record names who deployed it: the row is kept all the same,
+        # as a version that runs without a deployment could neither be rolled back nor listed where it runs
         ended = mine.filter(action=ENDED_BY[version.status]).first() if version.status in ENDED_BY else None
         row = Deployment.objects.create(
             version_id=version.pk,

@@ -79,7 +79,14 @@ class Deployment(FSMModelMixin, models.Model):
         help_text="The approval's attestation the deployment relied on (none only for deployments migrated from "
         "before attestations existed).",
     )
-    deployed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    deployed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty only for a deployment migrated from before environments whose deployer no record names.",
+    )
     deployed_at = models.DateTimeField()
     reason = models.TextField(blank=True)
     ended_by = models.ForeignKey(

@@ -544,3 +544,28 @@ def test_the_migration_creates_nothing_where_nothing_was_deployed(make_approved)
     make_approved("1.0.0")
     migrate_existing()
     assert not Environment.objects.exists() and not Deployment.objects.exists()
+
+
+def test_deploying_an_older_version_over_a_newer_one_is_refused_as_a_rollback_in_disguise(
+    make_approved, platform_admin, staging
+):
+    older, newer = make_approved("1.0.0"), make_approved("1.1.0")
+    deploy(newer, staging, actor=platform_admin)
+    notices = Notification.objects.count()
+    with pytest.raises(TransitionRefused, match="roll it back instead") as refusal:
+        deploy(older, staging, actor=platform_admin)
+    assert refusal.value.code == "older_than_running"
+    assert where(newer) == {"staging": "active"} and where(older) == {}
+    assert Notification.objects.count() == notices
+
+
+def test_a_rolled_back_version_can_still_be_revoked(make_approved, platform_admin, board, staging):
+    version = make_approved("1.0.0")
+    deploy(version, staging, actor=platform_admin)
+    deployment.version_roll_back(version=version, environment=staging, actor=platform_admin, reason="Crashes.")
+    version.refresh_from_db()
+    assert version.status == VersionStatus.ROLLED_BACK
+    deployment.version_revoke(version=version, actor=board, reason="Found to exfiltrate tokens.")
+    version.refresh_from_db()
+    assert version.status == VersionStatus.REVOKED
+    assert FeedEntry.objects.filter(version=version).latest("seq").state["status"] == "revoked"

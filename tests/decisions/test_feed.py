@@ -4,6 +4,8 @@ Entries come from ``feed_record``, as the services that approve, deploy, roll ba
 write them; each test reads the feed from the last ``seq`` its fixtures left, so it asserts on
 its own entries only."""
 
+import hashlib
+
 import pytest
 from django.contrib.auth.models import Group
 from rest_framework.authtoken.models import Token
@@ -218,3 +220,42 @@ def test_a_bad_since_or_limit_is_400_with_the_apis_error_shape(api, query, field
         body = response.json()
         assert (body["code"], body["detail"]) == ("invalid", "The request is invalid.")
         assert [(error["field"], error["code"]) for error in body["errors"]] == [(field, "invalid")]
+
+
+def test_a_host_follows_a_feed_entry_to_the_attestation_and_verifies_it(api, two_approved, tmp_path):
+    from django.core.management import call_command
+
+    from decisions.models import Attestation
+
+    entry = api.get("/api/v1/feed/").json()["entries"][-1]
+    link = entry["state"]["attestation"]
+    answer = api.get(link["url"])
+    assert answer.status_code == 200  # the host sees no version otherwise: the feed's link must work
+    assert hashlib.sha256(answer.content).hexdigest() == link["sha256"]
+    version = Attestation.objects.get(sha256=link["sha256"]).version
+    (tmp_path / "envelope.json").write_bytes(answer.content)
+    with version.artifact.open("rb") as stored:
+        (tmp_path / "artifact.zip").write_bytes(stored.read())
+    call_command("verify_attestation", str(tmp_path / "envelope.json"), str(tmp_path / "artifact.zip"))
+
+
+def test_the_migration_lists_the_versions_decided_before_the_feed_existed(two_approved, api):
+    import importlib
+
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    from decisions.models import FeedEntry
+
+    first, second = two_approved
+    FeedEntry.objects.all().delete()  # as on a database from before the feed
+    migration = "0007_feed_from_existing_versions"
+    apps = MigrationExecutor(connection).loader.project_state(("decisions", migration)).apps
+    importlib.import_module(f"decisions.migrations.{migration}").forwards(apps, None)
+    entries = api.get(FEED).json()["entries"]
+    assert [(e["state"]["version"], e["state"]["status"], e["state"]["allowed"]) for e in entries] == [
+        (first.pk, "approved", True),
+        (second.pk, "approved", True),
+    ]
+    importlib.import_module(f"decisions.migrations.{migration}").forwards(apps, None)
+    assert FeedEntry.objects.count() == 2  # a version already listed is left alone
