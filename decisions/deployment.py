@@ -32,7 +32,7 @@ from governance.transitions import apply_transition, history_reason, require_rea
 from reviews.checks.eligibility import host_api_fits
 from reviews.models import ReviewStatus, StageReview
 from reviews.notices import authors_of, board_members
-from submissions.models import PluginVersion, VersionStatus
+from submissions.models import STANDING_APPROVALS, PluginVersion, VersionStatus
 from submissions.services import lock_plugin_versions
 
 from .attestations import attestation_of
@@ -42,7 +42,7 @@ from .services import deploy_check
 
 S, D = VersionStatus, DeploymentStatus
 DEPLOY, DECIDE = "submissions.deploy_pluginversion", "submissions.decide_pluginversion"
-DEPLOYABLE = (S.APPROVED, S.DEPLOYED, S.SUPERSEDED)  # approved and not revoked, rolled back or withdrawn
+DEPLOYABLE = STANDING_APPROVALS
 MAY_RUN_AGAIN = (D.ACTIVE, D.SUPERSEDED)
 
 
@@ -201,7 +201,6 @@ class _Locked:
     deployments' statuses are updated here as the service goes, so ``runs`` sees them."""
 
     version: PluginVersion
-    versions: dict[int, PluginVersion]  # the plugin's deployed and superseded versions, the target included
     deployments: list[Deployment]  # the plugin's active and superseded deployments, everywhere
 
     def active_in(self, environment: Environment) -> list[Deployment]:
@@ -234,7 +233,7 @@ def _lock(version: PluginVersion) -> _Locked:
     for deployment in deployments:  # the locked instance, so a status it gets is seen everywhere
         if deployment.version_id in rows:
             deployment.version = rows[deployment.version_id]
-    return _Locked(version=rows[version.pk], versions=rows, deployments=deployments)
+    return _Locked(version=rows[version.pk], deployments=deployments)
 
 
 def _require_any(actor: User, perms: tuple[str, ...], *, detail: str) -> None:

@@ -13,15 +13,16 @@ from django.db.models.functions import Cast, Coalesce
 from django.urls import reverse
 from django_q.tasks import async_task
 
-from submissions.models import PluginVersion
+from submissions.models import STANDING_APPROVALS, PluginVersion
 
-from .models import Attestation, Deployment, DeploymentStatus, FeedEntry
+from .attestations import attestation_of
+from .models import Deployment, DeploymentStatus, FeedEntry
 
 
 def feed_state(*, version: PluginVersion) -> dict[str, Any]:
     """The version as the feed shows it: what it is, whether hosts may run it, where it runs,
     and the attestation of its approval."""
-    attestation = Attestation.objects.filter(version=version).order_by("-issued_at", "-pk").first()
+    attestation = attestation_of(version=version)
     running = (
         Deployment.objects.filter(version=version, status=DeploymentStatus.ACTIVE)
         .select_related("environment")
@@ -33,7 +34,7 @@ def feed_state(*, version: PluginVersion) -> dict[str, Any]:
         "organisation": version.plugin.organisation.slug,
         "number": version.version,
         "status": version.status,
-        "allowed": version.status in ("approved", "deployed", "superseded"),
+        "allowed": version.status in STANDING_APPROVALS,
         "artifact": {"name": version.artifact_name, "sha256": version.sha256, "size": version.size},
         "environments": [d.environment.key for d in running],
         "attestation": None

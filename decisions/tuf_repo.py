@@ -51,7 +51,7 @@ from tuf.api.metadata import (
 )
 from tuf.api.serialization.json import JSONSerializer
 
-from submissions.models import PluginVersion, VersionStatus
+from submissions.models import STANDING_APPROVALS, PluginVersion
 
 from .attestation_keys import private_key_write
 from .models import Attestation, TufMetadata
@@ -63,7 +63,7 @@ BIN_PREFIX = "bins"
 BINS = SuccinctRoles([], 1, BIN_BITS, BIN_PREFIX)
 ROOT_EXPIRY = timedelta(days=365)
 # Hosts may run these; a revoked or rolled-back version is no target.
-ALLOWED = (VersionStatus.APPROVED, VersionStatus.DEPLOYED, VersionStatus.SUPERSEDED)
+ALLOWED = STANDING_APPROVALS
 # Part of every bin's digest: a change to what a target says re-signs every bin once.
 TARGET_FORMAT = "warden-target-1"
 SERIALIZER = JSONSerializer(compact=True)

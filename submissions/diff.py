@@ -31,9 +31,9 @@ from governance.errors import NotFound
 
 from .artifact_files import ArtifactUnavailable, FileEntry, read_members
 from .highlight import highlight_diff, normalise_newlines
-from .models import PluginVersion, VersionRevision, VersionStatus
+from .models import STANDING_APPROVALS, PluginVersion, VersionRevision
 
-APPROVED_BASES = (VersionStatus.APPROVED, VersionStatus.DEPLOYED, VersionStatus.SUPERSEDED)
+APPROVED_BASES = STANDING_APPROVALS
 
 # What one file's diff may cost: larger or longer files are listed, not diffed.
 MAX_DIFF_FILE_BYTES = 512 * 1024

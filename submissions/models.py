@@ -61,6 +61,9 @@ class VersionStatus(models.TextChoices):
 
 S = VersionStatus
 WITHDRAWABLE = [S.DRAFT, S.SUBMITTED, S.IN_REVIEW, S.CHANGES_REQUESTED, S.AWAITING_DECISION]
+# Approved and standing (not revoked, rolled back everywhere or withdrawn): what host platforms
+# may run, what may be deployed, and what a later version is compared with.
+STANDING_APPROVALS = (S.APPROVED, S.DEPLOYED, S.SUPERSEDED)
 
 
 def artifact_path(instance: "PluginVersion | None", filename: str) -> str:
