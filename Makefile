@@ -46,6 +46,7 @@ sandbox:
 ## run: install, migrate, load the demo, start a django-q2 worker and the web server.
 run: migrate sandbox
 	$(BIN)/python manage.py attestation_key --if-missing
+	$(BIN)/python manage.py tuf_keys
 	$(BIN)/python manage.py load_demo
 	@echo ""
 	@echo "Warden admin: http://$(HOST):$(PORT)/admin/   API schema: http://$(HOST):$(PORT)/api/docs/"
