@@ -26,6 +26,7 @@ from decisions.policies import policies_sync, policy_files_load
 from decisions.rubric_versions import rubric_current
 from decisions.services import decision_basis
 from governance import roles
+from governance.errors import FactsChanged
 from governance.models import AllowedLicence, HostPlatform, ReviewerProfile, WorkingCalendar
 from governance.services import pipeline_install_defaults
 from reviews import services as review
@@ -287,6 +288,22 @@ class Command(BaseCommand):
         )
         exemption_approve(exemption=exemption, actor=users["board"], reason="Demo: compensating controls seen.")
 
+    def _approve(self, version: PluginVersion, board: User) -> None:
+        """Approve on what the decision page shows; when the facts moved meanwhile the approval
+        is refused with the new rating, and the board, having compared, decides on that one."""
+        for _attempt in range(3):
+            try:
+                approval.version_approve(
+                    version=version,
+                    actor=board,
+                    reason="Low risk; all stages passed.",
+                    **decision_basis(version=version).ids,
+                )
+                return
+            except FactsChanged:
+                continue
+        raise CommandError(f"{version}: its facts kept changing; approve it by hand.")
+
     def _users(self) -> dict[str, User]:
         User = get_user_model()
         users = {}
@@ -350,12 +367,7 @@ class Command(BaseCommand):
         self._sign_off_compliance(version, users["compliance"])
         if state == "awaiting_decision":
             return
-        approval.version_approve(
-            version=version,
-            actor=users["board"],
-            reason="Low risk; all stages passed.",
-            **decision_basis(version=version).ids,  # what its decision page shows
-        )
+        self._approve(version, users["board"])
         staging, production = self.environments
         if state == "revoked":  # it ran in staging; the revocation stops it there
             deployment.version_deploy(version=version, environment=staging, actor=users["platform"])
