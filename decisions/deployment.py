@@ -19,19 +19,17 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q
-from django.urls import reverse
 from django.utils import timezone
 from packaging.version import Version
 
 from compliance.rereviews import re_review_schedule, re_reviews_close
 from governance.audit import audit_record
 from governance.errors import PermissionRefused, TransitionRefused, ValidationFailed
-from governance.notifications import notify
 from governance.permissions import require_perm
 from governance.transitions import apply_transition, history_reason, require_reason, save_with_audit
 from reviews.checks.eligibility import host_api_fits
 from reviews.models import ReviewStatus, StageReview
-from reviews.notices import authors_of, board_members
+from reviews.notices import DECIDED, authors_of, board_members, tell
 from submissions.models import STANDING_APPROVALS, PluginVersion, VersionStatus
 from submissions.services import lock_plugin_versions
 
@@ -359,8 +357,6 @@ def _ref(deployment: Deployment) -> dict[str, Any]:
 
 # -- the rollback notice -----------------------------------------------------------------
 
-NOTICE_EVENTS = {"rolled_back": "version.rolled_back", "revoked": "version.revoked"}
-
 
 def approvers_of(version: PluginVersion) -> list[User]:
     """The reviewers who approved it: whoever decided one of its passed stage reviews (any round)."""
@@ -378,14 +374,11 @@ def _send_notice(
     lines = [f"{version} was {said} by {actor} in {places}.", "", reason]
     if incident:
         lines += ["", f"Incident: {incident}"]
-    notify(
-        recipients=[
-            user
-            for user in {u.pk: u for u in [*authors_of(version), *approvers_of(version), *board_members()]}.values()
-            if user.pk != actor.pk
-        ],
-        event=NOTICE_EVENTS[action],
+    tell(
+        [*authors_of(version), *approvers_of(version), *board_members()],
+        actor=actor,
+        event=DECIDED[action],
         subject=f"{version} was {said}" + (f" in {places}" if action == "rolled_back" else ""),
         body="\n".join(lines),
-        url=reverse("admin:submissions_pluginversion_change", args=[version.pk]),
+        version=version,
     )

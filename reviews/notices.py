@@ -25,7 +25,7 @@ DECIDED = {
 
 def notify_changes_requested(*, version: PluginVersion, reason: str, actor) -> None:
     """The authors must answer: a new artifact or new answers, then resubmit."""
-    _tell(
+    tell(
         authors_of(version),
         actor=actor,
         event="version.changes_requested",
@@ -38,7 +38,7 @@ def notify_changes_requested(*, version: PluginVersion, reason: str, actor) -> N
 def notify_awaiting_decision(*, version: PluginVersion) -> None:
     """The board must decide. Members of the submitting organisation may not, so they are left out."""
     authors = {user.pk for user in authors_of(version)}
-    _tell(
+    tell(
         [user for user in board_members() if user.pk not in authors],
         actor=None,
         event="version.awaiting_decision",
@@ -49,15 +49,14 @@ def notify_awaiting_decision(*, version: PluginVersion) -> None:
 
 
 def notify_decided(*, version: PluginVersion, action: str, reason: str, actor) -> None:
-    """``action`` is approved, rejected, rolled_back or revoked: the authors and every reviewer who
-    worked the version (any round) are told, with the reason; of a roll back or a revocation the
-    board too (DESIGN: the rollback notice)."""
+    """``action`` is approved or rejected: the authors and every reviewer who worked the version
+    (any round) are told, with the reason. The rollback and revocation notice is
+    decisions/deployment.py's, through ``tell``."""
     event = DECIDED[action]
     said = action.replace("_", " ")
     by = f" by {actor}" if actor is not None else ""
-    board = board_members() if action in ("rolled_back", "revoked") else []
-    _tell(
-        [*authors_of(version), *reviewers_of(version), *board],
+    tell(
+        [*authors_of(version), *reviewers_of(version)],
         actor=actor,
         event=event,
         subject=f"{version} was {said}",
@@ -107,10 +106,11 @@ def board_members() -> list:
     return list(get_user_model().objects.filter(groups__name=roles.APPROVAL_BOARD, is_active=True))
 
 
-def _tell(people, *, actor, event: str, subject: str, body: str, version: PluginVersion) -> None:
+def tell(people, *, actor, event: str, subject: str, body: str, version: PluginVersion) -> None:
+    """Notify ``people`` (each once, never the actor) about ``version``, linking to its page."""
     actor_id = actor.pk if actor is not None else None
     notify(
-        recipients=[user for user in people if user.pk != actor_id],
+        recipients=[user for user in {u.pk: u for u in people}.values() if user.pk != actor_id],
         event=event,
         subject=subject,
         body=body,
