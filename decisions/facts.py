@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
+from typing import cast
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
@@ -31,7 +32,7 @@ from reviews.models import (
 from reviews.selectors import current_runs, places
 from submissions.models import PluginVersion
 
-from .rubric import CRITICALITIES
+from .rubric import CRITICALITIES, as_stored
 from .selectors import Cover, covering
 
 OPEN_TRIAGE = (Triage.OPEN, Triage.REMEDIATION_PLANNED)
@@ -45,7 +46,7 @@ def version_facts(*, version: PluginVersion, now: datetime | None = None) -> dic
     current = _current_runs(version)
     cover = covering(version=version, now=now)
     checks = {**_check_statuses(current), **_not_yet_queued(version)}
-    return {
+    document = {
         "version": {
             "id": version.pk,
             "plugin": version.plugin.name,
@@ -66,6 +67,7 @@ def version_facts(*, version: PluginVersion, now: datetime | None = None) -> dic
             "compensating_controls": cover.compensating_controls,
         },
     }
+    return cast(dict, as_stored(document))
 
 
 def _current_runs(version: PluginVersion) -> list[CheckRun]:

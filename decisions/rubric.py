@@ -245,6 +245,25 @@ def _summary(rows: list[dict], total: Decimal, band: str, rubric_label: str) -> 
     return "\n".join(lines)
 
 
+def as_stored(value: object) -> object:
+    """``value`` as a JSON column gives it back. PostgreSQL's jsonb keeps numbers as numeric,
+    which has no negative zero (-0.0 comes back 0.0) and writes a float of 1e16 or more as
+    the integer it is; a document digested before it was stored must already be in that form,
+    or its stored copy digests differently (a performance change of round(-0.04, 1) did that,
+    and every approval of the version was then refused as "facts changed")."""
+    if isinstance(value, float):
+        if value == 0:
+            return 0.0
+        if value.is_integer() and abs(value) >= 1e16:
+            return int(value)
+        return value
+    if isinstance(value, dict):
+        return {key: as_stored(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [as_stored(item) for item in value]
+    return value
+
+
 def canonical_json(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 

@@ -89,7 +89,7 @@ class Measured:
         if self.baseline is None or self.baseline == 0:
             return None
         worse = self.baseline - self.value if self.definition.higher_is_better else self.value - self.baseline
-        return round(worse / self.baseline * 100, 1)
+        return round(worse / self.baseline * 100, 1) + 0.0  # + 0.0: never -0.0
 
     def regressed(self, threshold: float) -> bool:
         change = self.change_percent

@@ -226,3 +226,44 @@ def test_a_change_of_facts_no_factor_weighs_still_refuses_the_approval(rated_wit
     now = decision_basis(version=version)
     assert now.rating.pk != shown.rating.pk and now.rating.digest == shown.rating.digest
     assert now.rating.facts["manifest"]["plugin"]["license"] == "Apache-2.0"
+
+
+def test_a_stored_fact_document_digests_as_it_was_computed():
+    """jsonb has no negative zero and writes floats of 1e16 or more as integers: a fact
+    document is put in that form before it is digested, so its stored copy digests the same."""
+    from decisions.rubric import as_stored, digest_of
+
+    document = {"a": -0.0, "b": [1e16, -2.5e20], "c": {"d": 0.25, "e": 3, "f": True}}
+    assert as_stored(document) == {"a": 0.0, "b": [10**16, -25 * 10**19], "c": {"d": 0.25, "e": 3, "f": True}}
+    assert digest_of(as_stored(document)) == digest_of(json_round_trip(as_stored(document)))
+    assert "-0.0" not in repr(as_stored(document))
+
+
+def json_round_trip(value):
+    import json
+
+    return json.loads(json.dumps(value))
+
+
+def test_a_performance_change_that_rounds_to_minus_zero_does_not_refuse_every_approval(make_awaiting, board):
+    """round(-0.04, 1) is -0.0, which PostgreSQL's float column keeps and its jsonb column
+    does not: the stored facts then always differed from the computed ones and every approval
+    was refused as "facts changed" (seen in load_demo on PostgreSQL)."""
+    from reviews.models import CheckRun, PerformanceMetric
+
+    version = make_awaiting("1.0.0")
+    run = CheckRun.objects.create(version=version, check_key="performance.harness")
+    PerformanceMetric.objects.create(
+        check_run=run,
+        version=version,
+        kpi="startup_ms",
+        value=99.96,
+        unit="ms",
+        baseline_value=100.0,
+        change_percent=-0.0,
+    )
+    first = version_reassess(version=version, actor=board)
+    approval.version_approve(version=version, actor=board, reason="Low risk.", **decision_basis(version=version).ids)
+    version.refresh_from_db()
+    assert version.status == "approved"
+    assert RiskRating.objects.filter(version=version).order_by("-pk").first().pk == first.rating.pk

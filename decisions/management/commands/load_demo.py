@@ -23,6 +23,7 @@ from decisions.deployment import environment_save
 from decisions.exemptions import exemption_approve, exemption_request
 from decisions.models import Environment
 from decisions.policies import policies_sync, policy_files_load
+from decisions.rubric import canonical_json
 from decisions.rubric_versions import rubric_current
 from decisions.services import decision_basis
 from governance import roles
@@ -302,7 +303,7 @@ class Command(BaseCommand):
                 return
             except FactsChanged:
                 continue
-        raise CommandError(f"{version}: its facts kept changing; approve it by hand.")
+        raise CommandError(f"{version}: its facts kept changing; approve it by hand. {_last_change(version)}")
 
     def _users(self) -> dict[str, User]:
         User = get_user_model()
@@ -440,3 +441,23 @@ class Command(BaseCommand):
         for username, role, org in USERS:
             what = role or "superuser"
             self.stdout.write(f"  {username:<15} {what}{f' ({org})' if org else ''}")
+
+
+def _last_change(version: PluginVersion) -> str:
+    """What differs between the version's last two evaluations (facts and policy results), by path."""
+    last = list(version.policy_evaluations.select_related("rating").order_by("-pk")[:2])
+    if len(last) < 2:
+        return ""
+    now, before = last
+    facts_before, facts_now = (getattr(e.rating, "facts", None) for e in (before, now))
+    changes = [*_paths(facts_before, facts_now, "facts"), *_paths(before.results, now.results, "results")]
+    return "What changed: " + "; ".join(changes[:10]) if changes else ""
+
+
+def _paths(before: object, now: object, at: str) -> list[str]:
+    if isinstance(before, dict) and isinstance(now, dict):
+        keys = sorted(set(before) | set(now), key=str)
+        return [c for k in keys for c in _paths(before.get(k), now.get(k), f"{at}.{k}")]
+    if isinstance(before, list) and isinstance(now, list) and len(before) == len(now):
+        return [c for i, (b, n) in enumerate(zip(before, now, strict=True)) for c in _paths(b, n, f"{at}[{i}]")]
+    return [] if canonical_json(before) == canonical_json(now) else [f"{at}: {before!r} -> {now!r}"]
