@@ -3,6 +3,7 @@ run (approved, deployed to or rolled back in an environment, superseded, revoked
 ``FeedEntry`` with the version's state from then on, inside the transaction of the change."""
 
 import functools
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -13,10 +14,14 @@ from django.db.models.functions import Cast, Coalesce
 from django.urls import reverse
 from django_q.tasks import async_task
 
+from governance.notifications import notify_platform_admins
 from submissions.models import STANDING_APPROVALS, PluginVersion
 
 from .attestations import attestation_of
 from .models import Deployment, DeploymentStatus, FeedEntry
+from .tuf_repo import tuf_publish
+
+logger = logging.getLogger(__name__)
 
 
 def feed_state(*, version: PluginVersion) -> dict[str, Any]:
@@ -46,11 +51,35 @@ def feed_state(*, version: PluginVersion) -> dict[str, Any]:
     }
 
 
+# What a host must stop running: the TUF repository drops it as the change commits, not when a
+# worker gets to it; other changes are published by the queued task.
+KILL_SWITCH = frozenset({"revoked", "rolled_back"})
+
+
 def feed_record(*, version: PluginVersion, event: str) -> FeedEntry:
     """Append the change to the feed (call it inside the transaction that made the change)."""
     _serialise_feed_writers()
-    transaction.on_commit(lambda: async_task("decisions.tasks.tuf_publish", version.pk))  # TUF follows the feed
+    transaction.on_commit(lambda: tuf_follow(version_id=version.pk, urgent=event in KILL_SWITCH))
     return FeedEntry.objects.create(version=version, event=event, state=feed_state(version=version))
+
+
+def tuf_follow(*, version_id: int, urgent: bool) -> None:
+    """After the change committed: TUF follows the feed. An urgent change is published here and
+    now (a few milliseconds: one bin, the snapshot and the timestamp); if that fails the change
+    stands, the platform admins are told, and the queued task tries again like any other."""
+    if urgent:
+        try:
+            tuf_publish(version_ids=[version_id])
+            return
+        except Exception as exc:  # the revocation committed; its publication must not be lost silently
+            logger.exception("TUF publication of version %s failed", version_id)
+            notify_platform_admins(
+                event="tuf.publication_failed",
+                subject="The TUF repository could not be updated after a revocation or roll back",
+                body=f"Version {version_id} may still be offered to hosts through TUF until a worker publishes "
+                f'it (the feed already lists the change). The error: {exc!r}. See docs/runbook.md, "TUF keys".',
+            )
+    async_task("decisions.tasks.tuf_publish", version_id)
 
 
 # Any constant of the database's bigint range: the lock's name among PostgreSQL advisory locks.

@@ -18,24 +18,15 @@ or rolled-back version leaves its bin at the next publication. Every signed vers
 
 import hashlib
 import json
-import re
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    load_pem_private_key,
-)
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import (
@@ -45,31 +36,33 @@ from tuf.api.metadata import (
     Root,
     Snapshot,
     SuccinctRoles,
-    TargetFile,
     Targets,
     Timestamp,
 )
 from tuf.api.serialization.json import JSONSerializer
 
-from submissions.models import STANDING_APPROVALS, PluginVersion
+from governance.notifications import notify_platform_admins
+from submissions.models import PluginVersion
 
-from .attestation_keys import private_key_write
-from .models import Attestation, TufMetadata
+from .models import TufMetadata
+from .tuf_keys import ONLINE_ROLES, ROLES, key_generate, signer_of
+from .tuf_targets import (
+    ALLOWED,
+    BIN_BITS,
+    BIN_PREFIX,
+    BINS,
+    Entry,
+    allowed_rows,
+    bin_digest,
+    entry_of_row,
+    entry_of_target,
+    rows_by_bin,
+    target_file,
+    version_rows,
+)
 
-ROLES = ("root", "targets", "snapshot", "timestamp")
-ONLINE_ROLES = ("targets", "snapshot", "timestamp")
-BIN_BITS = 6  # 64 bins: ~160 targets each at 10,000
-BIN_PREFIX = "bins"
-BINS = SuccinctRoles([], 1, BIN_BITS, BIN_PREFIX)
 ROOT_EXPIRY = timedelta(days=365)
-# Hosts may run these; a revoked or rolled-back version is no target.
-ALLOWED = STANDING_APPROVALS
-# Part of every bin's digest: a change to what a target says re-signs every bin once.
-TARGET_FORMAT = "warden-target-1"
 SERIALIZER = JSONSerializer(compact=True)
-UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
-
-Row = tuple[int, str, str, str, int, str, str, str | None]
 
 
 @dataclass
@@ -77,29 +70,7 @@ class Publication:
     """What one publication signed: role name → new version (empty when nothing was due)."""
 
     signed: dict[str, int] = field(default_factory=dict)
-
-
-# -- keys ----------------------------------------------------------------------------------------
-
-
-def key_generate(*, path: Path) -> CryptoSigner:
-    """Write a new Ed25519 private key (PEM, PKCS#8) readable by its owner only; never overwrite."""
-    private = Ed25519PrivateKey.generate()
-    private_key_write(path=path, data=private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
-    return CryptoSigner(private)
-
-
-def key_load(*, path: Path) -> CryptoSigner:
-    try:
-        pem = path.read_bytes()
-    except FileNotFoundError:
-        raise ImproperlyConfigured(f"TUF key {path} is missing: run `manage.py tuf_keys`.") from None
-    return CryptoSigner(load_pem_private_key(pem, None))
-
-
-def signer_of(role: str) -> CryptoSigner:
-    """The signer of ``role`` from the key file settings name."""
-    return key_load(path=Path(settings.WARDEN_TUF_KEYS[role]))
+    pruned: int = 0  # expired, superseded metadata deleted (the scheduled run)
 
 
 # -- reading what is stored ----------------------------------------------------------------------
@@ -128,100 +99,6 @@ def metadata_bytes(*, role: str, version: int | None = None) -> bytes | None:
     rows = TufMetadata.objects.filter(role=role)
     row = rows.order_by("-version").first() if version is None else rows.filter(version=version).first()
     return None if row is None else bytes(row.data)
-
-
-# -- targets -------------------------------------------------------------------------------------
-
-
-def target_path(*, organisation: str, plugin: str, number: str, artifact_name: str) -> str:
-    """Where a version's artifact sits in the repository: ``acme/acme-exporter/1.4.0/<file>``."""
-    return "/".join(UNSAFE.sub("_", part) for part in (organisation, plugin, number, artifact_name))
-
-
-def version_rows(versions: "QuerySet[PluginVersion]") -> list[Row]:
-    """The fields targets are made of, for these versions (one query)."""
-    attestation = Attestation.objects.filter(version=OuterRef("pk")).order_by("-issued_at", "-pk")
-    return list(
-        versions.annotate(attestation_sha256=Subquery(attestation.values("sha256")[:1]))
-        .order_by("pk")
-        .values_list(
-            "pk",
-            "plugin__organisation__slug",
-            "plugin__name",
-            "version",
-            "size",
-            "sha256",
-            "artifact_name",
-            "attestation_sha256",
-        )
-    )
-
-
-def allowed_rows() -> list[Row]:
-    """Every version hosts may run."""
-    return version_rows(PluginVersion.objects.filter(status__in=ALLOWED))
-
-
-def path_of(row: Row) -> str:
-    return target_path(organisation=row[1], plugin=row[2], number=row[3], artifact_name=row[6])
-
-
-def rows_by_bin(rows: list[Row]) -> dict[str, list[tuple[str, Row]]]:
-    bins: dict[str, list[tuple[str, Row]]] = defaultdict(list)
-    for row in rows:
-        path = path_of(row)
-        bins[BINS.get_role_for_target(path)].append((path, row))
-    return bins
-
-
-Entry = tuple[str, int, str, str, str, int, str, str | None]
-
-
-def entry_of_row(path: str, row: Row) -> Entry:
-    pk, organisation, plugin, number, size, sha256, _name, attestation = row
-    return (path, pk, organisation, plugin, number, size, sha256, attestation)
-
-
-def entry_of_target(target: TargetFile) -> Entry:
-    warden = target.custom["warden"]
-    return (
-        target.path,
-        warden["version"],
-        warden["organisation"],
-        warden["plugin"],
-        warden["number"],
-        target.length,
-        target.hashes["sha256"],
-        warden.get("attestation_sha256"),
-    )
-
-
-def bin_digest(entries: list[Entry]) -> str:
-    """What a bin lists, as one digest: the full and the incremental publication agree on it."""
-    return hashlib.sha256(repr((TARGET_FORMAT, sorted(entries))).encode()).hexdigest()
-
-
-def target_file(entry: Entry) -> TargetFile:
-    path, pk, organisation, plugin, number, size, sha256, attestation = entry
-    warden: dict[str, Any] = {"version": pk, "organisation": organisation, "plugin": plugin, "number": number}
-    if attestation:
-        warden["attestation_sha256"] = attestation
-    return TargetFile(size, {"sha256": sha256}, path, unrecognized_fields={"custom": {"warden": warden}})
-
-
-def allowed_version(*, path: str, sha256: str) -> PluginVersion | None:
-    """The version whose artifact is the target at ``path`` with this hash, if hosts may run it."""
-    candidates = PluginVersion.objects.filter(sha256=sha256, status__in=ALLOWED).select_related("plugin__organisation")
-    for version in candidates:
-        here = target_path(
-            organisation=version.plugin.organisation.slug,
-            plugin=version.plugin.name,
-            number=version.version,
-            artifact_name=version.artifact_name,
-        )
-        if here == path:
-            return version
-    return None
 
 
 # -- signing and storing -------------------------------------------------------------------------
@@ -414,7 +291,39 @@ def tuf_publish(*, version_ids: list[int] | None = None, force: bool = False) ->
         timestamp_version = _publish_timestamp(signers["timestamp"], now=now, changed=snapshot_version is not None)
         if timestamp_version is not None:
             publication.signed["timestamp"] = timestamp_version
+        if version_ids is None:
+            publication.pruned = _prune(now)
     return publication
+
+
+def _prune(now: datetime) -> int:
+    """Delete what no client can use any more: a version of a role other than root that has
+    expired and is not the role's newest. Every root is kept (a client walks the chain of roots
+    from the one it trusts), and so is every unexpired version (a client mid-refresh may ask
+    for the snapshot or bin its timestamp named a moment ago)."""
+    newest = TufMetadata.objects.filter(role=OuterRef("role")).order_by("-version").values("version")[:1]
+    stale = TufMetadata.objects.exclude(role="root").filter(expires__lt=now).exclude(version=Subquery(newest))
+    deleted, _ = stale.delete()
+    return deleted
+
+
+ROOT_WARN = timedelta(days=30)
+
+
+def tuf_root_expiry_warn(*, now: datetime | None = None) -> bool:
+    """System (daily): tell the platform admins, every day of the last 30, that the root expires;
+    hosts refuse an expired root, and renewing it needs the offline root key."""
+    now = now or timezone.now()
+    row = latest("root")
+    if row is None or row.expires - now > ROOT_WARN:
+        return False
+    notify_platform_admins(
+        event="tuf.root_expiring",
+        subject=f"The TUF root (version {row.version}) expires on {row.expires:%Y-%m-%d}",
+        body="Hosts refuse Warden's TUF metadata once its root has expired. Bring the root key in and run "
+        '`manage.py tuf_keys --renew-root` (docs/runbook.md, "TUF keys: roles and rotation").',
+    )
+    return True
 
 
 def _bins_signed_by(signer: CryptoSigner) -> bool:
@@ -448,17 +357,6 @@ def root_rotate(*, role: str, new_key: CryptoSigner) -> int:
         md = Metadata(root)
         _store(md, "root", signers=signers)
     return root.version
-
-
-def keys_generate(*, dry_run: bool = False) -> list[Path]:
-    """Generate the key file of every role settings name that does not exist yet."""
-    missing = [
-        Path(settings.WARDEN_TUF_KEYS[role]) for role in ROLES if not Path(settings.WARDEN_TUF_KEYS[role]).exists()
-    ]
-    if not dry_run:
-        for path in missing:
-            key_generate(path=path)
-    return missing
 
 
 def key_rotate(*, role: str) -> int:

@@ -8,6 +8,7 @@ permission (``decisions.read_feed``: a feed reader's token, or a session):
 - ``/tuf/targets/<dirs>/<sha256>.<file>``: the artifact, while hosts may run it.
 """
 
+import logging
 import re
 
 from django.contrib.auth.models import AnonymousUser
@@ -16,9 +17,10 @@ from django.views.decorators.http import require_GET
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
-from . import tuf_repo
+from . import tuf_repo, tuf_targets
 
 JSON = "application/json"
+logger = logging.getLogger(__name__)
 IMMUTABLE = "private, max-age=31536000, immutable"
 TARGET_FILE = re.compile(r"^(?:(?P<dirs>.+)/)?(?P<sha256>[0-9a-f]{64})\.(?P<name>[^/]+)$")
 
@@ -76,10 +78,19 @@ def target(request: HttpRequest, path: str) -> HttpResponseBase:
     if match is None:
         raise Http404
     dirs, sha256, name = match["dirs"], match["sha256"], match["name"]
-    version = tuf_repo.allowed_version(path=f"{dirs}/{name}" if dirs else name, sha256=sha256)
+    version = tuf_targets.allowed_version(path=f"{dirs}/{name}" if dirs else name, sha256=sha256)
     if version is None:
         raise Http404
-    response = FileResponse(version.artifact.open("rb"), content_type="application/octet-stream")
+    try:
+        stream = version.artifact.open("rb")
+    except FileNotFoundError:  # the metadata lists it but the storage lost it: say so, never a 500
+        logger.error("The artifact of %s (%s) is missing from storage", version, version.artifact.name)
+        return HttpResponse(
+            "The artifact is listed but missing from Warden's storage; this was logged for the operators.\n",
+            status=503,
+            content_type="text/plain",
+        )
+    response = FileResponse(stream, content_type="application/octet-stream")
     response["Content-Length"] = str(version.size)
     response["Cache-Control"] = IMMUTABLE
     return response

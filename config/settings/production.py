@@ -1,6 +1,7 @@
 """Production settings: secrets from the environment, secure cookies, no debug."""
 
 from decisions.attestation_keys import attestation_key_required
+from decisions.tuf_keys import ROLES, tuf_keys_required
 
 from .base import *  # noqa: F403
 from .env import env_bool, env_int, env_str
@@ -18,3 +19,7 @@ WARDEN_SANDBOX_ALLOW_UNISOLATED = False
 # Approvals are signed (docs/hosts.md): no start without a usable attestation key. Generate it
 # once with the default settings: WARDEN_ATTESTATION_KEY=/path manage.py attestation_key.
 WARDEN_ATTESTATION_KEY = attestation_key_required(env_str("WARDEN_ATTESTATION_KEY", ""))
+# Hosts update through the TUF repository, re-signed every few minutes: no start without the
+# online keys (targets, snapshot, timestamp). The root key is set only where the root is signed
+# (creating, renewing or rotating it): keep it offline otherwise.
+WARDEN_TUF_KEYS = tuf_keys_required({role: env_str(f"WARDEN_TUF_{role.upper()}_KEY", "") for role in ROLES})

@@ -30,8 +30,9 @@ WARDEN_SANDBOX_UIDS = 4096
 _TUF_KEY_DIR = Path(tempfile.mkdtemp(prefix="warden-test-tuf-"))
 WARDEN_TUF_KEYS = {role: _TUF_KEY_DIR / f"{role}.pem" for role in ("root", "targets", "snapshot", "timestamp")}
 WARDEN_TUF_TIMESTAMP_EXPIRY = 24 * 3600
-for _key in WARDEN_TUF_KEYS.values():
+for _role, _key in WARDEN_TUF_KEYS.items():
     _key.write_bytes(Ed25519PrivateKey.generate().private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    os.environ[f"WARDEN_TUF_{_role.upper()}_KEY"] = str(_key)  # for the processes and production settings tests load
 # One attestation key per test session, never a developer's own; exported so that the processes
 # the suite starts (and the production settings it loads) sign and verify with the same key.
 WARDEN_ATTESTATION_KEY = Path(tempfile.mkdtemp(prefix="warden-test-key-")) / "attestation.pem"

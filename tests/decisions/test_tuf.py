@@ -20,7 +20,7 @@ from tuf.api.metadata import Metadata, Root
 from tuf.ngclient import Updater
 from tuf.ngclient.fetcher import FetcherInterface
 
-from decisions import tuf_repo
+from decisions import tuf_keys, tuf_repo, tuf_targets
 from decisions.deployment import version_revoke
 from decisions.models import TufMetadata
 from tests.conftest import make_user
@@ -43,7 +43,7 @@ def token(reader):
 
 
 def path_of(version) -> str:
-    return tuf_repo.target_path(
+    return tuf_targets.target_path(
         organisation=version.plugin.organisation.slug,
         plugin=version.plugin.name,
         number=version.version,
@@ -68,8 +68,8 @@ def test_the_first_publication_makes_a_root_naming_every_key_and_signs_each_role
 
     root = stored("root", 1)
     assert root.signed.consistent_snapshot is True
-    keyids = {role: tuf_repo.signer_of(role).public_key.keyid for role in tuf_repo.ROLES}
-    assert {role: root.signed.roles[role].keyids for role in tuf_repo.ROLES} == {r: [k] for r, k in keyids.items()}
+    keyids = {role: tuf_keys.signer_of(role).public_key.keyid for role in tuf_keys.ROLES}
+    assert {role: root.signed.roles[role].keyids for role in tuf_keys.ROLES} == {r: [k] for r, k in keyids.items()}
     root.signed.verify_delegate("root", root.signed_bytes, root.signatures)
     for role in ("targets", "snapshot", "timestamp"):
         md = stored(role)
@@ -106,7 +106,7 @@ def test_a_target_carries_the_digest_of_its_attestation(make_approved, board):
         issued_at=timezone.now(),
     )
     tuf_repo.tuf_publish()
-    bin_name = tuf_repo.BINS.get_role_for_target(path_of(version))
+    bin_name = tuf_targets.BINS.get_role_for_target(path_of(version))
     assert stored(bin_name).signed.targets[path_of(version)].custom["warden"]["attestation_sha256"] == (
         attestation.sha256
     )
@@ -128,7 +128,7 @@ def test_a_revocation_re_signs_one_bin_a_snapshot_and_a_timestamp_and_keeps_the_
     kept = make_approved("1.1.0")
     tuf_repo.tuf_publish()
     before = versions()
-    bin_name = tuf_repo.BINS.get_role_for_target(path_of(version))
+    bin_name = tuf_targets.BINS.get_role_for_target(path_of(version))
     bin_before = stored(bin_name).signed.version
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
@@ -141,7 +141,7 @@ def test_a_revocation_re_signs_one_bin_a_snapshot_and_a_timestamp_and_keeps_the_
     assert after == {**before, "snapshot": before["snapshot"] + 1, "timestamp": before["timestamp"] + 1}
     assert stored(bin_name).signed.version == bin_before + 1
     assert path_of(version) not in stored(bin_name).signed.targets
-    kept_bin = tuf_repo.BINS.get_role_for_target(path_of(kept))
+    kept_bin = tuf_targets.BINS.get_role_for_target(path_of(kept))
     assert path_of(kept) in stored(kept_bin).signed.targets
     snapshot = stored("snapshot").signed
     assert {name: meta.version for name, meta in snapshot.meta.items()}[f"{bin_name}.json"] == bin_before + 1
@@ -169,7 +169,7 @@ def test_a_key_the_root_does_not_name_is_refused(make_approved, settings, tmp_pa
     make_approved("1.0.0")
     tuf_repo.tuf_publish()
     settings.WARDEN_TUF_KEYS = {**settings.WARDEN_TUF_KEYS, "timestamp": tmp_path / "stray.pem"}
-    tuf_repo.key_generate(path=tmp_path / "stray.pem")
+    tuf_keys.key_generate(path=tmp_path / "stray.pem")
     from django.core.exceptions import ImproperlyConfigured
 
     with pytest.raises(ImproperlyConfigured, match="timestamp key"):
@@ -332,7 +332,7 @@ def test_a_host_refuses_an_older_timestamp_or_snapshot_than_the_current_one(
 def test_a_rotated_timestamp_key_reaches_a_host_through_the_next_root(
     live_server, make_approved, token, tmp_path, settings
 ):
-    keys = {role: tmp_path / "keys" / f"{role}.pem" for role in tuf_repo.ROLES}
+    keys = {role: tmp_path / "keys" / f"{role}.pem" for role in tuf_keys.ROLES}
     settings.WARDEN_TUF_KEYS = keys
     call_command("tuf_keys", verbosity=0)
     assert all(path.exists() for path in keys.values())
@@ -347,7 +347,7 @@ def test_a_rotated_timestamp_key_reaches_a_host_through_the_next_root(
     assert keys["timestamp"].read_bytes() != old_key
     root = stored("root")
     assert root.signed.version == 2
-    assert root.signed.roles["timestamp"].keyids == [tuf_repo.signer_of("timestamp").public_key.keyid]
+    assert root.signed.roles["timestamp"].keyids == [tuf_keys.signer_of("timestamp").public_key.keyid]
     stored("root", 1).signed.verify_delegate("root", root.signed_bytes, root.signatures)
     rotated = host(live_server.url, token, tmp_path / "host")
     rotated.refresh()
@@ -357,10 +357,106 @@ def test_a_rotated_timestamp_key_reaches_a_host_through_the_next_root(
 
 
 def test_tuf_keys_never_overwrites_a_key(settings, tmp_path):
-    keys = {role: tmp_path / f"{role}.pem" for role in tuf_repo.ROLES}
+    keys = {role: tmp_path / f"{role}.pem" for role in tuf_keys.ROLES}
     settings.WARDEN_TUF_KEYS = keys
     call_command("tuf_keys", verbosity=0)
     first = {role: path.read_bytes() for role, path in keys.items()}
     call_command("tuf_keys", verbosity=0)
     assert {role: path.read_bytes() for role, path in keys.items()} == first
     assert oct(keys["root"].stat().st_mode & 0o777) == "0o600"
+
+
+def test_production_refuses_to_start_without_the_online_tuf_keys(monkeypatch, tmp_path, settings):
+    import importlib
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+    from django.core.exceptions import ImproperlyConfigured
+
+    paths = {role: str(path) for role, path in settings.WARDEN_TUF_KEYS.items()}
+    assert tuf_keys.tuf_keys_required({**paths, "root": ""}) == {
+        role: Path(path) for role, path in paths.items() if role != "root"
+    }  # the root key may stay offline
+    with pytest.raises(ImproperlyConfigured, match="WARDEN_TUF_TIMESTAMP_KEY is not set"):
+        tuf_keys.tuf_keys_required({**paths, "timestamp": ""})
+    with pytest.raises(ImproperlyConfigured, match=r"WARDEN_TUF_SNAPSHOT_KEY: TUF key .* is missing"):
+        tuf_keys.tuf_keys_required({**paths, "snapshot": str(tmp_path / "missing.pem")})
+    (tmp_path / "rsa.pem").write_bytes(
+        rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+            Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
+        )
+    )
+    (tmp_path / "garbage.pem").write_text("not a key")
+    with pytest.raises(ImproperlyConfigured, match="is not an Ed25519 key") as refused:
+        tuf_keys.tuf_keys_required(
+            {**paths, "targets": str(tmp_path / "rsa.pem"), "snapshot": str(tmp_path / "garbage.pem")}
+        )
+    assert "WARDEN_TUF_SNAPSHOT_KEY" in str(refused.value)  # every problem at once
+
+    monkeypatch.setenv("DJANGO_SECRET_KEY", "x" * 50)
+    monkeypatch.delenv("WARDEN_TUF_TARGETS_KEY")
+    with pytest.raises(ImproperlyConfigured, match="WARDEN_TUF_TARGETS_KEY is not set"):
+        importlib.reload(importlib.import_module("config.settings.production"))
+    monkeypatch.setenv("WARDEN_TUF_TARGETS_KEY", paths["targets"])
+    monkeypatch.delenv("WARDEN_TUF_ROOT_KEY")
+    production = importlib.reload(importlib.import_module("config.settings.production"))
+    assert {role: Path(p) for role, p in paths.items() if role != "root"} == production.WARDEN_TUF_KEYS
+    settings.WARDEN_TUF_KEYS = production.WARDEN_TUF_KEYS
+    with pytest.raises(ImproperlyConfigured, match="No root key is configured"):
+        tuf_keys.signer_of("root")
+
+
+def test_a_revocation_leaves_tuf_as_it_commits_without_a_worker_and_a_failed_publication_is_told(
+    make_approved, board, platform_admin, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    from unittest.mock import patch
+
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+
+    from governance.models import Notification
+
+    version, other = make_approved("1.0.0"), make_approved("1.1.0")
+    tuf_repo.tuf_publish()
+    bin_name = tuf_targets.BINS.get_role_for_target(path_of(version))
+    with patch.object(Conf, "SYNC", False), django_capture_on_commit_callbacks(execute=True):
+        version_revoke(version=version, actor=board, reason="Leaks tokens.")
+    assert path_of(version) not in stored(bin_name).signed.targets  # no worker has run
+    assert not OrmQ.objects.exists()  # published: nothing left for a worker
+
+    settings.WARDEN_TUF_KEYS = {**settings.WARDEN_TUF_KEYS, "timestamp": tmp_path / "gone.pem"}
+    with patch.object(Conf, "SYNC", False), django_capture_on_commit_callbacks(execute=True):
+        version_revoke(version=other, actor=board, reason="Leaks tokens too.")
+    other.refresh_from_db()
+    assert other.status == "revoked"  # the kill switch is not held up by a missing key
+    assert OrmQ.objects.count() == 1  # the task will try again
+    (alert,) = Notification.objects.filter(event="tuf.publication_failed")
+    assert alert.recipient == platform_admin and f"Version {other.pk}" in alert.body
+
+
+def test_expired_superseded_metadata_is_pruned_and_every_root_kept(make_approved, board, settings):
+    version = make_approved("1.0.0")
+    make_approved("1.1.0")
+    tuf_repo.tuf_publish()
+    version_revoke(version=version, actor=board, reason="Leaks tokens.")  # a second timestamp, snapshot, bin
+    before = versions()
+    later = timezone.now() + timedelta(seconds=settings.WARDEN_TUF_SNAPSHOT_EXPIRY + 60)
+    with time_machine.travel(later, tick=False):
+        publication = tuf_repo.tuf_publish()  # the scheduled run: re-signs what expired, prunes the rest
+    assert publication.pruned > 0
+    for role in ("timestamp", "snapshot", "targets"):
+        kept = TufMetadata.objects.filter(role=role).values_list("version", flat=True)
+        assert min(kept) > 1 and max(kept) > before[role]  # the expired old ones are gone, the newest is there
+    assert set(TufMetadata.objects.filter(role="root").values_list("version", flat=True)) == {1}
+
+
+def test_the_platform_admins_are_reminded_to_renew_the_root_in_its_last_month(make_approved, platform_admin):
+    from governance.models import Notification
+
+    make_approved("1.0.0")
+    tuf_repo.tuf_publish()
+    expires = TufMetadata.objects.get(role="root").expires
+    assert not tuf_repo.tuf_root_expiry_warn(now=expires - timedelta(days=31))
+    assert tuf_repo.tuf_root_expiry_warn(now=expires - timedelta(days=29))
+    (reminder,) = Notification.objects.filter(event="tuf.root_expiring")
+    assert reminder.recipient == platform_admin and "--renew-root" in reminder.body

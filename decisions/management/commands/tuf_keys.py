@@ -9,16 +9,17 @@ key is read only by this command and by the very first publication.
 
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from decisions import tuf_repo
+from decisions import tuf_keys, tuf_repo
 
 
 class Command(BaseCommand):
     help = __doc__
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--rotate", choices=tuf_repo.ROLES, help="Replace this role's key.")
+        parser.add_argument("--rotate", choices=tuf_keys.ROLES, help="Replace this role's key.")
         parser.add_argument("--renew-root", action="store_true", help="Sign the next root with the same keys.")
         parser.add_argument("--dry-run", action="store_true", help="Say what would be done; do nothing.")
 
@@ -41,11 +42,11 @@ class Command(BaseCommand):
             if verbosity:
                 self.stdout.write(f"Root version {version} signed{' with a new ' + rotate + ' key' if rotate else ''}.")
             return
-        created = tuf_repo.keys_generate(dry_run=dry_run)
+        created = tuf_keys.keys_generate(dry_run=dry_run)
         if verbosity:
             verb = "Would generate" if dry_run else "Generated"
-            self.stdout.write(f"{verb} {len(created)} key(s); {len(tuf_repo.ROLES) - len(created)} existed.")
+            self.stdout.write(f"{verb} {len(created)} key(s); {len(tuf_keys.ROLES) - len(created)} existed.")
         if verbosity >= 2 and not dry_run:
-            for role in tuf_repo.ROLES:  # the key ids hosts and operators compare out of band
-                path = tuf_repo.settings.WARDEN_TUF_KEYS[role]
-                self.stdout.write(f"  {role}: {path} keyid {tuf_repo.signer_of(role).public_key.keyid}")
+            for role in tuf_keys.ROLES:  # the key ids hosts and operators compare out of band
+                path = settings.WARDEN_TUF_KEYS[role]
+                self.stdout.write(f"  {role}: {path} keyid {tuf_keys.signer_of(role).public_key.keyid}")
