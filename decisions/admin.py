@@ -425,4 +425,4 @@ class ExemptionAdmin(ServiceCreateAdminMixin, ScopedAdmin):
         return format_html_join("", "<div>{}</div>", ((c,) for c in obj.compensating_controls)) or format_html("—")
 
 
-from . import deployment_admin, version_admin  # noqa: E402, F401 - environments, deployments, the version page
+from . import deployment_admin, retro_hunt_admin, version_admin  # noqa: E402, F401 - environments, deployments, flags, the version page

@@ -36,6 +36,7 @@ from submissions.services import lock_plugin_versions
 from .attestations import attestation_of
 from .feed import feed_record
 from .models import Deployment, DeploymentStatus, Environment
+from .retro_hunt import retro_flags_close_revoked, version_retro_hunt
 from .services import deploy_check
 
 S, D = VersionStatus, DeploymentStatus
@@ -182,6 +183,7 @@ def version_revoke(*, version: PluginVersion, actor: User, reason: str) -> Plugi
         for deployment in mine:  # superseded ones too: a revoked version never runs again
             _end(deployment, "revoke", actor=actor, reason=reason)
         re_reviews_close(version=version, reason="revoked")
+        retro_flags_close_revoked(version=version, actor=actor, reason=reason)
         feed_record(version=version, event="revoked")
         for deployment, earlier in previous:
             if earlier is not None:
@@ -225,7 +227,7 @@ def _lock(version: PluginVersion) -> _Locked:
     deployments = list(
         Deployment.objects.select_for_update(of=("self",))
         .filter(version__plugin_id=rows[version.pk].plugin_id, status__in=MAY_RUN_AGAIN)
-        .select_related("environment__host_platform")
+        .select_related("environment__host_platform", "version")  # versions not locked above: no query each
         .order_by("pk")
     )
     for deployment in deployments:  # the locked instance, so a status it gets is seen everywhere
@@ -261,12 +263,15 @@ def _refuse_deploy(locked: _Locked, environment: Environment) -> None:
             f"{host.api_version}.",
             code="host_api_incompatible",
         )
-    if (
-        environment.requires_previous
-        and not version.deployments.filter(environment__order__lt=environment.order, status__in=MAY_RUN_AGAIN).exists()
-    ):
+    earlier = version.deployments.filter(
+        environment__host_platform_id=environment.host_platform_id,  # staging of another platform proves nothing here
+        environment__order__lt=environment.order,
+        status__in=MAY_RUN_AGAIN,
+    )
+    if environment.requires_previous and not earlier.exists():
         raise TransitionRefused(
-            f"{version} must run in an environment before {environment} first (and not be rolled back there).",
+            f"{version} must run in an earlier environment of {environment.host_platform.name} before {environment} "
+            "(and not be rolled back there).",
             code="previous_environment_required",
         )
 
@@ -312,6 +317,7 @@ def _reinstate(locked: _Locked, earlier: Deployment, *, after: Deployment, actor
     if was == S.SUPERSEDED:
         re_review_schedule(version=version)
     feed_record(version=version, event="reinstated")
+    version_retro_hunt(version=version, trigger=f"reinstated: {reason}")  # judged as of now, not as approved
 
 
 def _end(deployment: Deployment, transition: str, *, actor: User | None, reason: str, incident: str = "") -> None:

@@ -25,6 +25,7 @@ from reviews.models import Finding
 from submissions.models import Plugin, PluginVersion, VersionStatus
 
 from .models import Exemption, ExemptionScope, ExemptionStatus, Policy
+from .retro_hunt import retro_hunt
 from .services import version_assess
 
 
@@ -209,10 +210,16 @@ def exemptions_expire(*, now: datetime | None = None) -> int:
 def _reassess_waiting(exemption: Exemption, *, trigger: str) -> None:
     """The board is looking at versions awaiting a decision: rate them again now, so what the
     exemption suppresses (or no longer suppresses) shows at once rather than at the next
-    evaluation. Each version in its own transaction, after the exemption's has committed."""
-    waiting = PluginVersion.objects.filter(plugin_id=exemption.plugin_id, status=VersionStatus.AWAITING_DECISION)
+    evaluation; the plugin's standing versions are hunted again (an ended exemption may
+    leave a violation where it runs, a new one clears a flag). Each version in its own
+    transaction, after the exemption's has committed."""
+    versions = PluginVersion.objects.filter(plugin_id=exemption.plugin_id)
     if exemption.version_id:
-        waiting = waiting.filter(pk=exemption.version_id)
+        versions = versions.filter(pk=exemption.version_id)
+    waiting = versions.filter(status=VersionStatus.AWAITING_DECISION)
+    retro_hunt(
+        trigger=f"{exemption} {trigger.removeprefix('exemption_')}", version_ids=versions.values_list("pk", flat=True)
+    )
     for version_id in waiting.values_list("pk", flat=True):
         with transaction.atomic():
             version = PluginVersion.objects.select_for_update().get(pk=version_id)

@@ -29,15 +29,19 @@ from celpy.evaluation import Activation, CELEvalError, TranspilerTree
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
+from django_q.tasks import async_task
 
-from decisions.models import Policy, PolicyMode, PolicySeverity
+from decisions.models import Policy, PolicyMode, PolicySeverity, RetroHuntAction
 from governance.cel import compile_expression
 from governance.errors import ValidationFailed
 from governance.transitions import save_with_audit
 
 from .rubric import digest_of
 
-FIELDS = ("key", "title", "severity", "mode", "message", "expression", "description")
+FIELDS = ("key", "title", "severity", "mode", "message", "expression", "description", "retro_hunt")
+# Fields added after policies were first stored, with their default: a field at its default is
+# left out of the content digest, so adding one never makes a new version of an unchanged file.
+DEFAULTS = {"retro_hunt": RetroHuntAction.FLAG}
 REQUIRED = ("key", "title", "severity", "mode", "message", "expression")
 KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 READS_RATING = re.compile(r"\brating\b")
@@ -251,13 +255,15 @@ def policy_document(text: str, *, source: str) -> dict:
     missing = [f for f in REQUIRED if not isinstance(raw.get(f), str) or not raw[f].strip()]
     if unknown or missing:
         raise refuse("; ".join(filter(None, [_listed("missing", missing), _listed("unknown fields", unknown)])))
-    document = {field: str(raw.get(field, "")).strip() for field in FIELDS}
+    document = {field: str(raw.get(field, DEFAULTS.get(field, ""))).strip() for field in FIELDS}
     if not KEY.match(document["key"]):
         raise refuse(f"key {document['key']!r}: lowercase letters, digits and '-'.")
     if document["severity"] not in PolicySeverity.values:
         raise refuse(f"severity {document['severity']!r}: one of {', '.join(PolicySeverity.values)}.")
     if document["mode"] not in PolicyMode.values:
         raise refuse(f"mode {document['mode']!r}: one of {', '.join(PolicyMode.values)}.")
+    if document["retro_hunt"] not in RetroHuntAction.values:
+        raise refuse(f"retro_hunt {document['retro_hunt']!r}: one of {', '.join(RetroHuntAction.values)}.")
     try:
         compile_expression(document["expression"])
     except ValidationFailed as exc:
@@ -282,7 +288,7 @@ def policies_sync(*, documents: list[dict], actor: User | None = None, dry_run: 
     with transaction.atomic(durable=True):
         current = {p.key: p for p in Policy.objects.select_for_update().filter(is_current=True)}
         for document in documents:
-            digest = digest_of({f: document[f] for f in FIELDS})
+            digest = content_digest(document)
             existing = current.pop(document["key"], None)
             if existing is not None and existing.content_digest == digest:
                 unchanged.append(str(existing))
@@ -303,7 +309,18 @@ def policies_sync(*, documents: list[dict], actor: User | None = None, dry_run: 
             retired.append(str(gone))
             if not dry_run:
                 _retire(gone, actor, reason="Its file was removed.")
+        if (created or retired) and not dry_run:
+            changed = ", ".join([*created, *(f"{name} retired" for name in retired)])
+            transaction.on_commit(
+                lambda: async_task(
+                    "decisions.tasks.retro_hunt", f"policies changed: {changed}"[:300], task_name="retro-hunt"
+                )
+            )
     return SyncReport(created=created, retired=retired, unchanged=unchanged)
+
+
+def content_digest(document: dict) -> str:
+    return digest_of({f: document[f] for f in FIELDS if f not in DEFAULTS or document[f] != DEFAULTS[f]})
 
 
 def _next_version(key: str) -> int:

@@ -13,7 +13,16 @@ from reviews.selectors import versions_awaiting_decision_of
 from submissions.models import PluginVersion
 from submissions.selectors import plugins_visible_to, versions_visible_to
 
-from .models import Decision, Deployment, Exemption, ExemptionScope, ExemptionStatus, PolicyEvaluation, RiskRating
+from .models import (
+    Decision,
+    Deployment,
+    Exemption,
+    ExemptionScope,
+    ExemptionStatus,
+    PolicyEvaluation,
+    RetroHuntFlag,
+    RiskRating,
+)
 
 DECISIONS = ("version.approve", "version.auto_approve", "version.reject", "version.revoke")
 
@@ -162,3 +171,7 @@ def versions_awaiting_decision_rated(*, user: User) -> QuerySet[PluginVersion]:
 def deployments_visible_to(*, user: User) -> QuerySet[Deployment]:
     """Where the versions ``user`` may see run (and ran)."""
     return Deployment.objects.filter(version__in=versions_visible_to(user=user))
+
+
+def retro_flags_visible_to(*, user: User) -> QuerySet[RetroHuntFlag]:
+    return RetroHuntFlag.objects.filter(version__in=versions_visible_to(user=user))

@@ -5,6 +5,8 @@ from submissions.models import PluginVersion
 from . import tuf_repo
 from .approval import version_auto_approve
 from .exemptions import exemptions_expire, exemptions_warn
+from .retro_hunt import retro_flags_escalate
+from .retro_hunt import retro_hunt as hunt
 
 
 def expire_exemptions() -> int:
@@ -22,3 +24,19 @@ def tuf_publish(version_id: int | None = None) -> dict[str, int]:
     the version that changed) and re-sign what is due: scheduled every few minutes without a
     version, it re-reads every version and keeps the timestamp from expiring."""
     return tuf_repo.tuf_publish(version_ids=None if version_id is None else [version_id]).signed
+
+
+def retro_hunt(trigger: str, version_ids: list[int] | None = None) -> int:
+    """Evaluate the standing versions again (queued when the policies change): the number of
+    flags opened."""
+    return len(hunt(trigger=trigger, version_ids=version_ids).opened)
+
+
+def escalate_retro_flags() -> int:
+    """Daily: tell the security group, the board and the platform admins of overdue flags."""
+    return retro_flags_escalate()
+
+
+def tuf_root_check() -> bool:
+    """Daily: remind the platform admins in the root's last 30 days to renew it."""
+    return tuf_repo.tuf_root_expiry_warn()

@@ -21,6 +21,7 @@ from decisions import deployment
 from decisions.decision_admin import decide_view
 from decisions.deployment_admin import AnyPermAction, asks_for_environment, deployment_action_view, require_visible
 from decisions.dossier.views import dossier_url, dossier_urls
+from decisions.retro_hunt_admin import RetroHuntFlagInline
 from governance.admin_actions import ServiceAction
 from governance.admin_base import (
     ReadOnlyInline,
@@ -195,7 +196,7 @@ class PluginVersionAdmin(ServiceCreateAdminMixin, ScopedAdmin):
     ]
     list_select_related = ["plugin__organisation", "submitted_by"]
     search_fields = ["plugin__name", "version", "sha256"]
-    inlines = [StageReviewInline, VersionRevisionInline]
+    inlines = [StageReviewInline, VersionRevisionInline, RetroHuntFlagInline]
     fieldsets = [
         (None, {"fields": ["plugin", "version", "status", "review_round", "submitted_by", "submitted_at"]}),
         ("Decision", {"fields": ["decided_at", "decision_reason"]}),

@@ -16,9 +16,18 @@ VERSION_ANSWERED = "version_answered"  # (version, actor, replies): an author's 
 VERSION_WITHDRAWN = "version_withdrawn"  # (version): the author withdrew it; the round ends
 VERSIONS_VISIBLE = "versions_visible"  # (user) -> version ids the user may also see
 POLICY_KEYS = "policy_keys"  # () -> the keys of the current policies (canned responses name them)
+CHECK_FINISHED = "check_finished"  # (run): a check run finished (succeeded, failed or errored)
 
 NAMES = frozenset(
-    {VERSION_AWAITING_DECISION, STAGE_STARTED, VERSION_ANSWERED, VERSION_WITHDRAWN, VERSIONS_VISIBLE, POLICY_KEYS}
+    {
+        VERSION_AWAITING_DECISION,
+        STAGE_STARTED,
+        VERSION_ANSWERED,
+        VERSION_WITHDRAWN,
+        VERSIONS_VISIBLE,
+        POLICY_KEYS,
+        CHECK_FINISHED,
+    }
 )
 
 _receivers: dict[str, list[Callable[..., Any]]] = {name: [] for name in NAMES}

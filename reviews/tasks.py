@@ -31,8 +31,8 @@ def requeue_stale_check_runs() -> int:
     return check_runs_requeue_stale()
 
 
-def rematch_released_versions() -> int:
-    return check_runs_rematch_released()
+def rematch_released_versions(packages: list[str] | None = None) -> int:
+    return check_runs_rematch_released(packages=packages)
 
 
 def sweep_slas() -> dict:

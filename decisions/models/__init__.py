@@ -76,6 +76,13 @@ class PolicyMode(models.TextChoices):
     ENFORCE = "enforce", "Enforce"
 
 
+class RetroHuntAction(models.TextChoices):
+    """What a violation found after approval does (decisions/retro_hunt.py)."""
+
+    FLAG = "flag", "Flag the version for its owners and the security group"
+    REVOKE = "revoke", "Flag it and propose revocation to the board"
+
+
 class PolicySeverity(models.TextChoices):
     CRITICAL = "critical", "Critical"
     HIGH = "high", "High"
@@ -96,6 +103,12 @@ class Policy(models.Model):
     mode = models.CharField(max_length=10, choices=PolicyMode.choices)
     message = models.TextField(help_text="Shown when the policy is violated.")
     expression = models.TextField(help_text="CEL; true means the version complies.")
+    retro_hunt = models.CharField(
+        max_length=10,
+        choices=RetroHuntAction.choices,
+        default=RetroHuntAction.FLAG,
+        help_text="When an approved version is found to violate it later (blocking violations only).",
+    )
     source = models.CharField(max_length=300, blank=True, help_text="The file it was loaded from.")
     content_digest = models.CharField(max_length=64)
     is_current = models.BooleanField(default=True, db_index=True)
@@ -261,6 +274,7 @@ from .after_approval import (  # noqa: E402  (the after-approval models build on
     Environment,
     FeedEntry,
 )
+from .retro_hunt import FlagStatus, RetroHuntFlag  # noqa: E402
 from .tuf import TufMetadata  # noqa: E402
 
 __all__ = [
@@ -275,10 +289,13 @@ __all__ = [
     "ExemptionScope",
     "ExemptionStatus",
     "FeedEntry",
+    "FlagStatus",
     "Policy",
     "PolicyEvaluation",
     "PolicyMode",
     "PolicySeverity",
+    "RetroHuntAction",
+    "RetroHuntFlag",
     "RiskRating",
     "RiskRubric",
     "TufMetadata",

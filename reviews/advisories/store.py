@@ -13,7 +13,7 @@ from django_q.tasks import async_task
 from reviews.findings_data import FindingData
 from reviews.models import Advisory, AdvisoryPackage
 
-from .matching import AdvisoryIndex, Match, PinnedRequirement, parse_requirement
+from .matching import AdvisoryIndex, Match, PinnedRequirement, normalise_name, parse_requirement
 from .osv import Advisory as OsvAdvisory
 from .osv import parse_advisory
 
@@ -26,6 +26,7 @@ class ImportResult:
     updated: int = 0
     unchanged: int = 0
     errors: list[str] = field(default_factory=list)
+    packages: set[str] = field(default_factory=set)  # the PyPI packages of what was created or updated
 
     @property
     def seen(self) -> int:
@@ -49,7 +50,9 @@ def advisories_import(
     if progress:
         progress(result.seen)
     if (result.created or result.updated) and not dry_run:
-        async_task("reviews.tasks.rematch_released_versions", task_name="rematch-released-versions")
+        async_task(
+            "reviews.tasks.rematch_released_versions", sorted(result.packages), task_name="rematch-released-versions"
+        )
     return result
 
 
@@ -67,6 +70,7 @@ def _import_batch(batch: list[OsvAdvisory], result: ImportResult, dry_run: bool)
         result.updated += sum(1 for a in fresh if a.id in stored)
         if dry_run or not fresh:
             return
+        result.packages |= {normalise_name(p.name) for a in fresh for p in a.packages if p.ecosystem == "PyPI"}
         Advisory.objects.filter(osv_id__in=[a.id for a in fresh if a.id in stored]).delete()
         rows = Advisory.objects.bulk_create([_row(a) for a in fresh])
         AdvisoryPackage.objects.bulk_create(

@@ -30,7 +30,9 @@ from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from governance import hooks
 from governance.models import StageKind
+from reviews.advisories.matching import normalise_name, parse_requirement
 from reviews.escalation import escalation_refresh
 from reviews.findings_data import FindingData
 from reviews.models import (
@@ -45,7 +47,7 @@ from reviews.models import (
 from reviews.notices import notify_check_errored
 from reviews.services import stage_auto_pass
 from submissions.intake import extract_artifact
-from submissions.models import PluginVersion, VersionStatus
+from submissions.models import STANDING_APPROVALS, PluginVersion, VersionStatus
 
 from . import REGISTRY, CheckContext, CheckOutcome
 from .queue import enqueue_after_commit
@@ -144,10 +146,14 @@ def record_outcome(*, run: CheckRun, outcome: CheckOutcome) -> None:
 
 
 def replace_findings(*, run: CheckRun, findings: Iterable[FindingData]) -> dict[str, int]:
-    """Insert the new set, carry triage over by fingerprint, move the trail, drop the old set."""
-    old = {f.fingerprint: f for f in run.findings.only("pk", "fingerprint", "triage", "plan", "plan_due")}
+    """Insert the new set, carry triage over by fingerprint, move the trail, drop the old set.
+    A re-match (``replaces``) keeps the triage of the run it matches again, whose findings
+    and trail stay where they are: the evidence of the approval that rested on them."""
+    fields = ("pk", "fingerprint", "triage", "plan", "plan_due")
+    old = {f.fingerprint: f for f in run.findings.only(*fields)}
     newest_old = max((f.pk for f in old.values()), default=0)
-    counts = store_findings(run=run, findings=findings, previous=old)
+    carried = old or {f.fingerprint: f for f in Finding.objects.filter(check_run_id=run.replaces_id).only(*fields)}
+    counts = store_findings(run=run, findings=findings, previous=carried)
     if old:
         fresh = dict(run.findings.filter(pk__gt=newest_old, fingerprint__in=list(old)).values_list("fingerprint", "pk"))
         for fingerprint, finding_id in fresh.items():
@@ -272,22 +278,47 @@ def after_run(*, run_id: int) -> CheckRun:
         escalation_refresh(review=review)  # what the version adds needs the checks' results
     if review is not None and review.stage.auto_pass:
         stage_auto_pass(review=review)
+    hooks.fire(hooks.CHECK_FINISHED, run=run)  # decisions: a standing version is hunted again
     return run
 
 
-def check_runs_rematch_released() -> int:
-    """New advisories arrived: run the dependency match again for every approved or
-    deployed version, so a newly disclosed vulnerability shows up where it runs."""
-    released = PluginVersion.objects.filter(status__in=[VersionStatus.APPROVED, VersionStatus.DEPLOYED])
+DEPENDENCY_CHECK = "security.dependencies"
+
+
+def check_runs_rematch_released(*, packages: Iterable[str] | None = None) -> int:
+    """New or changed advisories: run the dependency match again for each standing version
+    (approved, deployed, superseded) that requires one of ``packages`` (all of them when
+    None), so a newly disclosed vulnerability shows up where it runs. A new run replaces the
+    current one (whose findings and report stay, the evidence of the approval) and keeps the
+    triage given there, by fingerprint. When it finishes, decisions hunts the version again
+    (the ``check_finished`` hook): a new violation opens a flag there."""
+    wanted = None if packages is None else {normalise_name(name) for name in packages}
     count = 0
-    for version_id, revision in released.values_list("pk", "revision"):
+    standing = PluginVersion.objects.filter(status__in=STANDING_APPROVALS).order_by("pk")
+    for version_id, revision, manifest in standing.values_list("pk", "revision", "manifest"):
+        if wanted is not None and not wanted & required_packages(manifest):
+            continue
         with transaction.atomic(durable=True):
+            current = (
+                CheckRun.objects.select_for_update()
+                .filter(version_id=version_id, revision=revision, check_key=DEPENDENCY_CHECK, origin=RunOrigin.INTERNAL)
+                .order_by("-pk")
+                .first()
+            )
+            if current is not None and current.status in (RunStatus.QUEUED, RunStatus.RUNNING):
+                continue  # it has not read the advisories yet: it will read the new ones
             run = CheckRun.objects.create(
-                version_id=version_id, revision=revision, check_key="security.dependencies", tool="osv"
+                version_id=version_id, revision=revision, check_key=DEPENDENCY_CHECK, tool="osv", replaces=current
             )
             enqueue_after_commit(run)
         count += 1
     return count
+
+
+def required_packages(manifest: dict) -> set[str]:
+    """The normalised names of the pinned requirements in plugin.toml (what the match reads)."""
+    requirements = (manifest.get("dependencies") or {}).get("requirements") or []
+    return {pin.name for pin in map(parse_requirement, map(str, requirements)) if pin is not None}
 
 
 def check_runs_requeue_stale() -> int:

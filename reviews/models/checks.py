@@ -52,6 +52,14 @@ class CheckRun(FSMModelMixin, models.Model):
         related_name="+",
         help_text="Who posted it, for external reports: one poster's report never replaces another's.",
     )
+    replaces = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The run it matches again (new advisories): its findings keep the triage given there.",
+    )
     tool = models.CharField(max_length=100, blank=True)
     tool_version = models.CharField(max_length=64, blank=True)
     status = FSMField(default=RunStatus.QUEUED, choices=RunStatus.choices, protected=True, db_index=True)

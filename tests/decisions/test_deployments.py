@@ -117,9 +117,26 @@ def test_production_refuses_a_version_that_never_ran_in_staging(make_approved, p
         deployment.version_deploy(version=version, environment=production, actor=platform_admin)
     assert refused.value.code == "previous_environment_required"
     assert refused.value.detail == (
-        f"{version} must run in an environment before Production first (and not be rolled back there)."
+        f"{version} must run in an earlier environment of Test host before Production (and not be rolled back there)."
     )
     assert status_of(version) == VersionStatus.APPROVED
+
+
+def test_staging_on_another_host_platform_does_not_count_for_production(make_approved, platform_admin, production):
+    from decisions.models import Environment
+    from governance.models import HostPlatform
+
+    other = HostPlatform.objects.create(name="Other host", api_version="2.4")
+    elsewhere = deployment.environment_save(
+        environment=Environment(key="other-staging", name="Other staging", host_platform=other, order=1),
+        actor=platform_admin,
+        changed=["key", "name", "host_platform", "order"],
+    )
+    version = make_approved("1.0.0")
+    deploy(version, elsewhere, actor=platform_admin)
+    with pytest.raises(TransitionRefused) as refused:
+        deployment.version_deploy(version=version, environment=production, actor=platform_admin)
+    assert refused.value.code == "previous_environment_required"
 
 
 def test_production_accepts_a_version_superseded_in_staging(make_approved, platform_admin, staging, production):
