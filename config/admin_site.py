@@ -4,7 +4,8 @@ from django.utils import timezone
 
 from compliance.models import ReReviewStatus
 from compliance.selectors import re_reviews_visible_to, versions_waiting_on_author
-from decisions.selectors import versions_awaiting_decision_rated
+from decisions.models import FlagStatus
+from decisions.selectors import retro_flags_visible_to, versions_awaiting_decision_rated
 from governance import roles
 from governance.admin_base import VisibleAutocompleteJsonView, with_visibility
 from governance.notifications import unread_for
@@ -54,6 +55,9 @@ class WardenAdminSite(admin.AdminSite):
             .select_related("version__plugin")
         )
         my_reviews, more_my_reviews = _first(open_reviews_of(user=user))
+        retro_flags, more_retro_flags = _first(
+            retro_flags_visible_to(user=user).filter(status=FlagStatus.OPEN).select_related("version__plugin")
+        )
         unread, more_unread = _first(unread_for(user=user), NOTIFICATION_ROWS)
         context = {
             "is_reviewer": bool(groups & REVIEWER_ROLES),
@@ -66,6 +70,9 @@ class WardenAdminSite(admin.AdminSite):
             "waiting_on_me": [],
             "is_platform_admin": user.is_superuser or roles.PLATFORM_ADMINS in groups,
             "overdue_re_reviews": list(overdue_re_reviews[:HOME_ROWS]),
+            "retro_flags": retro_flags,
+            "more_retro_flags": more_retro_flags,
+            "today": timezone.localdate(),
             "unread_notifications": unread,
             "more_unread_notifications": more_unread,
         }

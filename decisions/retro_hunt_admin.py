@@ -24,7 +24,8 @@ register_visibility(RetroHuntFlag, retro_flags_visible_to)
 
 @admin.register(RetroHuntFlag)
 class RetroHuntFlagAdmin(ScopedAdmin):
-    list_display = ["version_link", "policy", "severity", "status", "due", "proposes_revocation", "opened_at"]
+    list_display = ["policy", "version_link", "severity", "status", "due", "proposes_revocation", "opened_at"]
+    list_display_links = ["policy"]
     list_filter = ["status", "severity", "proposes_revocation"]
     list_select_related = ["version__plugin"]
     search_fields = ["version__plugin__name", "version__version", "policy_key"]

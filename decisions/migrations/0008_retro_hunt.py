@@ -81,6 +81,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'ordering': ('due_on', 'pk'),
+                'verbose_name': 'retro-hunt flag',
                 'permissions': [('resolve_retrohuntflag', 'Can resolve a retro-hunt flag')],
                 'constraints': [models.UniqueConstraint(condition=models.Q(('status', 'open')), fields=('version', 'policy_key'), name='one_open_retro_flag')],
             },

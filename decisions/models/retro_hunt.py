@@ -51,6 +51,7 @@ class RetroHuntFlag(FSMModelMixin, models.Model):
 
     class Meta:
         ordering = ("due_on", "pk")
+        verbose_name = "retro-hunt flag"
         permissions = [("resolve_retrohuntflag", "Can resolve a retro-hunt flag")]
         constraints = [
             models.UniqueConstraint(

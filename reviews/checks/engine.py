@@ -283,19 +283,23 @@ def after_run(*, run_id: int) -> CheckRun:
 
 
 DEPENDENCY_CHECK = "security.dependencies"
+# Under review with a dependency match already run: matched again, so the board never decides on
+# advisories older than the version's rating. A version whose match has not run yet reads the new ones.
+UNDER_REVIEW = (VersionStatus.IN_REVIEW, VersionStatus.CHANGES_REQUESTED, VersionStatus.AWAITING_DECISION)
 
 
 def check_runs_rematch_released(*, packages: Iterable[str] | None = None) -> int:
     """New or changed advisories: run the dependency match again for each standing version
-    (approved, deployed, superseded) that requires one of ``packages`` (all of them when
-    None), so a newly disclosed vulnerability shows up where it runs. A new run replaces the
-    current one (whose findings and report stay, the evidence of the approval) and keeps the
-    triage given there, by fingerprint. When it finishes, decisions hunts the version again
-    (the ``check_finished`` hook): a new violation opens a flag there."""
+    (approved, deployed, superseded) and each version under review that requires one of
+    ``packages`` (all of them when None), so a newly disclosed vulnerability shows up where it
+    runs and before the board decides. A new run replaces the current one (whose findings and
+    report stay, the evidence of the approval) and keeps the triage given there, by
+    fingerprint. When it finishes, decisions hunts a standing version again (the
+    ``check_finished`` hook): a new violation opens a flag there."""
     wanted = None if packages is None else {normalise_name(name) for name in packages}
     count = 0
-    standing = PluginVersion.objects.filter(status__in=STANDING_APPROVALS).order_by("pk")
-    for version_id, revision, manifest in standing.values_list("pk", "revision", "manifest"):
+    versions = PluginVersion.objects.filter(status__in=[*STANDING_APPROVALS, *UNDER_REVIEW]).order_by("pk")
+    for version_id, revision, status, manifest in versions.values_list("pk", "revision", "status", "manifest"):
         if wanted is not None and not wanted & required_packages(manifest):
             continue
         with transaction.atomic(durable=True):
@@ -305,6 +309,8 @@ def check_runs_rematch_released(*, packages: Iterable[str] | None = None) -> int
                 .order_by("-pk")
                 .first()
             )
+            if current is None and status in UNDER_REVIEW:
+                continue  # its review has not matched it yet: it will read the new advisories
             if current is not None and current.status in (RunStatus.QUEUED, RunStatus.RUNNING):
                 continue  # it has not read the advisories yet: it will read the new ones
             run = CheckRun.objects.create(

@@ -199,3 +199,17 @@ def test_a_version_a_roll_back_brings_back_is_judged_as_of_now(
     deployment.version_roll_back(version=new, environment=production, actor=platform_admin, reason="Errors doubled.")
     flag = RetroHuntFlag.objects.get()
     assert flag.version == old and flag.trigger.startswith("reinstated:")
+
+
+def test_a_version_under_review_whose_match_ran_is_matched_again_but_not_flagged(
+    make_awaiting, django_capture_on_commit_callbacks
+):
+    waiting = make_awaiting("1.0.0", manifest=requiring("requests==2.30.0", "1.0.0"))
+    earlier = CheckRun.objects.create(
+        version=waiting, check_key="security.dependencies", tool="osv", status="succeeded"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        import_(str(FIXTURES / "osv"))
+    rematch = CheckRun.objects.get(version=waiting, replaces=earlier)
+    assert rematch.findings.get().data["package"] == "requests"  # the board's next rating counts it
+    assert not RetroHuntFlag.objects.exists()  # not approved: nothing to hunt

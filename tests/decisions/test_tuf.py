@@ -460,3 +460,14 @@ def test_the_platform_admins_are_reminded_to_renew_the_root_in_its_last_month(ma
     assert tuf_repo.tuf_root_expiry_warn(now=expires - timedelta(days=29))
     (reminder,) = Notification.objects.filter(event="tuf.root_expiring")
     assert reminder.recipient == platform_admin and "--renew-root" in reminder.body
+
+
+def test_an_artifact_missing_from_storage_is_a_clear_503_never_a_500(client, make_approved, token):
+    version = make_approved("1.0.0")
+    tuf_repo.tuf_publish()
+    target_url = "/tuf/targets/" + path_of(version).replace(
+        version.artifact_name, f"{version.sha256}.{version.artifact_name}"
+    )
+    version.artifact.storage.delete(version.artifact.name)
+    response = client.get(target_url, HTTP_AUTHORIZATION=f"Token {token}")
+    assert response.status_code == 503 and b"missing from Warden's storage" in response.content
