@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.http import JsonResponse
 from django.urls import include, path, re_path
+from django.views.defaults import page_not_found
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -28,3 +30,10 @@ urlpatterns = [
     re_path(r"^tuf/(?P<version>[0-9]+)\.(?P<role>targets|snapshot|bins-[0-9a-f]{2})\.json$", tuf_views.metadata),
     path("tuf/targets/<path:path>", tuf_views.target, name="tuf-target"),
 ]
+
+
+def handler404(request, exception):
+    """Under ``/api/`` every answer is JSON, an unknown path too; elsewhere Django's page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"code": "not_found", "detail": "No such endpoint.", "errors": []}, status=404)
+    return page_not_found(request, exception)

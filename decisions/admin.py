@@ -30,6 +30,7 @@ from governance.admin_base import (
     valid_pk,
 )
 from governance.errors import ValidationFailed, WardenError
+from governance.text import yaml_load
 from reviews.selectors import findings_visible_to
 from submissions.selectors import plugins_visible_to, versions_visible_to
 
@@ -72,7 +73,7 @@ class RubricDocumentField(forms.CharField):
     def clean(self, value: Any) -> dict:
         value = super().clean(value)
         try:
-            return validated_rubric(yaml.safe_load(value))
+            return validated_rubric(yaml_load(value))
         except yaml.YAMLError as exc:
             raise forms.ValidationError(f"Not valid YAML: {exc}") from None
         except ValidationFailed as exc:

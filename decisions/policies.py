@@ -34,6 +34,7 @@ from django_q.tasks import async_task
 from decisions.models import Policy, PolicyMode, PolicySeverity, RetroHuntAction
 from governance.cel import compile_expression
 from governance.errors import ValidationFailed
+from governance.text import yaml_load
 from governance.transitions import save_with_audit
 
 from .rubric import digest_of
@@ -246,7 +247,7 @@ def policy_document(text: str, *, source: str) -> dict:
         )
 
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml_load(text)
     except yaml.YAMLError as exc:
         raise refuse(f"not valid YAML: {exc}", "invalid_yaml") from None
     if not isinstance(raw, dict):

@@ -4,23 +4,25 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypedDict
 
+import django_filters
 from django.contrib.auth.models import User
 from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.fields import empty
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from decisions.models import RiskRating
+from governance.api import StrictJSONParser
 from governance.ids import MAX_ID
 from reviews.models import SEVERITY_RANK, CheckRun, StageReview
 from reviews.selectors import latest_runs
 from submissions import services
-from submissions.models import PluginVersion, VersionRevision
+from submissions.models import PluginVersion, VersionRevision, VersionStatus
 from submissions.selectors import plugins_visible_to, versions_visible_to
 
 
@@ -160,10 +162,29 @@ def versions_for_api(*, user: User) -> QuerySet[ApiVersion]:
     )
 
 
+class VersionFilter(django_filters.FilterSet):
+    """``?status=approved&plugin=acme-exporter&organisation=acme&submitted_after=2026-01-01``; a
+    value that is not one of the choices is a 400 naming the field, never silently ignored."""
+
+    status = django_filters.MultipleChoiceFilter(choices=VersionStatus.choices)
+    plugin = django_filters.CharFilter(field_name="plugin__name")
+    plugin_id = django_filters.NumberFilter(field_name="plugin_id")
+    organisation = django_filters.CharFilter(field_name="plugin__organisation__slug")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    submitted_after = django_filters.IsoDateTimeFilter(field_name="submitted_at", lookup_expr="gte")
+    submitted_before = django_filters.IsoDateTimeFilter(field_name="submitted_at", lookup_expr="lt")
+
+    class Meta:
+        model = PluginVersion
+        fields: list[str] = []
+
+
 class VersionViewSet(viewsets.ReadOnlyModelViewSet):
     """Versions the caller may see: status, current stages, check runs, findings by severity."""
 
     serializer_class = VersionOut
+    filterset_class = VersionFilter
 
     def get_queryset(self) -> QuerySet[PluginVersion]:
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
@@ -287,7 +308,7 @@ class VersionResubmit(_VersionAction):
     and answers to the threads addressed to the authors, all in one step: if any part is
     refused, nothing changes. A new review round starts."""
 
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, StrictJSONParser]
 
     @extend_schema(
         request={"multipart/form-data": ResubmitIn, "application/json": ResubmitIn},

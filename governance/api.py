@@ -3,10 +3,24 @@
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from rest_framework import exceptions
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .errors import WardenError
+from .text import encodable, lone_surrogate
+
+
+class StrictJSONParser(JSONParser):
+    r"""DRF's JSON parser, refusing a document that holds a lone UTF-16 surrogate (``"\udc80"``):
+    it is not text, and could not be stored or sent back (governance/text.py)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        document = super().parse(stream, media_type, parser_context)
+        bad = lone_surrogate(document)
+        if bad is not None:
+            raise exceptions.ParseError(f"JSON parse error - {bad[:60]!r} holds a lone UTF-16 surrogate, not text.")
+        return document
 
 
 def exception_handler(exc, context):
@@ -23,12 +37,15 @@ def exception_handler(exc, context):
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
-        errors = [{"field": field, "message": " ".join(map(str, messages))} for field, messages in _flatten(exc.detail)]
+        errors = [
+            {"field": encodable(field), "message": encodable(" ".join(map(str, messages)))}
+            for field, messages in _flatten(exc.detail)
+        ]
         response.data = {"code": "invalid", "detail": "The request is invalid.", "errors": errors}
     else:
         response.data = {
             "code": exc.get_codes() if isinstance(exc.get_codes(), str) else "error",
-            "detail": str(exc.detail),
+            "detail": encodable(str(exc.detail)),
             "errors": [],
         }
     return response

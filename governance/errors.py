@@ -1,5 +1,7 @@
 """Errors that services raise; the admin and the API turn them into messages and JSON."""
 
+from .text import encodable, encodable_errors
+
 
 class WardenError(Exception):
     """A refused request: nothing was changed. ``code`` is stable for API clients."""
@@ -8,11 +10,12 @@ class WardenError(Exception):
     status = 400
 
     def __init__(self, detail: str, *, code: str | None = None, errors: list[dict] | None = None):
+        detail = encodable(detail)  # a refusal may name what the outside sent: it must encode
         super().__init__(detail)
         self.detail = detail
         if code:
             self.code = code
-        self.errors = errors or []
+        self.errors = encodable_errors(errors or [])
 
     def as_dict(self) -> dict:
         return {"code": self.code, "detail": self.detail, "errors": self.errors}

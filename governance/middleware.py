@@ -1,6 +1,9 @@
 import logging
 import re
 
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+
 from .request_context import bind_request_id, current_request_id, unbind_request_id
 
 # A caller-supplied id is kept only when it looks like an id, so it cannot smuggle
@@ -24,6 +27,29 @@ class RequestIdMiddleware:
             return response
         finally:
             unbind_request_id(token)
+
+
+class RequestSizeMiddleware:
+    """Refuse a body larger than any upload Warden accepts (the largest of an artifact and a
+    report, plus room for the form) by its Content-Length, before Django reads and spools it to
+    disk: a 400 MB multipart post costs the server nothing. 413, in the API's JSON shape under
+    ``/api/``. (A chunked body has no Content-Length; the upload limits of each form refuse it.)"""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        limit = settings.WARDEN_MAX_REQUEST_BYTES
+        if length > limit:
+            detail = f"The request body is {length} bytes; Warden accepts at most {limit}."
+            if request.path.startswith("/api/"):
+                return JsonResponse({"code": "request_too_large", "detail": detail, "errors": []}, status=413)
+            return HttpResponse(detail, status=413, content_type="text/plain")
+        return self.get_response(request)
 
 
 class RefusalLogFilter(logging.Filter):

@@ -7,11 +7,12 @@ from pathlib import Path
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from governance.api import StrictJSONParser
 from governance.errors import ValidationFailed
 
 from .advisories.osv import load_any, parse_advisory
@@ -40,7 +41,7 @@ class AdvisoryImport(APIView):
     (.json, .yaml, or an OSV all.zip export). Entries that cannot be read are listed in
     ``errors``; if none could be read at all the answer is 400."""
 
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [StrictJSONParser, MultiPartParser]
     permission_classes = [CanImportAdvisories]
 
     @extend_schema(request=None, responses={200: ImportResultOut})

@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "django_filters",
     "guardian",
     "simple_history",
     "django_q",
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "governance.middleware.RequestIdMiddleware",
+    "governance.middleware.RequestSizeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -127,12 +129,20 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 WARDEN_SEPARATE_SIGNOFFS = env_bool("WARDEN_SEPARATE_SIGNOFFS", True)
 
 REST_FRAMEWORK = {
+    # Token first: a request without credentials, or with a bad token, is a 401 with
+    # ``WWW-Authenticate: Token`` (the first class names the challenge); browsers keep their session.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": [
+        "governance.api.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "EXCEPTION_HANDLER": "governance.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
@@ -185,6 +195,8 @@ WARDEN_CHECK_MAX_ATTEMPTS = env_int("WARDEN_CHECK_MAX_ATTEMPTS", 3, minimum=1)
 WARDEN_TOOL_TIMEOUT = env_int("WARDEN_TOOL_TIMEOUT", 300, minimum=5)
 # Largest external report accepted (bandit's SARIF for 50,000 results is about 60 MB).
 WARDEN_MAX_REPORT_BYTES = env_int("WARDEN_MAX_REPORT_BYTES", 100 * 1024 * 1024, minimum=1024)
+# A body over this is refused by its Content-Length before it is read (governance/middleware.py).
+WARDEN_MAX_REQUEST_BYTES = max(WARDEN_MAX_ARTIFACT_BYTES, WARDEN_MAX_REPORT_BYTES) + 1024 * 1024
 
 # The sandbox for plugin code (docs/sandbox.md). Without bubblewrap a run errors and no plugin code
 # runs, unless this development setting allows it (never in production): then the plugin runs as an

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import yaml
 from packaging.utils import canonicalize_name
 
+from governance.text import lone_surrogate, yaml_load
 from reviews.advisories.severity import derive_severity
 from reviews.findings_data import ReportError
 
@@ -84,6 +85,8 @@ def parse_advisory(data: Any) -> Advisory:
     """Validate and convert one OSV object; a ReportError names the id and the field at fault."""
     if not isinstance(data, dict):
         raise ReportError(f"an OSV advisory must be an object, not {type(data).__name__}")
+    if (bad := lone_surrogate(data)) is not None:
+        raise ReportError(f"{bad[:60]!r} holds a lone UTF-16 surrogate, which is not text")
     ident = data.get("id")
     if not isinstance(ident, str) or not ident.strip():
         raise ReportError("advisory without an id: field 'id' must be a non-empty string")
@@ -231,7 +234,7 @@ def load_json_file(path: str | Path, *, errors: Errors = "raise") -> Iterator[Ad
 def load_yaml_file(path: str | Path, *, errors: Errors = "raise") -> Iterator[Advisory]:
     """One PyPA advisory-database file: OSV written as YAML (a list of objects is accepted too)."""
     path = Path(path)
-    document = _read(path, lambda text: _json_safe(yaml.safe_load(text)), errors)
+    document = _read(path, lambda text: _json_safe(yaml_load(text)), errors)
     if document is not _UNREADABLE:
         yield from _advisories(document, str(path), errors)
 

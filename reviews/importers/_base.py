@@ -10,6 +10,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
+from governance.text import SURROGATE_ESCAPE, lone_surrogate
 from reviews.findings_data import SEVERITIES, FindingData, ReportError
 
 TITLE_MAX = 300  # Finding.title is a CharField(max_length=300)
@@ -91,7 +92,7 @@ def load_json(content: bytes) -> object:
     except UnicodeDecodeError as exc:
         raise ReportError(f"not JSON: the report is not valid {exc.encoding} text (byte {exc.start})") from None
     try:
-        return _DECODER.decode(text)
+        document = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise ReportError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except _NotJsonConstant as exc:
@@ -100,6 +101,9 @@ def load_json(content: bytes) -> object:
         raise ReportError("not JSON Warden can read: it is nested too deeply") from None
     except ValueError as exc:  # e.g. an integer with more digits than int() allows
         raise ReportError(f"not JSON Warden can read: {exc}") from None
+    if SURROGATE_ESCAPE.search(text) and (bad := lone_surrogate(document)) is not None:
+        raise ReportError(f"not JSON Warden can read: {show(bad)} holds a lone UTF-16 surrogate, which is not text")
+    return document
 
 
 def show(value: object, limit: int = 60) -> str:
