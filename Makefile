@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint migrate clean sandbox test-tools
+.PHONY: run test lint migrate clean sandbox test-tools schema
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,10 @@ lint: $(VENV)/.dev
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python manage.py makemigrations --check --dry-run -v0
+
+## The committed OpenAPI schema: regenerate it after an API change (a test fails until you do).
+schema: $(VENV)/.runtime
+	DJANGO_SETTINGS_MODULE=config.settings.base $(BIN)/python manage.py spectacular --validate --file docs/openapi.yaml
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -3,7 +3,7 @@ from django.http import JsonResponse
 from django.urls import include, path, re_path
 from django.views.defaults import page_not_found
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from decisions import tuf_views
 from decisions.attestation_api import attestation_key_json, attestation_key_pem
@@ -24,6 +24,7 @@ urlpatterns = [
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     # The TUF repository hosts update through (docs/hosts.md "Updating through TUF").
     path("tuf/<int:version>.root.json", tuf_views.root, name="tuf-root"),
     path("tuf/timestamp.json", tuf_views.timestamp, name="tuf-timestamp"),

@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_filters",
     "guardian",
     "simple_history",
@@ -151,6 +152,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Warden API",
     "DESCRIPTION": "Plugin approval portal: submissions, reviews, gate and feed.",
     "VERSION": "0.5.0",  # CHANGELOG.md
+    # The documentation pages load their scripts from Warden's static files, never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # django-q2: the ORM broker needs no server; set REDIS_URL when workers run on several machines.
