@@ -73,12 +73,13 @@ def tuf_follow(*, version_id: int, urgent: bool) -> None:
             return
         except Exception as exc:  # the revocation committed; its publication must not be lost silently
             logger.exception("TUF publication of version %s failed", version_id)
-            notify_platform_admins(
-                event="tuf.publication_failed",
-                subject="The TUF repository could not be updated after a revocation or roll back",
-                body=f"Version {version_id} may still be offered to hosts through TUF until a worker publishes "
-                f'it (the feed already lists the change). The error: {exc!r}. See docs/runbook.md, "TUF keys".',
-            )
+            with transaction.atomic():  # the outbox row, after the change's own commit
+                notify_platform_admins(
+                    event="tuf.publication_failed",
+                    subject="The TUF repository could not be updated after a revocation or roll back",
+                    body=f"Version {version_id} may still be offered to hosts through TUF until a worker publishes "
+                    f'it (the feed already lists the change). The error: {exc!r}. See docs/runbook.md, "TUF keys".',
+                )
     async_task("decisions.tasks.tuf_publish", version_id)
 
 

@@ -317,12 +317,13 @@ def tuf_root_expiry_warn(*, now: datetime | None = None) -> bool:
     row = latest("root")
     if row is None or row.expires - now > ROOT_WARN:
         return False
-    notify_platform_admins(
-        event="tuf.root_expiring",
-        subject=f"The TUF root (version {row.version}) expires on {row.expires:%Y-%m-%d}",
-        body="Hosts refuse Warden's TUF metadata once its root has expired. Bring the root key in and run "
-        '`manage.py tuf_keys --renew-root` (docs/runbook.md, "TUF keys: roles and rotation").',
-    )
+    with transaction.atomic():
+        notify_platform_admins(
+            event="tuf.root_expiring",
+            subject=f"The TUF root (version {row.version}) expires on {row.expires:%Y-%m-%d}",
+            body="Hosts refuse Warden's TUF metadata once its root has expired. Bring the root key in and run "
+            '`manage.py tuf_keys --renew-root` (docs/runbook.md, "TUF keys: roles and rotation").',
+        )
     return True
 
 

@@ -45,6 +45,11 @@ EVENTS = {
     "version.rolled_back": "A version you submitted or reviewed was rolled back",
     "version.revoked": "A version you submitted or reviewed had its approval revoked",
     "check.errored": "An automated check of a review you hold (or your group holds) errored",
+    "retro_hunt.flagged": "An approved version now violates a blocking policy (found after approval)",
+    "retro_hunt.revocation_proposed": "A policy proposes revoking an approved version it now finds",
+    "retro_hunt.overdue": "A violation found after approval is past its due date",
+    "tuf.publication_failed": "The TUF repository could not be updated after a revocation or roll back",
+    "tuf.root_expiring": "The TUF root expires within 30 days: renew it",
 }
 CLAIM = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=6)

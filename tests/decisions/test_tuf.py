@@ -20,7 +20,7 @@ from tuf.api.metadata import Metadata, Root
 from tuf.ngclient import Updater
 from tuf.ngclient.fetcher import FetcherInterface
 
-from decisions import tuf_keys, tuf_repo, tuf_targets
+from decisions import feed, tuf_keys, tuf_repo, tuf_targets
 from decisions.deployment import version_revoke
 from decisions.models import TufMetadata
 from tests.conftest import make_user
@@ -471,3 +471,23 @@ def test_an_artifact_missing_from_storage_is_a_clear_503_never_a_500(client, mak
     version.artifact.storage.delete(version.artifact.name)
     response = client.get(target_url, HTTP_AUTHORIZATION=f"Token {token}")
     assert response.status_code == 503 and b"missing from Warden's storage" in response.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_alerts_are_written_outside_any_transaction_as_the_task_and_the_commit_hook_run_them(
+    platform_admin, settings, tmp_path
+):
+    """As in production: the on-commit hook and the scheduled task run with no transaction open."""
+    from governance.models import Notification
+
+    tuf_repo.tuf_publish()
+    expires = TufMetadata.objects.get(role="root").expires
+    assert tuf_repo.tuf_root_expiry_warn(now=expires - timedelta(days=1))
+    settings.WARDEN_TUF_KEYS = {**settings.WARDEN_TUF_KEYS, "snapshot": tmp_path / "gone.pem"}
+    from unittest.mock import patch
+
+    from django_q.conf import Conf
+
+    with patch.object(Conf, "SYNC", False):
+        feed.tuf_follow(version_id=1, urgent=True)  # publishing fails: told, and queued for a worker
+    assert set(Notification.objects.values_list("event", flat=True)) == {"tuf.root_expiring", "tuf.publication_failed"}
