@@ -86,3 +86,24 @@ def normalise_path(path: str) -> str:
         path = path[2:]
     path = path.lstrip("/")
     return _VERSIONED_ROOT.sub("", path)
+
+
+UNISOLATED = (
+    "bubblewrap is not available on this worker and WARDEN_SANDBOX_ALLOW_UNISOLATED is on (a development setting): "
+)
+
+
+def unisolated_finding(*, kind: str, tool: str, consequence: str, cwe: str = "") -> FindingData:
+    """The plugin ran without the sandbox (development only): a high finding of ``kind``, so the
+    gate fails and the run is done again on a worker with bubblewrap. ``consequence`` says what
+    that means for the check's results."""
+    return FindingData(
+        rule_id=f"{kind}.unisolated",
+        title="Ran without isolation",
+        severity="high",
+        kind=kind,
+        message=UNISOLATED + consequence,
+        cwe=cwe,
+        tool=tool,
+        snippet="unisolated",
+    )

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from typing import Any
 
-from reviews.findings_data import FindingData
+from reviews.findings_data import FindingData, unisolated_finding
 from reviews.sandbox.environment import plugin_environment
 from reviews.sandbox.harness import SELF_CHECK_FILE  # the harness's end-of-run self-check, under the plugin root
 from reviews.sandbox.runner import ENV_INSIDE, PLUGIN_INSIDE, SandboxRun, sandbox_run
@@ -131,7 +131,17 @@ def behaviour_findings(
     findings = [f for event in events if (f := _judge(event, permissions)) is not None]
     findings += [_truncated_finding(record["kind"]) for record in run.of_type("truncated")]
     if run.isolation == "none":
-        findings.append(_unisolated_finding())
+        findings.append(
+            unisolated_finding(
+                kind="behaviour",
+                tool=TOOL,
+                cwe="CWE-653",
+                consequence="the plugin ran with no namespaces, so the host's files, network and processes were "
+                "within its reach (as the sandbox user when the worker is root, else as the worker's user, with "
+                "an empty environment). What it did is on record only as far as the audit hook saw it. Re-run on "
+                "a worker with bubblewrap.",
+            )
+        )
     evaded = run.forged + _self_check(run, checked) + _unobserved(run, permissions, events, ordinary)
     findings += [_evaded_finding(what) for what in evaded]
     if run.tampered:
@@ -310,23 +320,6 @@ def _evaded_finding(what: str) -> FindingData:
         tool=TOOL,
         snippet=f"capture-evaded:{what}"[:500],
         data={"contradiction": what},
-    )
-
-
-def _unisolated_finding() -> FindingData:
-    return FindingData(
-        rule_id="behaviour.unisolated",
-        title="Ran without isolation",
-        severity="high",
-        kind="behaviour",
-        message="bubblewrap is not available on this worker and WARDEN_SANDBOX_ALLOW_UNISOLATED is on (a "
-        "development setting): the plugin ran with no namespaces, so the host's files, network and "
-        "processes were within its reach (as the sandbox user when the worker is root, else as the "
-        "worker's user, with an empty environment). What it did is on record only as far as the audit "
-        "hook saw it. Re-run on a worker with bubblewrap.",
-        cwe="CWE-653",
-        tool=TOOL,
-        snippet="unisolated",
     )
 
 

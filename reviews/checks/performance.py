@@ -22,7 +22,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from reviews.findings_data import FindingData
+from reviews.findings_data import FindingData, unisolated_finding
 from reviews.performance import KPIS, Budget, Measured, budget_for, judge, median, percentile
 from reviews.sandbox.environment import plugin_environment
 from reviews.sandbox.runner import SandboxRun, isolation_available, sandbox_run
@@ -112,7 +112,14 @@ def performance_harness(ctx: CheckContext) -> CheckOutcome:
     if this.forged:
         findings.append(_forged_finding(this))
     if this.failure is None and not isolation_available():
-        findings.append(_unisolated_finding())
+        findings.append(
+            unisolated_finding(
+                kind="performance",
+                tool=TOOL,
+                consequence="the plugin ran as an ordinary process of the worker's machine. Its figures were "
+                "measured, but nothing contained it; re-run on a worker with bubblewrap.",
+            )
+        )
     return CheckOutcome(
         passed=not findings,
         findings=findings,
@@ -257,20 +264,6 @@ def _forged_finding(subject: Subject) -> FindingData:
         tool=TOOL,
         snippet="forged-measurement",
         data={"contradictions": subject.forged[:50]},
-    )
-
-
-def _unisolated_finding() -> FindingData:
-    return FindingData(
-        rule_id="performance.unisolated",
-        title="Ran without isolation",
-        severity="high",
-        kind="performance",
-        message="bubblewrap is not available on this worker and WARDEN_SANDBOX_ALLOW_UNISOLATED is on (a "
-        "development setting): the plugin ran as an ordinary process of the worker's machine. Its figures "
-        "were measured, but nothing contained it; re-run on a worker with bubblewrap.",
-        tool=TOOL,
-        snippet="unisolated",
     )
 
 
