@@ -473,7 +473,7 @@ def test_an_artifact_missing_from_storage_is_a_clear_503_never_a_500(client, mak
     assert response.status_code == 503 and b"missing from Warden's storage" in response.content
 
 
-@pytest.mark.django_db(transaction=True)
+@LIVE
 def test_the_alerts_are_written_outside_any_transaction_as_the_task_and_the_commit_hook_run_them(
     platform_admin, settings, tmp_path
 ):
