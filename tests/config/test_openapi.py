@@ -3,11 +3,17 @@ and the documentation pages load nothing from outside."""
 
 from pathlib import Path
 
+import pytest
 from django.core.management import call_command
+from django.db import connection
 
 SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 
 
+@pytest.mark.skipif(
+    connection.vendor != "sqlite",
+    reason="integer bounds in the schema follow the database; it is generated and committed with SQLite (make schema)",
+)
 def test_the_committed_schema_is_the_one_the_code_generates(tmp_path):
     generated = tmp_path / "openapi.yaml"
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(generated))
