@@ -18,7 +18,6 @@ from datetime import date, timedelta
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from governance import roles
@@ -53,16 +52,11 @@ class HuntReport:
         self.cleared += other.cleared
 
 
-def standing_versions() -> QuerySet[PluginVersion]:
-    """What hosts may run: approved, deployed, or superseded somewhere but still standing."""
-    return PluginVersion.objects.filter(status__in=STANDING_APPROVALS)
-
-
 def retro_hunt(*, trigger: str, version_ids: Iterable[int] | None = None) -> HuntReport:
     """System (a task): evaluate each standing version (of ``version_ids`` when given) again,
     each in its own transaction, so one version's flags never wait for the others."""
     report = HuntReport()
-    versions = standing_versions()
+    versions = PluginVersion.objects.filter(status__in=STANDING_APPROVALS)  # what hosts may run
     if version_ids is not None:
         versions = versions.filter(pk__in=list(version_ids))
     for version_id in versions.order_by("pk").values_list("pk", flat=True):
@@ -91,7 +85,8 @@ def version_retro_hunt(*, version: PluginVersion, trigger: str) -> HuntReport:
     assessment, _rubric = assess_version(version=version)
     facts = digest_of(assessment.facts)
     blocking = {row["key"]: row for row in assessment.results if row["blocks"]}
-    wanted = {key for key, row in blocking.items() if not _resolved_on_these_facts(version, row, facts)}
+    resolved = _resolved_on_these_facts(version, facts)
+    wanted = {key for key, row in blocking.items() if (key, row["version"]) not in resolved}
     flags = version.retro_flags.select_for_update().filter(status=FlagStatus.OPEN)
     open_flags = {flag.policy_key: flag for flag in flags}
     if _outcome(assessment.results, facts) == _latest_outcome(version) and set(open_flags) == wanted:
@@ -121,12 +116,12 @@ def _latest_outcome(version: PluginVersion) -> str | None:
     return _outcome(latest.results, digest_of(latest.rating.facts))
 
 
-def _resolved_on_these_facts(version: PluginVersion, row: dict, facts: str) -> bool:
-    """A reviewer resolved this policy's flag and nothing the version is judged on has changed
-    since: the same finding is not raised again. New facts (a new advisory) raise it again."""
-    return version.retro_flags.filter(
-        status=FlagStatus.RESOLVED, policy_key=row["key"], policy_version=row["version"], facts_digest=facts
-    ).exists()
+def _resolved_on_these_facts(version: PluginVersion, facts: str) -> set[tuple[str, int]]:
+    """(policy key, version) of the flags a reviewer resolved while the version was judged on
+    these very facts (one query): those are not raised again. New facts (a new advisory) raise
+    them again."""
+    resolved = version.retro_flags.filter(status=FlagStatus.RESOLVED, facts_digest=facts)
+    return set(resolved.values_list("policy_key", "policy_version"))
 
 
 def _open(version: PluginVersion, row: dict, evaluation: PolicyEvaluation, trigger: str, facts: str) -> RetroHuntFlag:
