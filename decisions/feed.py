@@ -133,6 +133,13 @@ def _last_seq_query() -> tuple[str, tuple[Any, ...]]:
     return FeedEntry.objects.order_by("-seq").values_list("seq")[:1].query.sql_with_params()
 
 
+def feed_entry_stamp(seq: int) -> datetime | None:
+    """When entry ``seq`` was recorded (None: no such entry): with ``seq`` it names the feed's
+    content up to there even where a number can come round again (a test's rolled-back
+    transaction, a database restored from a backup)."""
+    return FeedEntry.objects.filter(seq=seq).values_list("created_at", flat=True).first()
+
+
 def feed_last_seq_expression() -> Coalesce:
     """``feed_last_seq`` inside another query (the feed API reads it with the token)."""
     return Coalesce(Subquery(FeedEntry.objects.order_by("-seq").values("seq")[:1]), 0)

@@ -1,14 +1,17 @@
 """``GET /api/v1/feed/``: what host platforms poll (docs/hosts.md, "Polling the feed").
 
-A poll that changes nothing is the common case, so it is answered first and cheaply, in one
-query (the token's user, whether the user may read the feed, the feed's last ``seq``), and
-304 when the ETag the host sent still names the answer. Only a changed answer reads entries,
-and their stored JSON goes out as the text it was stored as, not decoded and encoded again.
+A poll that changes nothing is the common case, so it is answered first and cheaply, by a
+middleware (``FeedPollMiddleware``) in one query (the token's user, whether the user may read
+the feed, the feed's last ``seq``), and 304 when the ETag the host sent still names the
+answer. Only a changed answer reads entries, and their stored JSON goes out as the text it was
+stored as, not decoded and encoded again; the full listing, the same for every reader, is
+built once each time the feed grows.
 bench/bench_feed.py measures both against a trivial view (docs/benchmarks.md).
 """
 
 import functools
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -17,6 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified, QueryDict
+from django.urls import reverse
 from django.utils.http import parse_etags
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
@@ -32,7 +36,7 @@ from rest_framework.views import APIView
 from governance.errors import ValidationFailed
 from governance.ids import MAX_ID
 
-from .feed import FeedPage, feed_last_seq, feed_last_seq_expression, feed_page
+from .feed import FeedPage, feed_entry_stamp, feed_last_seq, feed_last_seq_expression, feed_page
 
 READ_FEED = "decisions.read_feed"
 DEFAULT_LIMIT = 1_000
@@ -199,13 +203,6 @@ class Feed(APIView):
     parser_classes: list = []  # a GET: nothing to parse
     throttle_classes: list = []
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        """A host's poll that changes nothing is answered here, before DRF builds its request
-        (which took as long as the query). Anything else (no token, a refused one, a bad
-        question, a changed answer) goes the whole way and gets DRF's answer."""
-        unchanged = unchanged_poll(request) if request.method in ("GET", "HEAD") else None
-        return unchanged if unchanged is not None else super().dispatch(request, *args, **kwargs)
-
     @extend_schema(
         parameters=[SINCE, LIMIT],
         responses={200: FeedOut, 304: OpenApiResponse(description="Unchanged since the ETag sent in If-None-Match.")},
@@ -216,14 +213,37 @@ class Feed(APIView):
         etag = feed_etag(seq=seq, since=since, limit=limit)
         if etag_matches(request.headers.get("If-None-Match", ""), etag):
             return with_validators(HttpResponseNotModified(), etag)
-        page = feed_page(since=since, limit=limit, upto=seq)
-        return with_validators(HttpResponse(feed_json(page), content_type="application/json"), etag)
+        return with_validators(
+            HttpResponse(feed_body(since=since, limit=limit, upto=seq), content_type="application/json"), etag
+        )
+
+
+class FeedPollMiddleware:
+    """A host's poll that changes nothing, answered before the middleware below it (sessions,
+    CSRF, authentication, messages, history) and URL resolution, none of which a token's
+    conditional GET needs: they took more than the poll's own query. It sits after the
+    security, request-id and request-size middleware, so the 304 carries their headers, and
+    the Host header is checked against ALLOWED_HOSTS as CommonMiddleware would. Anything else
+    (no token, a refused one, a bad question, a changed answer, another path) goes the whole
+    way and gets the view's answer."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]):
+        self.get_response = get_response
+        self.path = reverse("feed")
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if request.path_info == self.path and request.method in ("GET", "HEAD"):
+            unchanged = unchanged_poll(request)
+            if unchanged is not None:
+                return unchanged
+        return self.get_response(request)
 
 
 def unchanged_poll(request: HttpRequest) -> HttpResponseBase | None:
     """304 for a feed reader's token whose If-None-Match still names the answer, else None."""
     if "HTTP_IF_NONE_MATCH" not in request.META:
         return None
+    request.get_host()  # DisallowedHost (400) for a host not in ALLOWED_HOSTS, as for any request
     words = request.META.get("HTTP_AUTHORIZATION", "").split()
     if len(words) != 2 or words[0].lower() != "token":
         return None
@@ -258,6 +278,28 @@ def with_validators(response: HttpResponseBase, etag: str) -> HttpResponseBase:
     response["ETag"] = etag
     response["Cache-Control"] = "private, no-cache"  # revalidate each time; never shared between readers
     return response
+
+
+# The last full listing this process sent: (limit, upto, the stamp of entry upto), and its JSON.
+_full_listing: tuple[tuple[int, int, datetime | None], str] | None = None
+
+
+def feed_body(*, since: int | None, limit: int, upto: int) -> str:
+    """The answer's JSON. The full listing is the same for every reader until the feed grows
+    (entries are only appended, and ``upto`` is read first), so the last one is kept and sent
+    again while entry ``upto`` is the one it was built from: a host that comes up, or one
+    that lost its cursor, costs one key lookup, not the whole feed's query. Deltas are read
+    each time (each host asks its own)."""
+    global _full_listing
+    if since is not None:
+        return feed_json(feed_page(since=since, limit=limit, upto=upto))
+    key = (limit, upto, feed_entry_stamp(upto))
+    cached = _full_listing
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    body = feed_json(feed_page(since=None, limit=limit, upto=upto))
+    _full_listing = (key, body)
+    return body
 
 
 def feed_json(page: FeedPage) -> str:

@@ -43,6 +43,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "governance.middleware.RequestIdMiddleware",
     "governance.middleware.RequestSizeMiddleware",
+    "decisions.feed_api.FeedPollMiddleware",  # a host's unchanged poll: 304 before the rest
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
