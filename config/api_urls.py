@@ -6,9 +6,11 @@ from decisions.attestation_api import VersionAttestation
 from decisions.feed_api import Feed
 from decisions.version_api import PluginVersionCreate, VersionResubmit, VersionSubmit, VersionViewSet, VersionWithdraw
 from reviews.api import AdvisoryImport
+from reviews.findings_api import FindingViewSet
 
 router = SimpleRouter()
 router.register("versions", VersionViewSet, basename="version")
+router.register("findings", FindingViewSet, basename="finding")
 
 urlpatterns = [
     path("plugins/<int:plugin>/versions/", PluginVersionCreate.as_view(), name="plugin-versions"),

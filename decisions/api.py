@@ -65,6 +65,8 @@ class VersionGate(APIView):
     """``GET /api/v1/versions/{id}/gate/``: evaluated now, nothing stored. A CI job passes on
     ``pass``, fails on ``fail``, and waits (or polls again) on ``pending`` (docs/policies.md)."""
 
+    token_scopes = {"GET": ("read", "report", "submit")}  # a CI job asks after it posts
+
     @extend_schema(responses={200: GateOut}, parameters=[WAIT])
     def get(self, request: Request, version: int) -> Response:
         target = get_object_or_404(
@@ -81,6 +83,7 @@ class VersionReports(APIView):
     ``"unchanged": true``, and nothing is stored (no run, no findings, no audit row)."""
 
     parser_classes = [MultiPartParser]
+    token_scopes = {"POST": "report"}
 
     @extend_schema(
         request=ReportUpload,

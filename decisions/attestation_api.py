@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from governance.errors import NotFound
 from submissions.models import PluginVersion
 from submissions.selectors import versions_visible_to
+from submissions.tokens import token_allows
 
 from .attestation_keys import attestation_key_load
 from .attestations import attestation_body, attestation_of
@@ -33,11 +34,13 @@ class VersionAttestation(APIView):
     read the attestation of any version the feed lists, as its entries link here. A revoked
     version keeps its attestation: the feed says it is revoked."""
 
+    token_scopes = {"GET": ("read", "feed")}
+
     @extend_schema(responses={200: ENVELOPE, 404: OpenApiResponse(description="Not approved, or not visible.")})
     def get(self, request: Request, version: int) -> HttpResponse:
         readable = (
             PluginVersion.objects.all()
-            if request.user.has_perm("decisions.read_feed")
+            if request.user.has_perm("decisions.read_feed") and token_allows(request, "feed")
             else versions_visible_to(user=request.user)
         )
         target = get_object_or_404(readable, pk=version)

@@ -12,7 +12,7 @@ bench/bench_feed.py measures both against a trivial view (docs/benchmarks.md).
 import functools
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from django.contrib.auth.models import Permission, User
@@ -21,12 +21,13 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified, QueryDict
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import parse_etags
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import BasePermission
 from rest_framework.renderers import JSONRenderer
@@ -35,6 +36,9 @@ from rest_framework.views import APIView
 
 from governance.errors import ValidationFailed
 from governance.ids import MAX_ID
+from governance.request_context import bind_token_label
+from submissions.models import IntegrationToken, TokenScope
+from submissions.tokens import KEYWORD, IntegrationTokenAuthentication, check_scope, token_rate_wait, token_used
 
 from .feed import FeedPage, feed_entry_stamp, feed_last_seq, feed_last_seq_expression, feed_page
 
@@ -103,6 +107,13 @@ FeedOut = inline_serializer(
 class FeedPoll(NamedTuple):
     """What one query reads of a token's request to the feed (``request.auth`` of the view)."""
 
+    token: int
+    prefix: str
+    hashed_key: str
+    scopes: list[str]
+    expiry_date: datetime | None
+    last_used_at: datetime | None
+    rate_per_minute: int
     user: int
     username: str
     is_active: bool
@@ -110,38 +121,77 @@ class FeedPoll(NamedTuple):
     reads_feed: bool  # holds decisions.read_feed, directly or through a group, or is a superuser
     seq: int  # the feed's last seq
 
+    def usable_with(self, key: str) -> bool:
+        """The key is this token's, and the token has not expired (revoked ones are not read)."""
+        expired = self.expiry_date is not None and self.expiry_date <= timezone.now()
+        return not expired and IntegrationToken.key_generator.verify(key, self.hashed_key)
 
-class FeedTokenAuthentication(TokenAuthentication):
-    """DRF's token authentication that reads, in the same query as the token's user, whether
-    the user holds ``decisions.read_feed`` and the feed's last ``seq`` (``poll_of``). The user
-    comes back with the fields authentication and permissions read; any other is loaded when
-    first read (a deferred field)."""
 
-    def authenticate_credentials(self, key: str) -> tuple[User, FeedPoll]:
+class FeedTokenAuthentication(IntegrationTokenAuthentication):
+    """Integration-token authentication that reads, in the same query as the token and its
+    owner, whether the owner holds ``decisions.read_feed`` and the feed's last ``seq``
+    (``poll_of``). The owner comes back with the fields authentication and permissions read;
+    any other is loaded when first read (a deferred field)."""
+
+    def authenticate(self, request: Request) -> tuple[User, Any] | None:
+        words = get_authorization_header(request).split()
+        if len(words) != 2 or words[0].lower() != b"token":
+            return super().authenticate(request)  # no token (the session's turn), or a malformed header
+        key = words[1].decode("ascii", errors="replace")
         poll = poll_of(key)
-        if poll is None:
+        if poll is None or not poll.usable_with(key):
             raise AuthenticationFailed("Invalid token.")
         if not poll.is_active:
             raise AuthenticationFailed("User inactive or deleted.")
+        check_scope(scopes=poll.scopes, needed=(TokenScope.FEED,))
+        token_used(token_id=poll.token, last_used_at=poll.last_used_at)
         user = User.from_db(DEFAULT_DB_ALIAS, _USER_FIELDS, [poll.user, poll.username, True, poll.is_superuser])
+        bind_token_label(poll.prefix)
         return user, poll
 
 
 def poll_of(key: str) -> FeedPoll | None:
-    """The token's user, whether the user may read the feed (as Django's ModelBackend grants a
-    permission that is not an object's: the user's own or a group's, or a superuser's), and
-    the feed's last seq: one query, the whole of a host's unchanged poll."""
+    """The usable token of the key's prefix and its owner, whether the owner may read the feed
+    (as Django's ModelBackend grants a permission that is not an object's: the user's own or a
+    group's, or a superuser's), and the feed's last seq: one query, the whole of a host's
+    unchanged poll. The key itself is checked by the caller (``FeedPoll.usable_with``)."""
+    prefix, dot, _ = key.partition(".")
+    if not dot or not prefix or len(prefix) > 8:
+        return None
     sql, params = _poll_query()
     with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-        cursor.execute(sql, {**params, _KEY: key})
+        cursor.execute(sql, {**params, _KEY: prefix})
         row = cursor.fetchone()
     if row is None:
         return None
-    user, username, is_active, is_superuser, reads_feed, seq = row
-    return FeedPoll(user, username, bool(is_active), bool(is_superuser), bool(reads_feed or is_superuser), seq)
+    token, prefix, hashed_key, scopes, expiry, last_used, rate, user, username, active, superuser, reads, seq = row
+    return FeedPoll(
+        token,
+        prefix,
+        hashed_key,
+        json.loads(scopes) if isinstance(scopes, str) else scopes,
+        _aware(expiry),
+        _aware(last_used),
+        rate,
+        user,
+        username,
+        bool(active),
+        bool(superuser),
+        bool(reads or superuser),
+        seq,
+    )
 
 
-_KEY = "token_key"
+def _aware(moment: datetime | str | None) -> datetime | None:
+    """A time column as a raw cursor gives it: aware from PostgreSQL, naive UTC (or text) from SQLite."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment is not None and timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+_KEY = "token_prefix"
 _USER_FIELDS = ["id", "username", "is_active", "is_superuser"]
 
 
@@ -151,14 +201,25 @@ def _poll_query() -> tuple[str, dict[str, Any]]:
     compiling it (two ``Exists`` and their joins) took 20 times as long as running it, and so
     did SQLite's rewriting of positional placeholders at each run: they are named here."""
     readers = Permission.objects.filter(content_type__app_label="decisions", codename="read_feed")
-    reads_feed = Exists(readers.filter(user=OuterRef("pk"))) | Exists(readers.filter(group__user=OuterRef("pk")))
-    users = (
-        User.objects.using(DEFAULT_DB_ALIAS)
-        .filter(auth_token__key=_KEY)
+    reads_feed = Exists(readers.filter(user=OuterRef("owner"))) | Exists(readers.filter(group__user=OuterRef("owner")))
+    tokens = (
+        IntegrationToken.objects.using(DEFAULT_DB_ALIAS)
+        .filter(prefix=_KEY, revoked=False)
         .annotate(reads_feed=ExpressionWrapper(reads_feed, output_field=BooleanField()), seq=feed_last_seq_expression())
-        .values_list(*_USER_FIELDS, "reads_feed", "seq")
+        .values_list(
+            "id",
+            "prefix",
+            "hashed_key",
+            "scopes",
+            "expiry_date",
+            "last_used_at",
+            "rate_per_minute",
+            *(f"owner__{field}" for field in _USER_FIELDS),
+            "reads_feed",
+            "seq",
+        )
     )
-    sql, params = users.query.sql_with_params()
+    sql, params = tokens.query.sql_with_params()
     if "%%" in sql or params.count(_KEY) != 1:
         raise ImproperlyConfigured(f"Unexpected feed poll query: {sql}")
     names = [_KEY if param == _KEY else f"p{index}" for index, param in enumerate(params)]
@@ -174,9 +235,7 @@ class FeedTokenScheme(OpenApiAuthenticationExtension):
     name = "feedTokenAuth"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
-        return build_bearer_security_scheme_object(
-            header_name="Authorization", token_prefix=FeedTokenAuthentication.keyword
-        )
+        return build_bearer_security_scheme_object(header_name="Authorization", token_prefix=KEYWORD)
 
 
 class ReadsFeed(BasePermission):
@@ -201,7 +260,7 @@ class Feed(APIView):
     permission_classes = [ReadsFeed]
     renderer_classes = [JSONRenderer]
     parser_classes: list = []  # a GET: nothing to parse
-    throttle_classes: list = []
+    token_scopes = {"GET": TokenScope.FEED}
 
     @extend_schema(
         parameters=[SINCE, LIMIT],
@@ -252,11 +311,14 @@ def unchanged_poll(request: HttpRequest) -> HttpResponseBase | None:
     except ValidationFailed:
         return None  # the view answers with the error
     poll = poll_of(words[1])
-    if poll is None or not poll.is_active or not poll.reads_feed:
+    if poll is None or not poll.usable_with(words[1]) or not poll.is_active or not poll.reads_feed:
         return None  # the view refuses it (401, 403)
     etag = feed_etag(seq=poll.seq, since=since, limit=limit)
-    if not etag_matches(request.META["HTTP_IF_NONE_MATCH"], etag):
-        return None
+    if TokenScope.FEED not in poll.scopes or not etag_matches(request.META["HTTP_IF_NONE_MATCH"], etag):
+        return None  # the view refuses it (403) or answers it (200)
+    if token_rate_wait(prefix=poll.prefix, per_minute=poll.rate_per_minute) is not None:
+        return None  # the view's throttle answers 429 with Retry-After
+    token_used(token_id=poll.token, last_used_at=poll.last_used_at)
     return with_validators(HttpResponseNotModified(), etag)
 
 

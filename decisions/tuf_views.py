@@ -14,8 +14,9 @@ import re
 from django.contrib.auth.models import AnonymousUser
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.views.decorators.http import require_GET
-from rest_framework.authentication import TokenAuthentication
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
+
+from submissions.tokens import token_authenticate
 
 from . import tuf_repo, tuf_targets
 
@@ -30,9 +31,11 @@ def _refusal(request: HttpRequest) -> HttpResponse | None:
     user = request.user
     if not user.is_authenticated:
         try:
-            found = TokenAuthentication().authenticate(request)
+            found = token_authenticate(request.META.get("HTTP_AUTHORIZATION", "").encode("latin-1"), needed=("feed",))
         except AuthenticationFailed:
             found = None
+        except PermissionDenied:  # a token without the feed scope: nothing to see here either
+            raise Http404 from None
         user = found[0] if found else AnonymousUser()
     if not user.is_authenticated:
         response = HttpResponse("Authentication required: a feed reader's token.", status=401)

@@ -185,6 +185,7 @@ class VersionViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = VersionOut
     filterset_class = VersionFilter
+    token_scopes = {"GET": ("read", "submit", "report")}
 
     def get_queryset(self) -> QuerySet[PluginVersion]:
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
@@ -201,6 +202,7 @@ class PluginVersionCreate(APIView):
     """Upload a new version of a plugin (multipart ``artifact``)."""
 
     parser_classes = [MultiPartParser]
+    token_scopes = {"POST": "submit"}
 
     @extend_schema(request=VersionUpload, responses={201: VersionOut})
     def post(self, request: Request, plugin: int) -> Response:
@@ -286,6 +288,8 @@ class ResubmitIn(ReasonIn):
 class _VersionAction(APIView):
     """Find the version among those the caller may see (else 404), call the service, answer
     with the version as ``GET /versions/{id}/`` shows it."""
+
+    token_scopes = {"POST": "submit"}
 
     def version(self, request: Request, pk: int) -> PluginVersion:
         return get_object_or_404(versions_visible_to(user=request.user), pk=pk)

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from . import webhooks
 from .models import GENESIS_HASH, AuditChainHead, AuditEvent
-from .request_context import current_request_id
+from .request_context import current_request_id, current_token_label
 
 SYSTEM_ACTOR = "system"
 
@@ -55,7 +55,7 @@ def audit_record(
         to_state=to_state,
         reason=reason,
         request_id=current_request_id(),
-        data=canonical_data(data or {}),
+        data=canonical_data(with_token(data or {})),
         prev_hash=head.hash,
     )
     event.hash = event.compute_hash()
@@ -64,6 +64,13 @@ def audit_record(
     head.save(update_fields=["seq", "hash"])
     webhooks.enqueue_for(event)
     return event
+
+
+def with_token(data: dict) -> dict:
+    """A change made through the API with an integration token names the token beside its
+    owner (the actor)."""
+    label = current_token_label()
+    return {**data, "via_token": label} if label else data
 
 
 def canonical_data(value):

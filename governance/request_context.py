@@ -1,18 +1,42 @@
-"""The id of the request (or task) on whose behalf code runs, for the audit log."""
+"""On whose behalf code runs, for the audit log: the id of the request (or task) and, for a
+request made with an integration token, that token."""
 
 import contextvars
 import uuid
+from dataclasses import dataclass
 
-_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("warden_request_id", default="")
+
+@dataclass
+class RequestContext:
+    request_id: str
+    token: str = ""  # "<prefix> (<name>)" of the integration token the request authenticated with
+
+
+_context: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar("warden_request", default=None)
 
 
 def current_request_id() -> str:
-    return _request_id.get()
+    context = _context.get()
+    return context.request_id if context else ""
 
 
-def bind_request_id(value: str | None = None) -> contextvars.Token[str]:
-    return _request_id.set(value or uuid.uuid4().hex)
+def current_token_label() -> str:
+    context = _context.get()
+    return context.token if context else ""
 
 
-def unbind_request_id(token: contextvars.Token[str]) -> None:
-    _request_id.reset(token)
+def bind_request_id(value: str | None = None) -> contextvars.Token:
+    return _context.set(RequestContext(request_id=value or uuid.uuid4().hex))
+
+
+def bind_token_label(label: str) -> None:
+    """Name the token in this request's context (a context of its own outside a request)."""
+    context = _context.get()
+    if context is None:
+        _context.set(RequestContext(request_id="", token=label))
+    else:
+        context.token = label
+
+
+def unbind_request_id(token: contextvars.Token) -> None:
+    _context.reset(token)

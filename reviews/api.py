@@ -43,6 +43,7 @@ class AdvisoryImport(APIView):
 
     parser_classes = [StrictJSONParser, MultiPartParser]
     permission_classes = [CanImportAdvisories]
+    token_scopes = {"POST": "advisories"}
 
     @extend_schema(request=None, responses={200: ImportResultOut})
     def post(self, request):

@@ -81,3 +81,6 @@ class PluginAdmin(ServiceCreateAdminMixin, ScopedAdmin):
     @admin.display(description="Versions", ordering="version_total")
     def version_count(self, obj):
         return obj.version_total
+
+
+from . import token_admin  # noqa: E402,F401  (integration tokens)

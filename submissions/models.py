@@ -7,6 +7,7 @@ from django.contrib.auth.models import Group
 from django.db import models
 from django.utils import timezone
 from django_fsm import FSMField, FSMModelMixin, transition
+from rest_framework_api_key.crypto import KeyGenerator
 from simple_history.models import HistoricalRecords
 
 
@@ -199,3 +200,83 @@ class VersionRevision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version} r{self.number}"
+
+
+class TokenScope(models.TextChoices):
+    """What an integration token may be used for; each API endpoint names the scope it needs
+    (``token_scopes`` on its view), and an endpoint that names none refuses every token."""
+
+    SUBMIT = "submit", "submit: create drafts, submit, resubmit and withdraw versions"
+    REPORT = "report", "report: post check reports and wait for the gate"
+    READ = "read", "read: plugins, versions, gates, reports and attestations"
+    TRIAGE = "triage", "triage: findings and their triage"
+    FEED = "feed", "feed: the feed and the TUF repository host platforms read"
+    ADVISORIES = "advisories", "advisories: import advisories"
+
+
+class IntegrationToken(models.Model):
+    """A key an external tool (a CI job, a host platform, a ticketing system) sends as
+    ``Authorization: Token <prefix>.<secret>``. Only the prefix and a SHA-512 hash of the key
+    are stored (djangorestframework-api-key's ``KeyGenerator``: the key is random, 32
+    characters after the prefix, so a fast hash is enough); the key itself is shown once, when
+    it is created (``token_create``).
+
+    A request with the token acts as its owner, narrowed three ways: only for the endpoints
+    its scopes allow, only on the organisation's plugins when it is bound to one, and at most
+    ``rate_per_minute`` requests a minute (429 with Retry-After beyond)."""
+
+    key_generator = KeyGenerator()
+
+    name = models.CharField(max_length=80, help_text="What uses it, e.g. acme-exporter CI.")
+    prefix = models.CharField(max_length=8, unique=True, editable=False)
+    hashed_key = models.CharField(max_length=150, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="integration_tokens")
+    organisation = models.ForeignKey(
+        Organisation,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="integration_tokens",
+        help_text="Bound to this organisation: the token reads and acts on its plugins only. "
+        "Tokens that authors create are always bound to their organisation.",
+    )
+    scopes = models.JSONField(default=list, help_text="What the token may be used for (TokenScope).")
+    rate_per_minute = models.PositiveIntegerField(
+        default=120, help_text="Requests a minute, at most; beyond it the API answers 429 with Retry-After."
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    expiry_date = models.DateTimeField(
+        null=True, blank=True, verbose_name="expires", help_text="From then on the token is refused."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked = models.BooleanField(default=False, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+    )
+
+    class Meta:
+        ordering = ("-created_at",)
+        verbose_name = "integration token"
+        verbose_name_plural = "integration tokens"
+        permissions = [
+            ("manage_any_integrationtoken", "Can create and revoke integration tokens for any user and organisation")
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(rate_per_minute__gte=1), name="token_rate_at_least_one"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def has_expired(self) -> bool:
+        return self.expiry_date is not None and self.expiry_date <= timezone.now()
+
+    @property
+    def usable(self) -> bool:
+        return not self.revoked and not self.has_expired
+
+    def matches(self, key: str) -> bool:
+        return self.key_generator.verify(key, self.hashed_key)

@@ -8,6 +8,7 @@ from governance.models import AuditEvent
 from governance.services import pipeline_install_defaults
 from reviews.models import ReviewerQualification, ReviewStatus
 from submissions import services as sub
+from submissions.models import IntegrationToken, TokenScope
 from submissions.samples import plugin_archive
 
 QUALIFICATION_OF = {
@@ -15,6 +16,32 @@ QUALIFICATION_OF = {
     roles.PERFORMANCE_REVIEWERS: "performance",
     roles.COMPLIANCE_OFFICERS: "compliance",
 }
+
+
+def token_key(user, *scopes: str, organisation=None, **fields) -> str:
+    """A key of a new integration token of ``user`` (every scope when none is named): fixture
+    data, not the service (tests/submissions/test_tokens.py covers ``token_create``)."""
+    key, prefix, hashed_key = IntegrationToken.key_generator.generate()
+    IntegrationToken.objects.create(
+        name=f"{user.username} test token",
+        prefix=prefix,
+        hashed_key=hashed_key,
+        owner=user,
+        organisation=organisation,
+        scopes=list(scopes or TokenScope.values),
+        created_by=user,
+        **fields,
+    )
+    return key
+
+
+def token_client(user, *scopes: str, **fields):
+    """An API client that sends a new integration token of ``user``."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_key(user, *scopes, **fields)}")
+    return client
 
 
 def make_user(django_user_model, username: str, role: str | None = None, *, qualified: bool = True):

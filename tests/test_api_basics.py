@@ -2,8 +2,9 @@
 under /api/, and list filters that filter (or say why not)."""
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+
+from tests.conftest import token_client
 
 pytestmark = pytest.mark.django_db
 
@@ -27,9 +28,7 @@ def test_an_unknown_path_under_api_is_a_json_404(client, platform_admin, path):
 
 
 def test_an_unknown_method_is_a_json_405(platform_admin):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=platform_admin).key}")
-    response = client.delete("/api/v1/feed/")
+    response = token_client(platform_admin).delete("/api/v1/feed/")
     assert response.status_code == 405 and response.json()["code"] == "method_not_allowed"
 
 

@@ -12,7 +12,6 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from compliance.evidence import evidence_upload
 from compliance.models import Checklist, ControlAssessment, ReReview
@@ -26,6 +25,7 @@ from governance.models import AuditEvent
 from reviews import services as review
 from reviews.admin import render_performance
 from reviews.models import CheckRun, PerformanceMetric
+from submissions.models import IntegrationToken
 from tests.compliance.test_evidence import compliance_review  # noqa: F401  (a fixture)
 from tests.conftest import last_audit, open_review
 from tests.test_admin import stage_form
@@ -253,14 +253,15 @@ def test_only_role_groups_own_or_escalate_a_stage(client, pipeline, acme, platfo
 
 
 def test_platform_admins_create_api_tokens_in_the_admin(client, platform_admin, author, outsider):
-    add = reverse("admin:authtoken_tokenproxy_add")
+    """Now integration tokens (tests/submissions/test_tokens.py has the rest)."""
+    add = reverse("admin:submissions_integrationtoken_add")
     client.force_login(outsider)
-    assert client.post(add, {"user": author.pk}).status_code == 403
+    assert client.get(add).status_code == 403
     client.force_login(platform_admin)
     assert client.get(add).status_code == 200
-    assert client.post(add, {"user": author.pk}).status_code == 302
-    assert Token.objects.filter(user=author).exists()
-    assert client.get(reverse("admin:authtoken_tokenproxy_changelist")).status_code == 200
+    answer = client.post(add, {"name": "acme CI", "owner": author.pk, "scopes": ["submit"], "rate_per_minute": 60})
+    assert answer.status_code == 200 and IntegrationToken.objects.filter(owner=author).exists()
+    assert client.get(reverse("admin:submissions_integrationtoken_changelist")).status_code == 200
 
 
 # 12 ----------------------------------------------------------------------------------

@@ -131,12 +131,14 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 WARDEN_SEPARATE_SIGNOFFS = env_bool("WARDEN_SEPARATE_SIGNOFFS", True)
 
 REST_FRAMEWORK = {
-    # Token first: a request without credentials, or with a bad token, is a 401 with
-    # ``WWW-Authenticate: Token`` (the first class names the challenge); browsers keep their session.
+    # Integration tokens first: a request without credentials, or with a bad token, is a 401
+    # with ``WWW-Authenticate: Token`` (the first class names the challenge); browsers keep their
+    # session. Each view names the token scopes it accepts (submissions/tokens.py).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "submissions.tokens.IntegrationTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    "DEFAULT_THROTTLE_CLASSES": ["submissions.tokens.TokenRateThrottle"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -157,6 +159,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # A finding's triage is one choice set, whether read (``triage``) or written (``to_state``).
+    "ENUM_NAME_OVERRIDES": {"TriageEnum": "reviews.models.Triage"},
 }
 
 # django-q2: the ORM broker needs no server; set REDIS_URL when workers run on several machines.

@@ -17,7 +17,7 @@ from reviews import services as review
 from reviews.models import CheckRun
 from reviews.tasks import start_review
 from submissions.samples import plugin_archive
-from tests.conftest import current_review, open_review
+from tests.conftest import current_review, open_review, token_key
 from tests.decisions.test_gate import sarif
 from tests.decisions.test_policies import add_run, load, policy_yaml
 
@@ -177,14 +177,12 @@ SCRIPT = Path(__file__).resolve().parents[2] / "docs" / "examples" / "ci-gate.sh
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_documented_ci_snippet_exits_on_each_verdict(live_server, settings, policies, make_awaiting, draft, author):
     """docs/examples/ci-gate.sh, run as a CI job would run it, against the live test server."""
-    from rest_framework.authtoken.models import Token
-
     settings.WARDEN_GATE_WAIT_SECONDS = 0.2
-    token = Token.objects.create(user=author)
+    token = token_key(author, "submit", "report")
     passing = make_awaiting("1.0.0")
     failing = make_awaiting("1.0.1")
     add_run(failing, "security.behaviour", "errored")
-    env = {"PATH": os.environ["PATH"], "WARDEN_API": f"{live_server.url}/api/v1", "WARDEN_TOKEN": token.key}
+    env = {"PATH": os.environ["PATH"], "WARDEN_API": f"{live_server.url}/api/v1", "WARDEN_TOKEN": token}
 
     def run(version) -> subprocess.CompletedProcess:
         return subprocess.run(  # noqa: S603 - our own script
@@ -199,3 +197,46 @@ def test_the_documented_ci_snippet_exits_on_each_verdict(live_server, settings, 
     assert (run(passing).returncode, run(failing).returncode, run(draft).returncode) == (0, 1, 2)
     assert "[checks-complete]" in run(failing).stdout
     assert "still pending" in run(draft).stdout
+
+
+JOB = SCRIPT.with_name("ci-job.sh")
+REPORTS = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
+
+
+@pytest.mark.skipif(not (shutil.which("curl") and shutil.which("jq")), reason="the CI job needs curl and jq")
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_documented_ci_job_submits_reports_and_fails_on_the_gate(
+    live_server, settings, tmp_path, pipeline, eligible, plugin, author, acme
+):
+    """docs/examples/ci-job.sh as a vendor's CI runs it: a draft and its submission with a
+    token of scope submit, the job's SARIF with a token of scope report, then the gate; a
+    policy the report violates makes the job fail. Each token alone cannot do the other's part."""
+    load(
+        tmp_path,
+        high=policy_yaml("no-open-high", "findings.open.high == 0", severity="high"),
+        complete=policy_yaml("checks-complete", 'checks.all(k, checks[k] in ["succeeded", "failed"])'),
+    )
+    settings.WARDEN_GATE_WAIT_SECONDS = 1
+    artifact = tmp_path / "acme.zip"
+    artifact.write_bytes(plugin_archive(plugin.name, "2.0.0").read())
+    submit, report = token_key(author, "submit", organisation=acme), token_key(author, "report", organisation=acme)
+    env = {"PATH": os.environ["PATH"], "WARDEN_API": f"{live_server.url}/api/v1", "WARDEN_GATE_DEADLINE": "60"}
+
+    def job(submit_token: str, report_token: str) -> subprocess.CompletedProcess:
+        return subprocess.run(  # noqa: S603 - our own script
+            ["/bin/sh", str(JOB), str(plugin.pk), str(artifact), str(REPORTS / "bandit-acme-shell.sarif")],
+            env={**env, "WARDEN_SUBMIT_TOKEN": submit_token, "WARDEN_REPORT_TOKEN": report_token},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    crossed = job(report, submit)  # the tokens swapped: the upload is refused, nothing is created
+    assert crossed.returncode == 22 and "do not include 'submit'" in crossed.stdout, crossed
+    assert not plugin.versions.filter(version="2.0.0").exists()
+
+    ran = job(submit, report)
+    assert ran.returncode == 1, (ran.stdout, ran.stderr)
+    assert "draft" in ran.stdout and "submitted" in ran.stdout and "report attached" in ran.stdout
+    assert "fails the gate" in ran.stdout and "[no-open-high]" in ran.stdout

@@ -14,7 +14,6 @@ from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.utils import timezone
 from django_q.models import Schedule
-from rest_framework.authtoken.models import Token
 from tuf.api import exceptions as tuf_errors
 from tuf.api.metadata import Metadata, Root
 from tuf.ngclient import Updater
@@ -23,7 +22,7 @@ from tuf.ngclient.fetcher import FetcherInterface
 from decisions import feed, tuf_keys, tuf_repo, tuf_targets
 from decisions.deployment import version_revoke
 from decisions.models import TufMetadata
-from tests.conftest import make_user
+from tests.conftest import make_user, token_key
 
 pytestmark = pytest.mark.django_db
 LIVE = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -39,7 +38,7 @@ def reader(django_user_model):
 
 @pytest.fixture
 def token(reader):
-    return Token.objects.create(user=reader).key
+    return token_key(reader, "feed")
 
 
 def path_of(version) -> str:

@@ -1,12 +1,12 @@
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from submissions import services as sub
 from submissions.models import PluginVersion
 from submissions.samples import plugin_archive
+from tests.conftest import token_key
 
 pytestmark = pytest.mark.django_db
 
@@ -38,8 +38,7 @@ def test_version_detail_shows_status_and_current_stages(api, in_review, author):
 
 
 def test_token_authentication(api, in_review, board):
-    token = Token.objects.create(user=board)
-    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token_key(board, 'read')}")
     assert api.get("/api/v1/versions/").json()["count"] == 1
 
 
