@@ -3,6 +3,7 @@
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from rest_framework import exceptions
+from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -60,3 +61,14 @@ def _flatten(detail, prefix: str = ""):
             yield from _flatten(value, f"{prefix}[{index}]")
     else:
         yield prefix or "non_field_errors", detail if isinstance(detail, list) else [detail]
+
+
+class CursorPage(CursorPagination):
+    """Every list under /api/: newest first, 50 a page (``?page_size=`` up to 500), with
+    ``next`` and ``previous`` links whose cursor stays right while rows are added (an offset
+    would skip or repeat rows then). A cursor Warden did not write is a 404."""
+
+    ordering = "-pk"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500

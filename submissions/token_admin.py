@@ -42,6 +42,8 @@ class TokenForm(ServiceCreateForm):
         organisations = organisations_visible_to(user=self.user) if manager else organisations_of(user=self.user)
         self.fields["organisation"].queryset = organisations  # type: ignore[attr-defined]
         self.fields["organisation"].required = not manager
+        if not manager and len(own := list(organisations[:2])) == 1:
+            self.fields["organisation"].initial = own[0].pk  # an author's one organisation, chosen
 
     def create(self, data):
         token, self.key = token_create(

@@ -48,3 +48,16 @@ def test_versions_filter_by_status_plugin_and_organisation_and_refuse_a_bad_valu
     assert refused.status_code == 400
     assert refused.json()["errors"][0]["field"] == "status"
     assert client.get("/api/v1/versions/?submitted_after=yesterday").status_code == 400
+
+
+def test_lists_page_by_cursor_and_a_forged_cursor_is_a_json_404(make_approved, platform_admin):
+    versions = [make_approved(f"1.{n}.0") for n in range(3)]
+    client = token_client(platform_admin, "read")
+    first = client.get("/api/v1/versions/", {"page_size": 2}).json()
+    assert set(first) == {"next", "previous", "results"}
+    assert [row["id"] for row in first["results"]] == [versions[2].pk, versions[1].pk]
+    make_approved("2.0.0")  # a row added between pages neither repeats nor hides one
+    second = client.get(first["next"]).json()
+    assert [row["id"] for row in second["results"]] == [versions[0].pk] and second["next"] is None
+    forged = client.get("/api/v1/versions/", {"cursor": "bz14"})  # base64 of "o=x"
+    assert forged.status_code == 404 and forged.json()["code"] == "not_found"

@@ -1,4 +1,4 @@
-"""Every API endpoint × every method × every token scope, generated from the URL registry, so
+"""Every API endpoint, by every method, with every token scope, generated from the URL registry, so
 that a new endpoint is covered without anyone remembering it: each method names the scopes it
 takes (``token_scopes``), a token with another scope is refused with 403 before anything is
 read, and a token with a named scope gets past the scope check. Tokens here are a superuser's,
