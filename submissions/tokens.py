@@ -143,15 +143,22 @@ def token_used(*, token_id: int | str, last_used_at) -> None:
 
 def token_rate_wait(*, prefix: str, per_minute: int) -> float | None:
     """Count this request against the token's rate: None when it may go on, else the seconds
-    until it may (a sliding window of the last minute, in the cache: shared between processes
-    when the cache is, per process with the default local-memory cache)."""
-    key = f"warden:token-rate:{prefix}"
+    until it may. A counter per token and clock minute in Django's cache (one ``add`` or
+    ``incr``, whatever the rate; atomic in Redis, shared between processes when the cache is,
+    per process with the default local-memory cache). A burst across a minute's edge may reach
+    twice the rate for a moment: the limit is a guard against runaway tools, not an exact quota."""
     now = time.time()
-    history = [moment for moment in cache.get(key, []) if moment > now - RATE_WINDOW_SECONDS]
-    if len(history) >= per_minute:
-        return max(history[0] + RATE_WINDOW_SECONDS - now, 1.0)
-    history.append(now)
-    cache.set(key, history, RATE_WINDOW_SECONDS)
+    key = f"warden:token-rate:{prefix}:{int(now // RATE_WINDOW_SECONDS)}"
+    if cache.add(key, 1, RATE_WINDOW_SECONDS * 2):
+        count = 1
+    else:
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between the two calls
+            cache.set(key, 1, RATE_WINDOW_SECONDS * 2)
+            count = 1
+    if count > per_minute:
+        return max(RATE_WINDOW_SECONDS - now % RATE_WINDOW_SECONDS, 1.0)
     return None
 
 
