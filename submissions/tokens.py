@@ -1,4 +1,5 @@
-"""Integration tokens (docs/api.md, "Tokens"): how external tools authenticate to the API.
+"""Integration tokens (README, "REST API"; docs/runbook.md, "Integration tokens"): how
+external tools authenticate to the API.
 
 A token is created in the admin by a platform admin (for any organisation, or none) or by an
 author (for their own organisation only), shown once, and stored as its prefix and a hash.
@@ -69,6 +70,7 @@ def token_create(
         errors.append({"field": "rate_per_minute", "message": "At least 1 request a minute."})
     if errors:
         raise ValidationFailed("The token cannot be created.", errors=errors)
+    # not durable: the admin's add form calls it inside the transaction Django opens
     with transaction.atomic():
         key, prefix, hashed_key = IntegrationToken.key_generator.generate()
         token = IntegrationToken.objects.create(
@@ -101,6 +103,7 @@ def token_revoke(*, token: IntegrationToken, actor: User, reason: str = "") -> I
     """Revoked for good: the next request with it is a 401."""
     if not tokens_manageable_by(user=actor).filter(pk=token.pk).exists():
         raise PermissionRefused("You may not revoke this token.")
+    # not durable: the admin's action calls it inside the transaction Django opens
     with transaction.atomic():
         token = IntegrationToken.objects.select_for_update().get(pk=token.pk)
         if token.revoked:
