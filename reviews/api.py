@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from governance.api import StrictJSONParser
 from governance.errors import ValidationFailed
+from governance.text import encodable
 
 from .advisories.osv import load_any, parse_advisory
 from .advisories.store import advisories_import
@@ -80,7 +81,15 @@ class AdvisoryImport(APIView):
             with path.open("wb") as target:
                 for chunk in upload.chunks():
                     target.write(chunk)
-            return advisories_import(advisories=load_any(path, errors=errors))
+            name = encodable(Path(upload.name or "upload").name) or f"upload{suffix}"
+            try:
+                return advisories_import(advisories=load_any(path, errors=errors, name=name))
+            except ReportError as exc:  # the file as a whole is unreadable (not a zip, say): nothing was stored
+                raise ValidationFailed(
+                    "No advisory could be read.",
+                    code="invalid_advisories",
+                    errors=[{"field": "file", "code": "invalid", "message": str(exc)}],
+                ) from None
 
 
 def _parse_each(documents: list, errors: list[ReportError]):

@@ -5,6 +5,8 @@ it in the refusal is never a 500 (governance/text.py)."""
 import io
 import json
 import tarfile
+import tempfile
+import zipfile
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -133,3 +135,26 @@ def test_a_yaml_alias_bomb_is_refused_at_once(platform_admin):
 
     with pytest.raises(ValidationFailed, match="aliases"):
         policy_document(BOMB, source="bomb.yaml")
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("osv.zip", b"PK\x03\x04 not really a zip"),
+        ("all.zip", None),  # a zip whose member is not JSON
+        ("advisory.json", b"{not json"),
+        ("advisory.yaml", b"key: [unclosed"),
+    ],
+)
+def test_advisory_errors_name_the_upload_never_the_servers_scratch_path(platform_admin, name, content):
+    if content is None:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("PYSEC-1.json", "{broken")
+        content = buffer.getvalue()
+    upload = SimpleUploadedFile(name, content)
+    response = api_as(platform_admin).post("/api/v1/advisories/", {"file": upload}, format="multipart")
+    assert response.status_code == 400
+    text = response.content.decode()
+    assert name in text
+    assert "warden-osv" not in text and "/tmp" not in text and tempfile.gettempdir() not in text

@@ -206,37 +206,40 @@ def _fixed_versions(ranges: Iterable[Range]) -> tuple[str, ...]:
 # --- loaders -------------------------------------------------------------------------------
 
 
-def load_any(path: str | Path, *, errors: Errors = "raise") -> Iterator[Advisory]:
-    """Whatever an operator points at: a directory, an OSV zip export, a JSON or a YAML file."""
+def load_any(path: str | Path, *, errors: Errors = "raise", name: str | None = None) -> Iterator[Advisory]:
+    """Whatever an operator points at: a directory, an OSV zip export, a JSON or a YAML file.
+    Errors name the file ``name`` when given (an upload's own name: never the server's
+    scratch path), else its path."""
     path = Path(path)
     if path.is_dir():
         return load_directory(path, errors=errors)
+    label = name or str(path)
     if not path.is_file():
-        raise ReportError(f"{path}: no such file or directory")
+        raise ReportError(f"{label}: no such file or directory")
     suffix = path.suffix.lower()
     if suffix == ".zip" or (suffix not in (".json", ".yaml", ".yml") and zipfile.is_zipfile(path)):
-        return load_zip(path, errors=errors)
+        return load_zip(path, errors=errors, name=name)
     if suffix == ".json":
-        return load_json_file(path, errors=errors)
+        return load_json_file(path, errors=errors, name=name)
     if suffix in (".yaml", ".yml"):
-        return load_yaml_file(path, errors=errors)
-    raise ReportError(f"{path}: not a directory, a .zip, a .json or a .yaml file of OSV advisories")
+        return load_yaml_file(path, errors=errors, name=name)
+    raise ReportError(f"{label}: not a directory, a .zip, a .json or a .yaml file of OSV advisories")
 
 
-def load_json_file(path: str | Path, *, errors: Errors = "raise") -> Iterator[Advisory]:
+def load_json_file(path: str | Path, *, errors: Errors = "raise", name: str | None = None) -> Iterator[Advisory]:
     """One OSV object, or a list of them, in one JSON file."""
     path = Path(path)
-    document = _read(path, json.loads, errors)
+    document = _read(path, json.loads, errors, name or str(path))
     if document is not _UNREADABLE:
-        yield from _advisories(document, str(path), errors)
+        yield from _advisories(document, name or str(path), errors)
 
 
-def load_yaml_file(path: str | Path, *, errors: Errors = "raise") -> Iterator[Advisory]:
+def load_yaml_file(path: str | Path, *, errors: Errors = "raise", name: str | None = None) -> Iterator[Advisory]:
     """One PyPA advisory-database file: OSV written as YAML (a list of objects is accepted too)."""
     path = Path(path)
-    document = _read(path, lambda text: _json_safe(yaml_load(text)), errors)
+    document = _read(path, lambda text: _json_safe(yaml_load(text)), errors, name or str(path))
     if document is not _UNREADABLE:
-        yield from _advisories(document, str(path), errors)
+        yield from _advisories(document, name or str(path), errors)
 
 
 def load_directory(path: str | Path, *, errors: Errors = "raise") -> Iterator[Advisory]:
@@ -254,19 +257,20 @@ def load_directory(path: str | Path, *, errors: Errors = "raise") -> Iterator[Ad
                 yield from loader(Path(folder) / name, errors=errors)
 
 
-def load_zip(path: str | Path, *, errors: Errors = "raise") -> Iterator[Advisory]:
+def load_zip(path: str | Path, *, errors: Errors = "raise", name: str | None = None) -> Iterator[Advisory]:
     """The OSV ``all.zip`` export, one member at a time; non-.json members are skipped and
     members over MAX_MEMBER_BYTES are refused so a hostile archive cannot exhaust memory."""
     path = Path(path)
+    label = name or str(path)
     try:
         archive = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as exc:
-        raise ReportError(f"{path}: not a readable zip file ({exc})") from None
+        raise ReportError(f"{label}: not a readable zip file ({exc})") from None
     with archive:
         for info in archive.infolist():
             if info.is_dir() or not info.filename.lower().endswith(".json"):
                 continue
-            source = f"{path}:{info.filename}"
+            source = f"{label}:{info.filename}"
             document = _read_member(archive, info, source, errors)
             if document is not _UNREADABLE:
                 yield from _advisories(document, source, errors)
@@ -275,12 +279,12 @@ def load_zip(path: str | Path, *, errors: Errors = "raise") -> Iterator[Advisory
 _UNREADABLE = object()
 
 
-def _read(path: Path, decode: Callable[[str], Any], errors: Errors) -> Any:
+def _read(path: Path, decode: Callable[[str], Any], errors: Errors, label: str) -> Any:
     """Read and decode one file; a failure is reported against the file and yields nothing."""
     try:
         return decode(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
-        _report(ReportError(f"{path}: cannot read: {_one_line(exc)}"), errors)
+        _report(ReportError(f"{label}: cannot read: {_one_line(exc)}"), errors)
         return _UNREADABLE
 
 
