@@ -9,6 +9,7 @@ permission (``decisions.read_feed``: a feed reader's token, or a session):
 """
 
 import logging
+import math
 import re
 
 from django.contrib.auth.models import AnonymousUser
@@ -16,7 +17,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpRe
 from django.views.decorators.http import require_GET
 from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 
-from submissions.tokens import token_authenticate
+from submissions.tokens import token_authenticate, token_rate_wait
 
 from . import tuf_repo, tuf_targets
 
@@ -27,7 +28,8 @@ TARGET_FILE = re.compile(r"^(?:(?P<dirs>.+)/)?(?P<sha256>[0-9a-f]{64})\.(?P<name
 
 
 def _refusal(request: HttpRequest) -> HttpResponse | None:
-    """401 without credentials, 404 (not 403: nothing to see here) without the feed permission."""
+    """401 without credentials, 404 (not 403: nothing to see here) without the feed permission,
+    429 with Retry-After beyond the token's rate (each read counts, as on the feed)."""
     user = request.user
     if not user.is_authenticated:
         try:
@@ -37,6 +39,10 @@ def _refusal(request: HttpRequest) -> HttpResponse | None:
         except PermissionDenied:  # a token without the feed scope: nothing to see here either
             raise Http404 from None
         user = found[0] if found else AnonymousUser()
+        if found and (wait := token_rate_wait(prefix=found[1].prefix, per_minute=found[1].rate_per_minute)):
+            response = HttpResponse("Too many requests with this token: try again later.", status=429)
+            response["Retry-After"] = str(math.ceil(wait))
+            return response
     if not user.is_authenticated:
         response = HttpResponse("Authentication required: a feed reader's token.", status=401)
         response["WWW-Authenticate"] = "Token"

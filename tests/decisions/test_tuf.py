@@ -4,7 +4,7 @@ python-tuf's own client (``tuf.ngclient.Updater``) updating against it through t
 
 import hashlib
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -203,6 +203,17 @@ def test_the_repository_is_served_to_feed_readers_only(client, make_approved, to
     assert artifact.status_code == 200
     assert hashlib.sha256(b"".join(artifact.streaming_content)).hexdigest() == version.sha256
     assert client.get(target_url.replace(version.sha256, "0" * 64), **auth).status_code == 404
+
+
+@time_machine.travel(datetime(2026, 12, 1, 12, 0, 10, tzinfo=UTC), tick=False)  # within one clock minute
+def test_the_repository_refuses_a_token_without_the_feed_scope_and_counts_each_read(client, reader, make_approved):
+    make_approved("1.0.0")
+    tuf_repo.tuf_publish()
+    read_only = {"HTTP_AUTHORIZATION": f"Token {token_key(reader, 'read')}"}
+    assert client.get("/tuf/timestamp.json", **read_only).status_code == 404
+    limited = {"HTTP_AUTHORIZATION": f"Token {token_key(reader, 'feed', rate_per_minute=2)}"}
+    assert [client.get("/tuf/timestamp.json", **limited).status_code for _ in range(3)] == [200, 200, 429]
+    assert client.get("/tuf/timestamp.json", **limited)["Retry-After"] == "50"
 
 
 # -- python-tuf's client against the test server ---------------------------------------------------
