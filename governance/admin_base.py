@@ -169,15 +169,25 @@ class ScopedAdmin(ServiceActionsAdmin, SimpleHistoryAdmin):
         return False
 
     def history_view(self, request, object_id, extra_context=None):
+        object_id = self._visible_pk(request, object_id)
         if not hasattr(self.model._meta, "simple_history_manager_attribute"):  # append-only rows keep no history
-            return admin.ModelAdmin.history_view(self, request, valid_pk(object_id), extra_context)
-        return super().history_view(request, valid_pk(object_id), extra_context)
+            return admin.ModelAdmin.history_view(self, request, object_id, extra_context)
+        return super().history_view(request, object_id, extra_context)
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
         """Show an old version; never save it back (a revert would bypass the services)."""
         if request.method != "GET":
             raise PermissionDenied
-        return super().history_form_view(request, valid_pk(object_id), valid_pk(version_id), extra_context)
+        object_id = self._visible_pk(request, object_id)
+        return super().history_form_view(request, object_id, valid_pk(version_id), extra_context)
+
+    def _visible_pk(self, request, object_id: str) -> str:
+        """An object outside the user's selector is a 404, exactly as a missing one: the
+        history pages must not tell another vendor which ids exist (simple-history answers
+        403 for an object it finds but may not show)."""
+        if not self.scoped_queryset(request).filter(pk=valid_pk(object_id)).exists():
+            raise Http404("No such object.")
+        return object_id
 
 
 def attachment(file, filename: str) -> FileResponse:
