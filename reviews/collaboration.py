@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from governance.audit import audit_record
-from governance.errors import PermissionRefused, TransitionRefused, ValidationFailed
+from governance.errors import NotFound, PermissionRefused, TransitionRefused, ValidationFailed
 from governance.notifications import notify
 from governance.permissions import is_org_member
 from governance.transitions import require_reason
@@ -67,18 +67,19 @@ def annotation_add(
         version, stage_review, finding = parent.version, parent.stage_review, parent.finding
         assessment = parent.assessment
         to_author = parent.to_author
-        if parent.parent_id:
-            raise ValidationFailed("Reply to the thread's first annotation.", code="nested_reply")
-        if parent.resolved_at:
-            raise TransitionRefused("The thread is resolved; start a new one.")
-    author_side = is_org_member(actor, version.plugin.organisation)
-    if not can_see_version(actor, version) or (author_side and not (parent is not None and to_author)):
-        raise PermissionRefused(
-            f"{actor} may not annotate {version}" + (" except in threads addressed to them." if author_side else ".")
-        )
+    if not can_see_version(actor, version):  # as for a missing version: never name one the actor may not see
+        raise NotFound("No such version.")
+    if parent is not None and parent.parent_id:
+        raise ValidationFailed("Reply to the thread's first annotation.", code="nested_reply")
+    if parent is not None and parent.resolved_at:
+        raise TransitionRefused("The thread is resolved; start a new one.")
     for target in (stage_review, finding, assessment and assessment.stage_review):
         if target is not None and target.version_id != version.pk:
-            raise ValidationFailed(f"{target} does not belong to {version}.", code="wrong_version")
+            raise ValidationFailed(
+                "That review, finding or control does not belong to this version.", code="wrong_version"
+            )
+    if is_org_member(actor, version.plugin.organisation) and not (parent is not None and to_author):
+        raise PermissionRefused(f"{actor} may not annotate {version} except in threads addressed to them.")
     mentioned = _mentioned(body, version, to_author)
     with transaction.atomic():
         annotation = Annotation.objects.create(

@@ -38,3 +38,15 @@ def test_every_scoped_admin_answers_history_through_its_selector():
     scoped = [model_admin for model_admin in admin.site._registry.values() if isinstance(model_admin, ScopedAdmin)]
     assert len(scoped) > 10
     assert all(type(model_admin).history_view is ScopedAdmin.history_view for model_admin in scoped)
+
+
+def test_annotating_a_version_one_may_not_see_names_nothing(draft, other_author, security, in_review):
+    from governance.errors import NotFound
+    from reviews.collaboration import annotation_add
+
+    with pytest.raises(NotFound) as refused:
+        annotation_add(version=draft, actor=other_author, body="What is this?")
+    assert refused.value.detail == "No such version." and draft.plugin.name not in str(refused.value.as_dict())
+    thread = annotation_add(version=in_review, actor=security, body="Why eval?")
+    with pytest.raises(NotFound):  # a reply to another vendor's thread: not even "resolved" or "nested"
+        annotation_add(version=in_review, actor=other_author, body="me too", parent=thread)
