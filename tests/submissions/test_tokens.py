@@ -201,3 +201,15 @@ def test_the_command_prints_a_working_key_once(author, acme, django_user_model, 
     assert bearer(key).get("/api/v1/versions/").status_code == 200
     with pytest.raises(CommandError, match="Choose at least one"):
         call_command("create_token", author.username, "--scopes", "admin")
+
+
+def test_no_key_reaches_the_logs(platform_admin, author, caplog):
+    caplog.set_level("DEBUG")
+    token, key = token_create(actor=platform_admin, name="CI", owner=author, scopes=["read"])
+    bearer(key).get("/api/v1/versions/")
+    bearer(key).post("/api/v1/advisories/", {})  # refused: no scope
+    token_revoke(token=token, actor=platform_admin)
+    bearer(key).get("/api/v1/versions/")  # refused: revoked
+    secret = key.partition(".")[2]
+    assert caplog.records and secret not in caplog.text
+    assert all(secret not in str(event.data) for event in AuditEvent.objects.all())
