@@ -7,10 +7,12 @@ from decisions.feed_api import Feed
 from decisions.version_api import PluginVersionCreate, VersionResubmit, VersionSubmit, VersionViewSet, VersionWithdraw
 from reviews.api import AdvisoryImport
 from reviews.findings_api import FindingViewSet
+from submissions.api import PluginViewSet
 
 router = SimpleRouter()
 router.register("versions", VersionViewSet, basename="version")
 router.register("findings", FindingViewSet, basename="finding")
+router.register("plugins", PluginViewSet, basename="plugin")
 
 urlpatterns = [
     path("plugins/<int:plugin>/versions/", PluginVersionCreate.as_view(), name="plugin-versions"),

@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 from submissions import services as sub
 from submissions.models import PluginVersion
 from submissions.samples import plugin_archive
-from tests.conftest import token_key
+from tests.conftest import token_client, token_key
 
 pytestmark = pytest.mark.django_db
 
@@ -161,3 +161,13 @@ def test_outsiders_cannot_upload(api, plugin, other_author, board):
         response = upload(api, plugin, plugin_archive(plugin.name, "3.0.0"))
         assert response.status_code in (403, 404)
     assert not PluginVersion.objects.exists()
+
+
+def test_a_ci_job_finds_its_plugins_id_by_name(plugin, author, other_author, acme):
+    client = token_client(author, "submit", organisation=acme)
+    found = client.get("/api/v1/plugins/", {"name": plugin.name}).json()["results"]
+    assert [(row["id"], row["organisation"]) for row in found] == [(plugin.pk, acme.slug)]
+    assert client.get(f"/api/v1/plugins/{plugin.pk}/").json()["name"] == plugin.name
+    stranger = token_client(other_author, "read")
+    assert stranger.get("/api/v1/plugins/", {"name": plugin.name}).json()["results"] == []
+    assert stranger.get(f"/api/v1/plugins/{plugin.pk}/").status_code == 404
