@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers, status, viewsets
+from rest_framework import serializers, status
 from rest_framework.fields import empty
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from decisions.models import RiskRating
 from governance.api import StrictJSONParser
 from governance.ids import MAX_ID
+from governance.viewsets import VisibleViewSet
 from reviews.models import SEVERITY_RANK, CheckRun, StageReview
 from reviews.selectors import latest_runs
 from submissions import services
@@ -180,17 +181,16 @@ class VersionFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
-class VersionViewSet(viewsets.ReadOnlyModelViewSet):
+class VersionViewSet(VisibleViewSet):
     """Versions the caller may see: status, current stages, check runs, findings by severity."""
 
+    model = PluginVersion
     serializer_class = VersionOut
     filterset_class = VersionFilter
     token_scopes = {"GET": ("read", "submit", "report")}
 
-    def get_queryset(self) -> QuerySet[PluginVersion]:
-        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
-            return PluginVersion.objects.none()
-        return versions_for_api(user=self.request.user)
+    def visible(self, user: User) -> QuerySet[PluginVersion]:
+        return versions_for_api(user=user)
 
 
 class VersionUpload(serializers.Serializer):

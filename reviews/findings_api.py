@@ -8,10 +8,12 @@ import django_filters
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, viewsets
+from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+
+from governance.viewsets import VisibleViewSet
 
 from .findings_data import KINDS
 from .models import Finding, Severity, Triage
@@ -69,17 +71,16 @@ class TriageIn(serializers.Serializer):
     plan_due = serializers.DateField(required=False, allow_null=True, default=None)
 
 
-class FindingViewSet(viewsets.ReadOnlyModelViewSet):
+class FindingViewSet(VisibleViewSet):
     """The findings of the versions the caller may see, newest first."""
 
+    model = Finding
     serializer_class = FindingOut
     filterset_class = FindingFilter
     token_scopes = {"GET": ("read", "triage"), "POST": "triage"}
 
-    def get_queryset(self) -> QuerySet[Finding]:
-        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
-            return Finding.objects.none()
-        return findings_visible_to(user=self.request.user).select_related("check_run").order_by("-pk")
+    def visible(self, user) -> QuerySet[Finding]:
+        return findings_visible_to(user=user).select_related("check_run")
 
     @extend_schema(request=TriageIn, responses={200: FindingOut})
     @action(detail=True, methods=["post"])

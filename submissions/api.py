@@ -4,7 +4,9 @@ see. Versions are created under ``/api/v1/plugins/{id}/versions/`` (decisions/ve
 
 import django_filters
 from django.db.models import QuerySet
-from rest_framework import serializers, viewsets
+from rest_framework import serializers
+
+from governance.viewsets import VisibleViewSet
 
 from .models import Plugin
 from .selectors import plugins_visible_to
@@ -30,14 +32,13 @@ class PluginOut(serializers.ModelSerializer):
         fields = ["id", "name", "organisation", "category", "description", "created_at"]
 
 
-class PluginViewSet(viewsets.ReadOnlyModelViewSet):
+class PluginViewSet(VisibleViewSet):
     """The plugins the caller may see (a token bound to an organisation: that organisation's)."""
 
+    model = Plugin
     serializer_class = PluginOut
     filterset_class = PluginFilter
     token_scopes = {"GET": ("read", "submit", "report")}
 
-    def get_queryset(self) -> QuerySet[Plugin]:
-        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
-            return Plugin.objects.none()
-        return plugins_visible_to(user=self.request.user).select_related("organisation")
+    def visible(self, user) -> QuerySet[Plugin]:
+        return plugins_visible_to(user=user).select_related("organisation")
