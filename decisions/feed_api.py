@@ -28,7 +28,7 @@ from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication, get_authorization_header
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 from rest_framework.permissions import BasePermission
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -36,7 +36,6 @@ from rest_framework.views import APIView
 
 from governance.errors import ValidationFailed
 from governance.ids import MAX_ID
-from governance.request_context import bind_token_label
 from submissions.models import IntegrationToken, TokenScope
 from submissions.tokens import KEYWORD, IntegrationTokenAuthentication, check_scope, token_rate_wait, token_used
 
@@ -137,17 +136,23 @@ class FeedTokenAuthentication(IntegrationTokenAuthentication):
         words = get_authorization_header(request).split()
         if len(words) != 2 or words[0].lower() != b"token":
             return super().authenticate(request)  # no token (the session's turn), or a malformed header
-        key = words[1].decode("ascii", errors="replace")
-        poll = poll_of(key)
-        if poll is None or not poll.usable_with(key):
-            raise AuthenticationFailed("Invalid token.")
-        if not poll.is_active:
-            raise AuthenticationFailed("User inactive or deleted.")
-        check_scope(scopes=poll.scopes, needed=(TokenScope.FEED,))
+        poll = poll_checked(words[1].decode("ascii", errors="replace"))
         token_used(token_id=poll.token, last_used_at=poll.last_used_at)
         user = User.from_db(DEFAULT_DB_ALIAS, _USER_FIELDS, [poll.user, poll.username, True, poll.is_superuser])
-        bind_token_label(poll.prefix)
         return user, poll
+
+
+def poll_checked(key: str) -> FeedPoll:
+    """The poll of a key that names a usable token of an active owner with the feed scope
+    (``token_authenticate``'s checks, on what ``poll_of`` read): AuthenticationFailed (401)
+    or PermissionDenied (403) otherwise."""
+    poll = poll_of(key)
+    if poll is None or not poll.usable_with(key):
+        raise AuthenticationFailed("Invalid token.")
+    if not poll.is_active:
+        raise AuthenticationFailed("User inactive or deleted.")
+    check_scope(scopes=poll.scopes, needed=(TokenScope.FEED,))
+    return poll
 
 
 def poll_of(key: str) -> FeedPoll | None:
@@ -182,10 +187,8 @@ def poll_of(key: str) -> FeedPoll | None:
     )
 
 
-def _aware(moment: datetime | str | None) -> datetime | None:
-    """A time column as a raw cursor gives it: aware from PostgreSQL, naive UTC (or text) from SQLite."""
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment)
+def _aware(moment: datetime | None) -> datetime | None:
+    """A time column as a raw cursor gives it: aware from PostgreSQL, naive UTC from SQLite."""
     if moment is not None and timezone.is_naive(moment):
         moment = moment.replace(tzinfo=UTC)
     return moment
@@ -310,11 +313,12 @@ def unchanged_poll(request: HttpRequest) -> HttpResponseBase | None:
         since, limit = feed_question(request.GET)
     except ValidationFailed:
         return None  # the view answers with the error
-    poll = poll_of(words[1])
-    if poll is None or not poll.usable_with(words[1]) or not poll.is_active or not poll.reads_feed:
+    try:
+        poll = poll_checked(words[1])
+    except (AuthenticationFailed, PermissionDenied):
         return None  # the view refuses it (401, 403)
     etag = feed_etag(seq=poll.seq, since=since, limit=limit)
-    if TokenScope.FEED not in poll.scopes or not etag_matches(request.META["HTTP_IF_NONE_MATCH"], etag):
+    if not poll.reads_feed or not etag_matches(request.META["HTTP_IF_NONE_MATCH"], etag):
         return None  # the view refuses it (403) or answers it (200)
     if token_rate_wait(prefix=poll.prefix, per_minute=poll.rate_per_minute) is not None:
         return None  # the view's throttle answers 429 with Retry-After

@@ -30,11 +30,10 @@ def bind_request_id(value: str | None = None) -> contextvars.Token:
 
 
 def bind_token_label(label: str) -> None:
-    """Name the token in this request's context (a context of its own outside a request)."""
+    """Name the token in this request's context (RequestIdMiddleware opens it and closes it
+    with the request, so the label never outlives it)."""
     context = _context.get()
-    if context is None:
-        _context.set(RequestContext(request_id="", token=label))
-    else:
+    if context is not None:
         context.token = label
 
 

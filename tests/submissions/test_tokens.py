@@ -142,9 +142,11 @@ def test_writes_with_a_token_name_it_in_the_audit_log(author, draft):
     assert bearer(key).post(f"/api/v1/versions/{draft.pk}/submit/").status_code == 200
     event = AuditEvent.objects.filter(object_id=str(draft.pk), action="version.submit").latest("seq")
     assert (event.actor, event.data["via_token"]) == (author, f"{token.prefix} (acme CI)")
+    token_revoke(token=token, actor=author)  # after the request, outside it: no token named
+    assert "via_token" not in AuditEvent.objects.get(action="token.revoked").data
 
 
-def test_last_used_is_written_at_most_once_a_minute(author, django_assert_num_queries):
+def test_last_used_is_written_at_most_once_a_minute(author):
     key = token_key(author, "read")
     token = IntegrationToken.objects.get()
     assert token.last_used_at is None
@@ -213,3 +215,12 @@ def test_no_key_reaches_the_logs(platform_admin, author, caplog):
     secret = key.partition(".")[2]
     assert caplog.records and secret not in caplog.text
     assert all(secret not in str(event.data) for event in AuditEvent.objects.all())
+
+
+def test_the_feed_reads_a_tokens_expiry_on_both_its_paths(platform_admin):
+    current = token_client(platform_admin, "feed", expiry_date=timezone.now() + timedelta(hours=1))
+    etag = current.get("/api/v1/feed/")["ETag"]
+    assert current.get("/api/v1/feed/", HTTP_IF_NONE_MATCH=etag).status_code == 304
+    expired = token_client(platform_admin, "feed", expiry_date=timezone.now() - timedelta(seconds=1))
+    for conditional in ({}, {"HTTP_IF_NONE_MATCH": etag}):
+        assert expired.get("/api/v1/feed/", **conditional).status_code == 401
