@@ -17,7 +17,7 @@ from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
 from governance.admin_actions import ServiceAction
@@ -423,7 +423,7 @@ class ExemptionAdmin(ServiceCreateAdminMixin, ScopedAdmin):
 
     @admin.display(description="Compensating controls")
     def controls_list(self, obj: Exemption) -> SafeString:
-        return format_html_join("", "<div>{}</div>", ((c,) for c in obj.compensating_controls)) or format_html("—")
+        return format_html_join("", "<div>{}</div>", ((c,) for c in obj.compensating_controls)) or mark_safe("—")
 
 
 from . import deployment_admin, retro_hunt_admin, version_admin  # noqa: E402, F401 - environments, deployments, flags, the version page

@@ -22,6 +22,7 @@ from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified, QueryDict
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.http import parse_etags
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
@@ -36,6 +37,7 @@ from rest_framework.views import APIView
 
 from governance.errors import ValidationFailed
 from governance.ids import MAX_ID
+from governance.lockout import client_ip, maybe_locked_out, token_failure_columns, token_guarded
 from submissions.models import IntegrationToken, TokenScope
 from submissions.tokens import KEYWORD, IntegrationTokenAuthentication, check_scope, token_rate_wait, token_used
 
@@ -119,11 +121,17 @@ class FeedPoll(NamedTuple):
     is_superuser: bool
     reads_feed: bool  # holds decisions.read_feed, directly or through a group, or is a superuser
     seq: int  # the feed's last seq
+    key_failures: int  # bad keys from the poll's address (governance/lockout.py)
+    key_failed_at: datetime | None
 
     def usable_with(self, key: str) -> bool:
         """The key is this token's, and the token has not expired (revoked ones are not read)."""
         expired = self.expiry_date is not None and self.expiry_date <= timezone.now()
         return not expired and IntegrationToken.key_generator.verify(key, self.hashed_key)
+
+    def maybe_locked_out(self, request: HttpRequest) -> bool:
+        """Whether the address may be locked out for bad keys (governance/lockout.py)."""
+        return maybe_locked_out(request, self.key_failures, self.key_failed_at)
 
 
 class FeedTokenAuthentication(IntegrationTokenAuthentication):
@@ -136,17 +144,22 @@ class FeedTokenAuthentication(IntegrationTokenAuthentication):
         words = get_authorization_header(request).split()
         if len(words) != 2 or words[0].lower() != b"token":
             return super().authenticate(request)  # no token (the session's turn), or a malformed header
-        poll = poll_checked(words[1].decode("ascii", errors="replace"))
+        key = words[1].decode("ascii", errors="replace")
+        read = poll_of(key, client_ip(request._request))
+        poll = token_guarded(
+            request._request,
+            lambda: poll_checked(read, key),
+            locked_out_possible=read is None or read.maybe_locked_out(request._request),
+        )
         token_used(token_id=poll.token, last_used_at=poll.last_used_at)
         user = User.from_db(DEFAULT_DB_ALIAS, _USER_FIELDS, [poll.user, poll.username, True, poll.is_superuser])
         return user, poll
 
 
-def poll_checked(key: str) -> FeedPoll:
-    """The poll of a key that names a usable token of an active owner with the feed scope
-    (``token_authenticate``'s checks, on what ``poll_of`` read): AuthenticationFailed (401)
-    or PermissionDenied (403) otherwise."""
-    poll = poll_of(key)
+def poll_checked(poll: FeedPoll | None, key: str) -> FeedPoll:
+    """The poll ``poll_of`` read for a key, when the key names a usable token of an active owner
+    with the feed scope (``token_authenticate``'s checks): AuthenticationFailed (401) or
+    PermissionDenied (403) otherwise."""
     if poll is None or not poll.usable_with(key):
         raise AuthenticationFailed("Invalid token.")
     if not poll.is_active:
@@ -155,21 +168,25 @@ def poll_checked(key: str) -> FeedPoll:
     return poll
 
 
-def poll_of(key: str) -> FeedPoll | None:
+def poll_of(key: str, ip: str | None) -> FeedPoll | None:
     """The usable token of the key's prefix and its owner, whether the owner may read the feed
     (as Django's ModelBackend grants a permission that is not an object's: the user's own or a
-    group's, or a superuser's), and the feed's last seq: one query, the whole of a host's
-    unchanged poll. The key itself is checked by the caller (``FeedPoll.usable_with``)."""
+    group's, or a superuser's), the feed's last seq and the bad keys counted against address
+    ``ip`` (governance/lockout.py): one query, the whole of a host's unchanged poll. The key
+    itself is checked by the caller (``FeedPoll.usable_with``)."""
     prefix, dot, _ = key.partition(".")
     if not dot or not prefix or len(prefix) > 8:
         return None
     sql, params = _poll_query()
     with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-        cursor.execute(sql, {**params, _KEY: prefix})
+        cursor.execute(sql, {**params, _KEY: prefix, _IP: ip})
         row = cursor.fetchone()
     if row is None:
         return None
-    token, prefix, hashed_key, scopes, expiry, last_used, rate, user, username, active, superuser, reads, seq = row
+    token, prefix, hashed_key, scopes, expiry, last_used, rate, user, username, active, superuser, reads, seq = row[:13]
+    failures, failed_at = row[13:]
+    if isinstance(failed_at, str):  # SQLite gives a subquery's time as its text
+        failed_at = parse_datetime(failed_at)
     return FeedPoll(
         token,
         prefix,
@@ -184,6 +201,8 @@ def poll_of(key: str) -> FeedPoll | None:
         bool(superuser),
         bool(reads or superuser),
         seq,
+        failures or 0,
+        _aware(failed_at),
     )
 
 
@@ -195,6 +214,7 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 
 _KEY = "token_prefix"
+_IP = "client_ip"
 _USER_FIELDS = ["id", "username", "is_active", "is_superuser"]
 
 
@@ -208,7 +228,11 @@ def _poll_query() -> tuple[str, dict[str, Any]]:
     tokens = (
         IntegrationToken.objects.using(DEFAULT_DB_ALIAS)
         .filter(prefix=_KEY, revoked=False)
-        .annotate(reads_feed=ExpressionWrapper(reads_feed, output_field=BooleanField()), seq=feed_last_seq_expression())
+        .annotate(
+            reads_feed=ExpressionWrapper(reads_feed, output_field=BooleanField()),
+            seq=feed_last_seq_expression(),
+            **token_failure_columns(_IP),
+        )
         .values_list(
             "id",
             "prefix",
@@ -220,13 +244,15 @@ def _poll_query() -> tuple[str, dict[str, Any]]:
             *(f"owner__{field}" for field in _USER_FIELDS),
             "reads_feed",
             "seq",
+            "key_failures",
+            "key_failed_at",
         )
     )
     sql, params = tokens.query.sql_with_params()
-    if "%%" in sql or params.count(_KEY) != 1:
+    if "%%" in sql or params.count(_KEY) != 1 or params.count(_IP) != 2:
         raise ImproperlyConfigured(f"Unexpected feed poll query: {sql}")
-    names = [_KEY if param == _KEY else f"p{index}" for index, param in enumerate(params)]
-    named = {name: param for name, param in zip(names, params, strict=True) if name != _KEY}
+    names = [param if param in (_KEY, _IP) else f"p{index}" for index, param in enumerate(params)]
+    named = {name: param for name, param in zip(names, params, strict=True) if name not in (_KEY, _IP)}
     return sql % tuple(f"%({name})s" for name in names), named
 
 
@@ -314,12 +340,14 @@ def unchanged_poll(request: HttpRequest) -> HttpResponseBase | None:
     except ValidationFailed:
         return None  # the view answers with the error
     try:
-        poll = poll_checked(words[1])
+        poll = poll_checked(poll_of(words[1], client_ip(request)), words[1])
     except (AuthenticationFailed, PermissionDenied):
         return None  # the view refuses it (401, 403)
     etag = feed_etag(seq=poll.seq, since=since, limit=limit)
     if not poll.reads_feed or not etag_matches(request.META["HTTP_IF_NONE_MATCH"], etag):
         return None  # the view refuses it (403) or answers it (200)
+    if poll.maybe_locked_out(request):
+        return None  # the view refuses it (429): a 304 here would tell a guesser its key is right
     if token_rate_wait(prefix=poll.prefix, per_minute=poll.rate_per_minute) is not None:
         return None  # the view's throttle answers 429 with Retry-After
     token_used(token_id=poll.token, last_used_at=poll.last_used_at)

@@ -17,6 +17,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpRe
 from django.views.decorators.http import require_GET
 from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 
+from governance.lockout import TOKEN_CREDENTIALS, LockedOut, lockout_response
 from submissions.tokens import token_authenticate, token_rate_wait
 
 from . import tuf_repo, tuf_targets
@@ -29,13 +30,16 @@ TARGET_FILE = re.compile(r"^(?:(?P<dirs>.+)/)?(?P<sha256>[0-9a-f]{64})\.(?P<name
 
 def _refusal(request: HttpRequest) -> HttpResponse | None:
     """401 without credentials, 404 (not 403: nothing to see here) without the feed permission,
-    429 with Retry-After beyond the token's rate (each read counts, as on the feed)."""
+    429 with Retry-After beyond the token's rate (each read counts, as on the feed) or while the
+    address is locked out for bad keys."""
     user = request.user
     if not user.is_authenticated:
         try:
-            found = token_authenticate(request.META.get("HTTP_AUTHORIZATION", "").encode("latin-1"), needed=("feed",))
+            found = token_authenticate(request, needed=("feed",))
         except AuthenticationFailed:
             found = None
+        except LockedOut:
+            return lockout_response(request, None, TOKEN_CREDENTIALS)
         except PermissionDenied:  # a token without the feed scope: nothing to see here either
             raise Http404 from None
         user = found[0] if found else AnonymousUser()

@@ -28,3 +28,17 @@ def ensure_schedules(apps, schedules: dict[str, tuple[str, int]]) -> None:
     Schedule = apps.get_model("django_q", "Schedule")
     for name, (func, minutes) in schedules.items():
         Schedule.objects.get_or_create(name=name, defaults={"func": func, "schedule_type": "I", "minutes": minutes})
+
+
+def revoke_permissions(apps, grants: dict[str, list[str]]) -> None:
+    """Take the listed ``app_label.codename`` permissions back from each group: the reverse
+    of ``grant_permissions``."""
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for name, perms in grants.items():
+        for group in Group.objects.filter(name=name):
+            for perm in perms:
+                app_label, codename = perm.split(".")
+                group.permissions.remove(
+                    *Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+                )

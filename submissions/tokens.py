@@ -4,7 +4,8 @@ external tools authenticate to the API.
 A token is created in the admin by a platform admin (for any organisation, or none) or by an
 author (for their own organisation only), shown once, and stored as its prefix and a hash.
 Each request with it is checked here, in this order: the key (401 when unknown, revoked or
-expired, or its owner is inactive), the scope the endpoint names for the method (403), the
+expired, or its owner is inactive; each counts towards the sign-in lockout, and a locked-out
+address is a 429), the scope the endpoint names for the method (403), the
 rate (429 with Retry-After). The owner's own permissions still apply, and a token bound to an
 organisation sees only that organisation's plugins (``bound_organisation`` in
 submissions/selectors.py). Writes made with a token name it in the audit log.
@@ -17,6 +18,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
@@ -27,6 +29,7 @@ from rest_framework.throttling import BaseThrottle
 
 from governance.audit import audit_record
 from governance.errors import PermissionRefused, ValidationFailed
+from governance.lockout import token_guarded
 from governance.request_context import bind_token_label
 
 from .models import IntegrationToken, Organisation, TokenScope
@@ -181,13 +184,22 @@ def check_scope(*, scopes: list[str], needed: tuple[str, ...]) -> None:
         )
 
 
-def token_authenticate(header: bytes, *, needed: tuple[str, ...]) -> tuple[User, IntegrationToken] | None:
-    """The owner (narrowed to the token) and the token of an ``Authorization`` header; None
-    when the header is not a token's. AuthenticationFailed (401) for a bad key, an inactive
-    owner; PermissionDenied (403) when the token's scopes are not among ``needed``."""
-    words = header.split()
+def token_authenticate(request: HttpRequest, *, needed: tuple[str, ...]) -> tuple[User, IntegrationToken] | None:
+    """The owner (narrowed to the token) and the token of the request's ``Authorization``
+    header; None when the header is not a token's. AuthenticationFailed (401) for a bad key, an
+    inactive owner, each counted by the sign-in lockout (governance/lockout.py), LockedOut (429)
+    while the address is locked out; PermissionDenied (403) when the token's scopes are not
+    among ``needed``."""
+    words = get_authorization_header(request).split()
     if not words or words[0].lower() != KEYWORD.lower().encode():
         return None
+    token = token_guarded(request, lambda: _token_of_header(words))
+    check_scope(scopes=token.scopes, needed=needed)
+    token_used(token_id=token.pk, last_used_at=token.last_used_at)
+    return act_as(owner=token.owner, token=token), token
+
+
+def _token_of_header(words: list[bytes]) -> IntegrationToken:
     if len(words) != 2:
         raise AuthenticationFailed("Invalid token header: send `Token <key>`.")
     try:
@@ -199,9 +211,7 @@ def token_authenticate(header: bytes, *, needed: tuple[str, ...]) -> tuple[User,
         raise AuthenticationFailed("Invalid token.")
     if not token.owner.is_active:
         raise AuthenticationFailed("User inactive or deleted.")
-    check_scope(scopes=token.scopes, needed=needed)
-    token_used(token_id=token.pk, last_used_at=token.last_used_at)
-    return act_as(owner=token.owner, token=token), token
+    return token
 
 
 def token_allows(request: Request, scope: str) -> bool:
@@ -224,7 +234,7 @@ class IntegrationTokenAuthentication(BaseAuthentication):
 
     def authenticate(self, request: Request) -> tuple[User, IntegrationToken] | None:
         view = request.parser_context.get("view")
-        return token_authenticate(get_authorization_header(request), needed=required_scopes(view, request.method))
+        return token_authenticate(request._request, needed=required_scopes(view, request.method))
 
     def authenticate_header(self, request: Request) -> str:
         return KEYWORD

@@ -3,6 +3,7 @@
 Everything an operator may change is read from the environment (see docs/configuration.md).
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -31,6 +32,7 @@ INSTALLED_APPS = [
     "django_filters",
     "guardian",
     "simple_history",
+    "axes",
     "django_q",
     "governance",
     "submissions",
@@ -51,6 +53,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "axes.middleware.AxesMiddleware",  # a sign-in that reached the lockout: 429 (governance/lockout.py)
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -87,6 +90,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: a locked-out sign-in goes no further
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -98,6 +102,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Sign-in lockout (django-axes, governance/lockout.py): this many failed sign-ins for one username
+# from one address, or bad integration-token keys from one address, lock it out for the cool-off.
+AXES_FAILURE_LIMIT = env_int("WARDEN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("WARDEN_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "governance.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "governance.lockout.client_ip"
+AXES_VERBOSE = False
+# The reverse proxies in front of Warden that append to X-Forwarded-For (0: the peer is the client).
+WARDEN_TRUSTED_PROXIES = env_int("WARDEN_TRUSTED_PROXIES", 0, minimum=0)
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env_str("WARDEN_TIME_ZONE", "UTC")

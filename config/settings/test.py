@@ -38,3 +38,5 @@ for _role, _key in WARDEN_TUF_KEYS.items():
 WARDEN_ATTESTATION_KEY = Path(tempfile.mkdtemp(prefix="warden-test-key-")) / "attestation.pem"
 attestation_key_generate(path=WARDEN_ATTESTATION_KEY)
 os.environ["WARDEN_ATTESTATION_KEY"] = str(WARDEN_ATTESTATION_KEY)
+# Tests send many bad keys and passwords from one address; the lockout's own tests set the limit.
+AXES_FAILURE_LIMIT = 100

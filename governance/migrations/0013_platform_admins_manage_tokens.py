@@ -4,7 +4,7 @@ held, so nobody but a superuser could open it."""
 
 from django.db import migrations
 
-from governance.migration_helpers import grant_permissions
+from governance.migration_helpers import grant_permissions, revoke_permissions
 
 TOKEN_PERMISSIONS = ["authtoken.view_tokenproxy", "authtoken.add_tokenproxy", "authtoken.delete_tokenproxy"]
 
@@ -14,13 +14,7 @@ def forwards(apps, schema_editor):
 
 
 def backwards(apps, schema_editor):
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    granted = Permission.objects.filter(
-        content_type__app_label="authtoken", codename__in=[p.split(".")[1] for p in TOKEN_PERMISSIONS]
-    )
-    for group in Group.objects.filter(name="Platform admins"):
-        group.permissions.remove(*granted)
+    revoke_permissions(apps, {"Platform admins": TOKEN_PERMISSIONS})
 
 
 class Migration(migrations.Migration):
