@@ -1,9 +1,11 @@
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.decorators import csp_replace
 from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path, re_path
 from django.views.defaults import page_not_found
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from decisions import tuf_views
 from decisions.attestation_api import attestation_key_json, attestation_key_pem
@@ -23,8 +25,22 @@ urlpatterns = [
     path(".well-known/warden-attestation-key.json", attestation_key_json, name="attestation-key-json"),
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    # The API's documentation, from Warden's static files (drf-spectacular-sidecar), under the
+    # Content-Security-Policy: Swagger UI's script is a request of its own; Redoc, which writes
+    # <style> elements as it renders and searches in a worker it makes from a blob, may do both
+    # on its page (and nothing else may). Its sidebar's logo, from Redocly's CDN, stays blocked.
+    path(
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="schema", template_name="api/swagger_ui.html"),
+        name="api-docs",
+    ),
+    path(
+        "api/redoc/",
+        csp_replace({"style-src": [SELF, UNSAFE_INLINE], "worker-src": [SELF, "blob:"]})(
+            SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html")
+        ),
+        name="api-redoc",
+    ),
     # The TUF repository hosts update through (docs/hosts.md "Updating through TUF").
     path("tuf/<int:version>.root.json", tuf_views.root, name="tuf-root"),
     path("tuf/timestamp.json", tuf_views.timestamp, name="tuf-timestamp"),

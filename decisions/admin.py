@@ -68,7 +68,7 @@ def rubric_yaml(document: dict) -> str:
 
 
 class RubricDocumentField(forms.CharField):
-    widget = forms.Textarea(attrs={"rows": 30, "cols": 90, "style": "font-family: monospace"})
+    widget = forms.Textarea(attrs={"rows": 30, "cols": 90, "class": "warden-document"})
 
     def clean(self, value: Any) -> dict:
         value = super().clean(value)

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 
 from .env import env_bool, env_int, env_list, env_str
 
@@ -33,6 +34,7 @@ INSTALLED_APPS = [
     "guardian",
     "simple_history",
     "axes",
+    "csp",
     "django_q",
     "governance",
     "submissions",
@@ -43,6 +45,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "governance.middleware.RequestIdMiddleware",
     "governance.middleware.RequestSizeMiddleware",
     "decisions.feed_api.FeedPollMiddleware",  # a host's unchanged poll: 304 before the rest
@@ -102,6 +105,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Content-Security-Policy (django-csp): scripts and styles only from Warden's own static files, or
+# inline with the request's nonce; no plugin-supplied text can run or restyle a page. The API
+# documentation pages relax it for their own renderers (config/urls.py). Violations are reported
+# to WARDEN_CSP_REPORT_URI when set (a collector of the operator's).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        **({"report-uri": [env_str("WARDEN_CSP_REPORT_URI")]} if env_str("WARDEN_CSP_REPORT_URI", "") else {}),
+    }
+}
 
 # Sign-in lockout (django-axes, governance/lockout.py): this many failed sign-ins for one username
 # from one address, or bad integration-token keys from one address, lock it out for the cool-off.

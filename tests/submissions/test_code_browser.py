@@ -224,6 +224,7 @@ def test_the_author_downloads_the_artifact_as_an_attachment(client, head, author
     assert response["Content-Type"] == "application/octet-stream"
     assert response["Content-Disposition"] == 'attachment; filename="acme-exporter-1.1.0.zip"'
     assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Content-Security-Policy"] == "sandbox"  # its own policy, not the pages'
     revision = head.revisions.get()
     assert b"".join(response.streaming_content) == revision.artifact.open("rb").read()
     assert events(head, "version.download") == [{"revision": 1, "sha256": revision.sha256}]
