@@ -119,7 +119,15 @@ class VisibleInlineMixin(VisibleChoicesMixin):
 
 
 class VisibleAdminMixin(VisibleChoicesMixin):
-    """Drop-downs, related list filters and inlines of a ModelAdmin, narrowed to the user."""
+    """Drop-downs, related list filters and inlines of a ModelAdmin, narrowed to the user; an
+    object outside the admin's queryset is a 404 on every page of it, exactly as a missing one
+    (Django's admin would redirect to the index with "doesn't exist", or refuse a delete 403)."""
+
+    def get_object(self, request, object_id, from_field=None):
+        found = super().get_object(request, object_id, from_field)  # type: ignore[misc]
+        if found is None:
+            raise Http404("No such object.")
+        return found
 
     def get_list_filter(self, request):
         specs = super().get_list_filter(request)  # type: ignore[misc]

@@ -85,8 +85,8 @@ def test_author_sees_only_its_organisations_versions(client, in_review, other_au
     client.force_login(other_author)
     assert client.get(VERSIONS).context["cl"].result_count == 0
     page = reverse("admin:submissions_pluginversion_change", args=[in_review.pk])
-    assert client.get(page).status_code == 302  # the admin redirects a missing object to the index
-    assert client.get(act_url(in_review, "withdraw")).status_code == 403
+    assert client.get(page).status_code == 404  # as an object that exists nowhere
+    assert client.get(act_url(in_review, "withdraw")).status_code == 404
 
 
 def test_reviewer_sees_only_its_stage_reviews(client, in_review, security, platform_admin):
@@ -94,14 +94,14 @@ def test_reviewer_sees_only_its_stage_reviews(client, in_review, security, platf
     client.force_login(security)
     listed = client.get(REVIEWS).context["cl"].result_list
     assert [r.stage.key for r in listed] == ["security"]
-    assert client.get(act_url(review_, "pass")).status_code == 403
+    assert client.get(act_url(review_, "pass")).status_code == 404
 
 
 def test_outsider_sees_nothing(client, in_review, outsider):
     client.force_login(outsider)
     assert client.get(VERSIONS).context["cl"].result_count == 0
     assert client.get(REVIEWS).context["cl"].result_count == 0
-    assert client.post(act_url(in_review, "withdraw"), {"reason": "x"}).status_code == 403
+    assert client.post(act_url(in_review, "withdraw"), {"reason": "x"}).status_code == 404
     in_review.refresh_from_db()
     assert in_review.status == VersionStatus.IN_REVIEW
 

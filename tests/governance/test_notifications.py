@@ -77,7 +77,7 @@ def test_users_see_only_their_own_notifications(client, security, performance):
     page = client.get(reverse("admin:governance_notification_changelist"))
     assert [n.subject for n in page.context["cl"].result_list] == ["For security"]
     theirs = Notification.objects.get(recipient=performance)
-    assert client.get(reverse("admin:governance_notification_change", args=[theirs.pk])).status_code == 302
+    assert client.get(reverse("admin:governance_notification_change", args=[theirs.pk])).status_code == 404
     mine = Notification.objects.get(recipient=security)
     response = client.post(
         reverse("admin:governance_notification_changelist"),

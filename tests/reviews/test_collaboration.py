@@ -109,7 +109,7 @@ def test_annotations_and_feedback_in_the_admin(client, in_review, security, auth
     thread = annotation_add(version=in_review, actor=security, body="Internal note")
     client.force_login(author)
     assert client.get(reverse("admin:reviews_annotation_changelist")).context["cl"].result_count == 0
-    assert client.get(reverse("admin:reviews_annotation_change", args=[thread.pk])).status_code == 302
+    assert client.get(reverse("admin:reviews_annotation_change", args=[thread.pk])).status_code == 404
     version = make_approved("2.0.0")
     feedback = Feedback.objects.get(version=version, user=author)
     url = reverse("admin:reviews_feedback_change", args=[feedback.pk])

@@ -287,8 +287,8 @@ def test_admin_resubmit_refusal_shows_errors_and_writes_nothing(client, changes_
 
 def test_admin_outsider_gets_neither_form_nor_files(client, changes_requested, outsider):
     client.force_login(outsider)
-    assert client.get(resubmit_url(changes_requested)).status_code == 403
-    assert client.post(resubmit_url(changes_requested), {"reason": "x"}).status_code == 403
+    assert client.get(resubmit_url(changes_requested)).status_code == 404
+    assert client.post(resubmit_url(changes_requested), {"reason": "x"}).status_code == 404
     url = reverse("admin:submissions_pluginversion_download", args=[changes_requested.pk]) + "?revision=1"
     assert client.get(url).status_code == 404
     changes_requested.refresh_from_db()
