@@ -2,8 +2,10 @@
 
 from django.conf import settings
 from django.db import models
-from django_fsm import FSMField, FSMModelMixin, transition
+from django_fsm import FSMField, transition
 from simple_history.models import HistoricalRecords
+
+from governance.fsm import StateMachineMixin
 
 
 class Criticality(models.TextChoices):
@@ -87,7 +89,7 @@ class AssessmentStatus(models.TextChoices):
 A = AssessmentStatus
 
 
-class ControlAssessment(FSMModelMixin, models.Model):
+class ControlAssessment(StateMachineMixin, models.Model):
     """One control, assessed for one compliance review: automatically when the control has an
     expression (with its inputs kept), else by the compliance officer on evidence."""
 
@@ -144,7 +146,7 @@ def evidence_path(instance: "Evidence", filename: str) -> str:
 E = EvidenceStatus
 
 
-class Evidence(FSMModelMixin, models.Model):
+class Evidence(StateMachineMixin, models.Model):
     """A document an author gives for one or more controls. Never executed, never rendered:
     it is only ever downloaded as an attachment. A new upload for the same evidence is a new
     revision; earlier revisions stay."""
@@ -215,7 +217,7 @@ class ReReviewStatus(models.TextChoices):
 R = ReReviewStatus
 
 
-class ReReview(FSMModelMixin, models.Model):
+class ReReview(StateMachineMixin, models.Model):
     """Ongoing conformity: a deployed version is looked at again on its checklist's interval,
     or early when evidence it rests on expires."""
 

@@ -6,9 +6,11 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
 from django.utils import timezone
-from django_fsm import FSMField, FSMModelMixin, transition
+from django_fsm import FSMField, transition
 from rest_framework_api_key.crypto import KeyGenerator
 from simple_history.models import HistoricalRecords
+
+from governance.fsm import StateMachineMixin
 
 
 class Organisation(models.Model):
@@ -73,7 +75,7 @@ def artifact_path(instance: "PluginVersion | None", filename: str) -> str:
     return f"artifacts/{uuid.uuid4().hex}/{safe_name}"
 
 
-class PluginVersion(FSMModelMixin, models.Model):
+class PluginVersion(StateMachineMixin, models.Model):
     """One submitted archive of a plugin and its way through review.
 
     Transitions only set the status; services (submissions.services, reviews.services)

@@ -6,8 +6,10 @@ keeps its table (``db_table``) and its history table (decisions/migrations/0001_
 
 from django.conf import settings
 from django.db import models
-from django_fsm import FSMField, FSMModelMixin, transition
+from django_fsm import FSMField, transition
 from simple_history.models import HistoricalRecords
+
+from governance.fsm import StateMachineMixin
 
 
 class Band(models.TextChoices):
@@ -202,7 +204,7 @@ class ExemptionScope(models.TextChoices):
 X = ExemptionStatus
 
 
-class Exemption(FSMModelMixin, models.Model):
+class Exemption(StateMachineMixin, models.Model):
     """Leave to ship despite one policy or one finding (by fingerprint), for one version or
     every version of a plugin, until ``expires_at``. Only an approved, unexpired exemption
     suppresses anything, and what it suppresses is shown as exempted, never hidden."""

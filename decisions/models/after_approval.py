@@ -8,8 +8,10 @@ stands overall; ``Deployment`` says where it runs, one row per version and envir
 
 from django.conf import settings
 from django.db import models
-from django_fsm import FSMField, FSMModelMixin, transition
+from django_fsm import FSMField, transition
 from simple_history.models import HistoricalRecords
+
+from governance.fsm import StateMachineMixin
 
 
 class Attestation(models.Model):
@@ -63,7 +65,7 @@ class DeploymentStatus(models.TextChoices):
 D = DeploymentStatus
 
 
-class Deployment(FSMModelMixin, models.Model):
+class Deployment(StateMachineMixin, models.Model):
     """One version in one environment. Deploying a newer version of the plugin supersedes the
     older one in that environment only; a rollback there reinstates the one it superseded."""
 

@@ -9,7 +9,9 @@ board (decisions/retro_hunt.py, docs/lifecycle.md "Retro-hunt").
 
 from django.conf import settings
 from django.db import models
-from django_fsm import FSMField, FSMModelMixin, transition
+from django_fsm import FSMField, transition
+
+from governance.fsm import StateMachineMixin
 
 
 class FlagStatus(models.TextChoices):
@@ -22,7 +24,7 @@ class FlagStatus(models.TextChoices):
 F = FlagStatus
 
 
-class RetroHuntFlag(FSMModelMixin, models.Model):
+class RetroHuntFlag(StateMachineMixin, models.Model):
     version = models.ForeignKey("submissions.PluginVersion", on_delete=models.CASCADE, related_name="retro_flags")
     policy_key = models.SlugField(max_length=80)
     policy_version = models.PositiveIntegerField()

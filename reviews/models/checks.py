@@ -2,7 +2,9 @@
 
 from django.conf import settings
 from django.db import models
-from django_fsm import FSMField, FSMModelMixin, transition
+from django_fsm import FSMField, transition
+
+from governance.fsm import StateMachineMixin
 
 from .stages import StageReview
 
@@ -28,7 +30,7 @@ def report_path(instance: "CheckRun", filename: str) -> str:
     return f"reports/{instance.version_id}/{instance.pk or 'new'}-{filename[-80:]}"
 
 
-class CheckRun(FSMModelMixin, models.Model):
+class CheckRun(StateMachineMixin, models.Model):
     """One execution of a check (or one imported external report) against a version.
 
     *succeeded*: the check ran and passed; *failed*: it ran and its verdict is negative;

@@ -3,8 +3,10 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
-from django_fsm import FSMField, FSMModelMixin, transition
+from django_fsm import FSMField, transition
 from simple_history.models import HistoricalRecords
+
+from governance.fsm import StateMachineMixin
 
 
 class ReviewStatus(models.TextChoices):
@@ -23,7 +25,7 @@ OPEN = [R.PENDING, R.IN_PROGRESS]
 CLEARED = {R.PASSED, R.WAIVED}
 
 
-class StageReview(FSMModelMixin, models.Model):
+class StageReview(StateMachineMixin, models.Model):
     """The review of one stage of one version in one round.
 
     ``cancelled`` closes a review that was still open when its round ended some other way

@@ -2,8 +2,10 @@
 
 from django.conf import settings
 from django.db import models
-from django_fsm import FSMField, FSMModelMixin, transition
+from django_fsm import FSMField, transition
 from simple_history.models import HistoricalRecords
+
+from governance.fsm import StateMachineMixin
 
 
 class ThreatModelStatus(models.TextChoices):
@@ -13,7 +15,7 @@ class ThreatModelStatus(models.TextChoices):
     ACCEPTED = "accepted", "Accepted"
 
 
-class ThreatModel(FSMModelMixin, models.Model):
+class ThreatModel(StateMachineMixin, models.Model):
     """The author's threat model of one version, reviewed by the security reviewer."""
 
     version = models.OneToOneField("submissions.PluginVersion", on_delete=models.CASCADE, related_name="threat_model")
@@ -99,7 +101,7 @@ class ThreatStatus(models.TextChoices):
 T = ThreatStatus
 
 
-class Threat(FSMModelMixin, models.Model):
+class Threat(StateMachineMixin, models.Model):
     """One threat of a threat model. The author addresses each open threat (mitigates it,
     accepts the risk or transfers it) and may reopen it while the model is editable; the
     security reviewer may reopen one while the model is under review (reviews/threat_model.py)."""
