@@ -179,7 +179,8 @@ def poll_of(key: str, ip: str | None) -> FeedPoll | None:
         return None
     sql, params = _poll_query()
     with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-        cursor.execute(sql, {**params, _KEY: prefix, _IP: ip})
+        address = connections[DEFAULT_DB_ALIAS].ops.adapt_ipaddressfield_value(ip)
+        cursor.execute(sql, {**params, _KEY: prefix, _IP: address})
         row = cursor.fetchone()
     if row is None:
         return None
@@ -215,6 +216,7 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 _KEY = "token_prefix"
 _IP = "client_ip"
+_IP_SENTINEL = "192.0.2.255"  # a documentation address (RFC 5737): the column takes only addresses
 _USER_FIELDS = ["id", "username", "is_active", "is_superuser"]
 
 
@@ -231,7 +233,7 @@ def _poll_query() -> tuple[str, dict[str, Any]]:
         .annotate(
             reads_feed=ExpressionWrapper(reads_feed, output_field=BooleanField()),
             seq=feed_last_seq_expression(),
-            **token_failure_columns(_IP),
+            **token_failure_columns(_IP_SENTINEL),
         )
         .values_list(
             "id",
@@ -249,9 +251,12 @@ def _poll_query() -> tuple[str, dict[str, Any]]:
         )
     )
     sql, params = tokens.query.sql_with_params()
-    if "%%" in sql or params.count(_KEY) != 1 or params.count(_IP) != 2:
+    names = [
+        _KEY if param == _KEY else _IP if str(param) == _IP_SENTINEL else f"p{index}"
+        for index, param in enumerate(params)
+    ]
+    if "%%" in sql or names.count(_KEY) != 1 or names.count(_IP) != 2:
         raise ImproperlyConfigured(f"Unexpected feed poll query: {sql}")
-    names = [param if param in (_KEY, _IP) else f"p{index}" for index, param in enumerate(params)]
     named = {name: param for name, param in zip(names, params, strict=True) if name not in (_KEY, _IP)}
     return sql % tuple(f"%({name})s" for name in names), named
 

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from decisions.models import RiskRating
 from governance.api import StrictJSONParser
+from governance.filters import IdFilter, UtcDateTimeFilter
 from governance.ids import MAX_ID
 from governance.viewsets import VisibleViewSet
 from reviews.models import SEVERITY_RANK, CheckRun, StageReview
@@ -169,12 +170,12 @@ class VersionFilter(django_filters.FilterSet):
 
     status = django_filters.MultipleChoiceFilter(choices=VersionStatus.choices)
     plugin = django_filters.CharFilter(field_name="plugin__name")
-    plugin_id = django_filters.NumberFilter(field_name="plugin_id")
+    plugin_id = IdFilter(field_name="plugin_id")
     organisation = django_filters.CharFilter(field_name="plugin__organisation__slug")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    submitted_after = django_filters.IsoDateTimeFilter(field_name="submitted_at", lookup_expr="gte")
-    submitted_before = django_filters.IsoDateTimeFilter(field_name="submitted_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    submitted_after = UtcDateTimeFilter(field_name="submitted_at", lookup_expr="gte")
+    submitted_before = UtcDateTimeFilter(field_name="submitted_at", lookup_expr="lt")
 
     class Meta:
         model = PluginVersion

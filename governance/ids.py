@@ -12,3 +12,18 @@ def is_id(value) -> bool:
         return 0 < value <= MAX_ID
     text = str(value)
     return text.isascii() and text.isdecimal() and 0 < int(text) <= MAX_ID
+
+
+class IdConverter:
+    """``<id:...>`` in URLs: an id ``is_id`` accepts, else the URL does not match (a 404), so no
+    view sees ``2**70``, which ``<int:...>`` passes on and SQLite cannot hold (a 500)."""
+
+    regex = "[0-9]{1,19}"
+
+    def to_python(self, value: str) -> int:
+        if not is_id(value):
+            raise ValueError(value)
+        return int(value)
+
+    def to_url(self, value: int | str) -> str:
+        return str(value)

@@ -9,6 +9,7 @@ username per key would never add up). A locked-out request is a 429 with ``Retry
 admin page in the admin, the API's JSON error everywhere else.
 """
 
+import ipaddress
 import math
 from collections.abc import Callable
 from datetime import datetime
@@ -118,6 +119,14 @@ def client_ip(request: HttpRequest) -> str | None:
     proxies = settings.WARDEN_TRUSTED_PROXIES
     if proxies:
         forwarded = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
-        if len(forwarded) >= proxies:
+        if len(forwarded) >= proxies and _address(forwarded[-proxies]):
             return forwarded[-proxies]
-    return request.META.get("REMOTE_ADDR")
+    return _address(request.META.get("REMOTE_ADDR", ""))
+
+
+def _address(text: str) -> str | None:
+    """An IP address as text, or None: what the lockout stores must be one (an inet column)."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None

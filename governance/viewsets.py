@@ -11,6 +11,7 @@ class VisibleViewSet(viewsets.ReadOnlyModelViewSet):
     see, so anything else is a 404); schema generation, which has no user, sees none."""
 
     model: type[Model]
+    lookup_value_converter = "id"  # governance.ids.IdConverter: an id out of range is a 404
 
     def visible(self, user) -> QuerySet:
         raise NotImplementedError

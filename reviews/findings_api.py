@@ -13,6 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from governance.filters import IdFilter
 from governance.viewsets import VisibleViewSet
 
 from .findings_data import KINDS
@@ -25,7 +26,7 @@ class FindingFilter(django_filters.FilterSet):
     """``?version=3&severity=high&severity=critical&triage=open&kind=security&tool=bandit&rule=B602``;
     a value outside the choices is a 400 naming the field."""
 
-    version = django_filters.NumberFilter(field_name="version_id")
+    version = IdFilter(field_name="version_id")
     severity = django_filters.MultipleChoiceFilter(choices=Severity.choices)
     triage = django_filters.MultipleChoiceFilter(choices=Triage.choices)
     kind = django_filters.ChoiceFilter(choices=[(kind, kind) for kind in KINDS])
@@ -86,7 +87,7 @@ class FindingViewSet(VisibleViewSet):
     @action(detail=True, methods=["post"])
     def triage(self, request: Request, pk: str | None = None) -> Response:
         """Triage the finding; 403 for those who may see it but not judge it."""
-        finding = get_object_or_404(self.get_queryset(), pk=pk)
+        finding = get_object_or_404(self.get_queryset(), pk=pk)  # pk: an id (IdConverter)
         given = TriageIn(data=request.data)
         given.is_valid(raise_exception=True)
         finding = finding_triage(finding=finding, actor=request.user, **given.validated_data)

@@ -38,7 +38,7 @@ def api_endpoints() -> list[tuple[str, str, type]]:
         view = callback.cls
         actions = getattr(callback, "actions", None)
         methods = list(actions) if actions else [m for m in METHODS if hasattr(view, m)]
-        url = "/" + re.sub(r"<int:\w+>|\(\?P<\w+>[^)]*\)", "999999", route).replace("^", "").replace("$", "")
+        url = "/" + re.sub(r"<(?:int|id):\w+>|\(\?P<\w+>[^)]*\)", "999999", route).replace("^", "").replace("$", "")
         found.extend((url, method, view) for method in methods)
     return found
 

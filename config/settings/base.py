@@ -45,10 +45,11 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
     "governance.middleware.RequestIdMiddleware",
     "governance.middleware.RequestSizeMiddleware",
     "decisions.feed_api.FeedPollMiddleware",  # a host's unchanged poll: 304 before the rest
+    "csp.middleware.CSPMiddleware",  # pages: the Content-Security-Policy (a 304 to a host needs none)
+    "governance.middleware.ContentionMiddleware",  # a busy database: 503 with Retry-After
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -197,6 +198,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # ``<id:...>`` (governance.ids.IdConverter): a database id.
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}},
     # A finding's triage is one choice set, whether read (``triage``) or written (``to_state``).
     "ENUM_NAME_OVERRIDES": {"TriageEnum": "reviews.models.Triage"},
 }
