@@ -8,6 +8,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from .contention import RETRY_AFTER_SECONDS, busy_body, is_contention
 from .errors import WardenError
 from .text import encodable, lone_surrogate
 
@@ -28,6 +29,10 @@ def exception_handler(exc, context):
     """Errors are ``{"code", "detail", "errors"}``: ``code`` is stable, ``detail`` is for people."""
     if isinstance(exc, WardenError):
         return Response(exc.as_dict(), status=exc.status)
+    if is_contention(exc):
+        busy = Response(busy_body(), status=503)
+        busy["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return busy
     if isinstance(exc, RecursionError):  # JSON nested deeper than the parser can follow
         return Response({"code": "parse_error", "detail": "The JSON is nested too deeply.", "errors": []}, status=400)
     if isinstance(exc, Http404):

@@ -4,6 +4,7 @@ import re
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 
+from .contention import DETAIL, RETRY_AFTER_SECONDS, busy_body, is_contention
 from .request_context import bind_request_id, current_request_id, unbind_request_id
 
 # A caller-supplied id is kept only when it looks like an id, so it cannot smuggle
@@ -60,3 +61,25 @@ class RefusalLogFilter(logging.Filter):
         if 400 <= getattr(record, "status_code", 500) < 500:
             record.exc_info = record.exc_text = None
         return True
+
+
+class ContentionMiddleware:
+    """A page the database was too busy to serve (governance/contention.py): 503 with
+    ``Retry-After``, JSON under ``/api/``, never a 500. The API's views answer it in DRF's
+    exception handler (governance/api.py); this answers it for Django's views (the admin's)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not is_contention(exception):
+            return None
+        if request.path.startswith("/api/"):
+            response: HttpResponse = JsonResponse(busy_body(), status=503)
+        else:
+            response = HttpResponse(DETAIL, status=503, content_type="text/plain; charset=utf-8")
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.cache import cache
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -28,6 +28,7 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from governance.audit import audit_record
+from governance.contention import is_contention
 from governance.errors import PermissionRefused, ValidationFailed
 from governance.lockout import token_guarded
 from governance.request_context import bind_token_label
@@ -144,7 +145,11 @@ def token_used(*, token_id: int | str, last_used_at) -> None:
     """Note the use, at most once a minute a token (one UPDATE, no history, no audit)."""
     now = timezone.now()
     if last_used_at is None or now - last_used_at >= LAST_USED_GRANULARITY:
-        IntegrationToken.objects.filter(pk=token_id).update(last_used_at=now)
+        try:
+            IntegrationToken.objects.filter(pk=token_id).update(last_used_at=now)
+        except OperationalError as busy:
+            if not is_contention(busy):
+                raise  # the next request notes it: a busy database does not refuse this one
 
 
 def token_rate_wait(*, prefix: str, per_minute: int) -> float | None:
