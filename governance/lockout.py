@@ -1,4 +1,4 @@
-"""The lockout of repeated failed sign-ins (django-axes; docs/configuration.md, "Sign-in lockout").
+"""The lockout of repeated failed sign-ins (django-axes; docs/runbook.md, "Sign-in lockout").
 
 A password that fails ``AXES_FAILURE_LIMIT`` times for one username from one address locks that
 pair out for ``AXES_COOLOFF_TIME``: the right password is refused too until it passes, or until
