@@ -119,8 +119,9 @@ def client_ip(request: HttpRequest) -> str | None:
     proxies = settings.WARDEN_TRUSTED_PROXIES
     if proxies:
         forwarded = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
-        if len(forwarded) >= proxies and _address(forwarded[-proxies]):
-            return forwarded[-proxies]
+        outermost = _address(forwarded[-proxies]) if len(forwarded) >= proxies else None
+        if outermost:
+            return outermost
     return _address(request.META.get("REMOTE_ADDR", ""))
 
 

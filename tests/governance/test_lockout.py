@@ -120,3 +120,8 @@ def test_behind_trusted_proxies_the_client_is_the_address_the_outermost_saw(rf, 
     assert client_ip(request) == "203.0.113.5"  # not the 6.6.6.6 the client wrote itself
     settings.WARDEN_TRUSTED_PROXIES = 5
     assert client_ip(request) == "10.9.9.9"  # fewer hops than proxies: the header is not trusted
+    settings.WARDEN_TRUSTED_PROXIES = 1
+    request.META["HTTP_X_FORWARDED_FOR"] = "not-an-address"
+    assert client_ip(request) == "10.9.9.9"  # the lockout stores addresses only (an inet column)
+    request.META["HTTP_X_FORWARDED_FOR"] = "2001:DB8::1"
+    assert client_ip(request) == "2001:db8::1"  # one spelling an address
