@@ -1,7 +1,7 @@
 from django.urls import path, register_converter
 from rest_framework.routers import SimpleRouter
 
-from decisions.api import VersionGate, VersionReports
+from decisions.api import VersionGate, VersionReport, VersionReports
 from decisions.attestation_api import VersionAttestation
 from decisions.feed_api import Feed
 from decisions.version_api import PluginVersionCreate, VersionResubmit, VersionSubmit, VersionViewSet, VersionWithdraw
@@ -21,6 +21,7 @@ urlpatterns = [
     path("advisories/", AdvisoryImport.as_view(), name="advisories"),
     path("feed/", Feed.as_view(), name="feed"),
     path("versions/<id:version>/reports/", VersionReports.as_view(), name="version-reports"),
+    path("versions/<id:version>/reports/<id:run>/", VersionReport.as_view(), name="version-report"),
     path("versions/<id:version>/gate/", VersionGate.as_view(), name="version-gate"),
     path("versions/<id:version>/attestation/", VersionAttestation.as_view(), name="version-attestation"),
     path("versions/<id:version>/submit/", VersionSubmit.as_view(), name="version-submit"),

@@ -12,7 +12,8 @@ from rest_framework.views import APIView
 
 from governance.errors import ValidationFailed
 from reviews.api import ReportOut, ReportUpload
-from reviews.reports import report_attach
+from reviews.models import RUN_ACTIVE, CheckRun, RunOrigin
+from reviews.reports import STREAMED, AttachedReport, report_attach, report_queue
 from submissions.selectors import versions_visible_to
 
 from .gate import gate_verdict, gate_verdict_waiting
@@ -80,14 +81,18 @@ class VersionReports(APIView):
     the new check run. Posting the same report again is idempotent: when the poster's current
     run of that format and tool has the same digest (the report's bytes and what Warden derived
     from them: advisory matches, budgets), the answer is 200 with that run and
-    ``"unchanged": true``, and nothing is stored (no run, no findings, no audit row)."""
+    ``"unchanged": true``, and nothing is stored (no run, no findings, no audit row).
+
+    A SARIF log over ``WARDEN_REPORT_INLINE_BYTES`` is imported by a worker: 202 with the
+    queued run and its ``url`` (also the ``Location`` header) to poll; the gate is pending
+    until it is imported."""
 
     parser_classes = [MultiPartParser]
     token_scopes = {"POST": "report"}
 
     @extend_schema(
         request=ReportUpload,
-        responses={201: ReportOut, 200: ReportOut},
+        responses={201: ReportOut, 200: ReportOut, 202: ReportOut},
         parameters=[
             OpenApiParameter(
                 "wait",
@@ -108,14 +113,32 @@ class VersionReports(APIView):
                 code="invalid_report",
                 errors=[{"field": "report", "code": "too_large", "message": "Too large."}],
             )
-        attached = report_attach(
-            version=target,
-            format=upload.validated_data["format"],
-            content=report.read(),
-            actor=request.user,
-            filename=(report.name or "report.json")[-80:],
-        )
-        body = ReportOut(attached).data
+        format, filename = upload.validated_data["format"], (report.name or "report.json")[-80:]
+        queued = format in STREAMED and report.size > settings.WARDEN_REPORT_INLINE_BYTES
+        if queued:
+            attached = report_queue(version=target, format=format, upload=report, actor=request.user, filename=filename)
+        else:
+            attached = report_attach(
+                version=target, format=format, content=report.read(), actor=request.user, filename=filename
+            )
         if wants_wait(request):  # the report is stored: wait for the verdict it leads to
-            body["gate"] = gate_verdict_waiting(version=target)
-        return Response(body, status=200 if attached.unchanged else 201)
+            gate = gate_verdict_waiting(version=target)
+            attached.run.refresh_from_db()
+        body = ReportOut(attached).data
+        if wants_wait(request):
+            body["gate"] = gate
+        status = 200 if attached.unchanged else 202 if attached.run.status in RUN_ACTIVE else 201
+        return Response(body, status=status, headers={"Location": body["url"]} if status == 202 else None)
+
+
+class VersionReport(APIView):
+    """``GET /api/v1/versions/{id}/reports/{run}/``: a posted report's run, to poll while a
+    worker imports it (``status`` queued or running) and to read why it was refused."""
+
+    token_scopes = {"GET": ("read", "report", "submit")}
+
+    @extend_schema(responses={200: ReportOut})
+    def get(self, request: Request, version: int, run: int) -> Response:
+        target = get_object_or_404(versions_visible_to(user=request.user), pk=version)
+        found = get_object_or_404(CheckRun.objects.filter(version=target, origin=RunOrigin.EXTERNAL), pk=run)
+        return Response(ReportOut(AttachedReport(run=found, unchanged=False)).data)

@@ -29,7 +29,7 @@ from reviews.models import (
     StageReview,
     Triage,
 )
-from reviews.selectors import current_runs, places
+from reviews.selectors import current_runs, importing_reports, latest_runs, places, revision_runs
 from submissions.models import PluginVersion
 
 from .rubric import CRITICALITIES, as_stored
@@ -43,9 +43,10 @@ def version_facts(*, version: PluginVersion, now: datetime | None = None) -> dic
     """The fact document of ``version`` now (without ``policies`` and ``rating``, which the
     assessment adds). About nine queries, whatever the number of findings."""
     now = now or timezone.now()
-    current = _current_runs(version)
+    runs = revision_runs(version=version)
+    current = sorted(latest_runs(runs), key=lambda r: r.pk)
     cover = covering(version=version, now=now)
-    checks = {**_check_statuses(current), **_not_yet_queued(version)}
+    checks = {**_check_statuses(current + importing_reports(runs)), **_not_yet_queued(version)}
     document = {
         "version": {
             "id": version.pk,

@@ -5,6 +5,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
@@ -111,8 +112,14 @@ class ReportOut(serializers.Serializer):
     revision = serializers.IntegerField(source="run.revision", help_text="The version's revision the report is about.")
     tool = serializers.CharField(source="run.tool")
     tool_version = serializers.CharField(source="run.tool_version")
-    status = serializers.CharField(source="run.status")
+    status = serializers.CharField(
+        source="run.status",
+        help_text="queued or running: a large report a worker is importing (poll its `url`); succeeded or failed: "
+        "imported, failed when it holds critical or high findings; errored: the worker refused it (`error`).",
+    )
     summary = serializers.DictField(source="run.summary")
+    error = serializers.CharField(source="run.error", help_text="Why the worker refused the report.")
+    url = serializers.SerializerMethodField(help_text="Where to ask after this report.")
     unchanged = serializers.BooleanField(
         help_text="True (and status 200): this poster's current report of this tool already was this one."
     )
@@ -123,3 +130,6 @@ class ReportOut(serializers.Serializer):
 
     def get_also_reported_by(self, attached) -> dict[str, int]:
         return also_reported_by(run=attached.run)
+
+    def get_url(self, attached) -> str:
+        return reverse("version-report", kwargs={"version": attached.run.version_id, "run": attached.run.pk})

@@ -9,12 +9,20 @@ the run's metrics, judged against the version's budget like the harness's own.
 Posting the same report again is idempotent: when the poster's current run of that format and
 tool has the same digest (the report's bytes and what Warden derived from them), that run is
 the answer and nothing is stored, not even an audit row.
+
+A SARIF log larger than ``WARDEN_REPORT_INLINE_BYTES`` is not parsed in the request
+(``report_queue``): its bytes are stored, a *queued* run is the answer, and a worker imports it
+(``report_import``) streaming, in batches that are each their own short transaction, so neither
+the web process's memory nor the database's write lock grows with the report. Until the run has
+finished, the poster's previous report of that tool is what counts, and the gate waits for it.
+A report the worker refuses ends as an *errored* run, with why, and counts for nothing.
 """
 
 import hashlib
 from dataclasses import dataclass, replace
 
 from django.conf import settings
+from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
@@ -25,10 +33,20 @@ from submissions.models import PluginVersion, VersionStatus
 
 from .advisories.store import match_findings, match_requirements
 from .checks.engine import store_findings
+from .checks.queue import enqueue_after_commit
 from .findings_data import FindingData, ReportError
-from .importers import ParsedReport, parse_report
+from .importers import ParsedReport, parse_report, stream_report
 from .importers.vex import apply_vex
-from .models import CheckRun, Finding, FindingTriage, PerformanceMetric, RunOrigin
+from .models import (
+    RUN_ACTIVE,
+    CheckRun,
+    Finding,
+    FindingTriage,
+    PerformanceMetric,
+    RunOrigin,
+    RunStatus,
+    report_path,
+)
 from .performance import Budget, Measured, budget_for, judge
 from .selectors import reviews_assigned_to_groups_of
 from .services import can_triage
@@ -42,6 +60,7 @@ CLOSED = [
     VersionStatus.SUPERSEDED,
 ]
 FAIL_AT = ("critical", "high")
+STREAMED = ("sarif",)  # formats a worker imports when large: the others list packages, not lines of code
 
 
 @dataclass(frozen=True)
@@ -53,21 +72,12 @@ class AttachedReport:
 def report_attach(*, version: PluginVersion, format: str, content: bytes, actor, filename: str = "") -> AttachedReport:
     """Parse (outside any transaction), then store the run, its findings and its report; or,
     for a report identical to the poster's current one of that tool, return that run unchanged."""
-    if format not in FORMATS:
-        raise ValidationFailed(
-            f"Unknown report format {format!r}.",
-            code="invalid_format",
-            errors=[{"field": "format", "code": "invalid_format", "message": f"One of: {', '.join(FORMATS)}."}],
-        )
+    _check_format(format)
     _check_poster(version, actor)
     try:
         parsed = parse_report(format, content, max_bytes=settings.WARDEN_MAX_REPORT_BYTES)
     except ReportError as exc:
-        raise ValidationFailed(
-            f"The {format} report cannot be read: {exc}",
-            code="invalid_report",
-            errors=[{"field": "report", "code": "invalid_report", "message": str(exc)}],
-        ) from None
+        raise _unreadable(format, exc) from None
     findings = _with_dependency_matches(parsed)
     if parsed.metrics:
         budget = budget_for(category=version.plugin.category)
@@ -79,11 +89,9 @@ def report_attach(*, version: PluginVersion, format: str, content: bytes, actor,
     stored = None
     try:
         with transaction.atomic(durable=True):
-            version = PluginVersion.objects.select_for_update().get(pk=version.pk)
-            if version.status in CLOSED:
-                raise TransitionRefused(f"{version} is {version.get_status_display().lower()}; it takes no reports.")
+            version = _open_version(version)
             vex_changes = _vex_changes(version, parsed, actor)
-            current = _current_run(version, parsed, format, actor)
+            current = _current_run(version, parsed.tool, format, actor)
             if current is not None and current.report_digest == digest and not vex_changes:
                 return AttachedReport(run=current, unchanged=True)
             run = _create_run(version, parsed, format, actor)
@@ -128,11 +136,148 @@ def _digest(content: bytes, derived: list[FindingData], measured: list[Measured]
     return digest.hexdigest()
 
 
-def _current_run(version: PluginVersion, parsed: ParsedReport, format: str, actor) -> CheckRun | None:
-    """The run that speaks for this poster's reports of this tool now (``latest_runs``' key)."""
+def report_queue(*, version: PluginVersion, format: str, upload: File, actor, filename: str = "") -> AttachedReport:
+    """Store a large report for a worker to import: 202 with a *queued* run (nothing of it
+    counts yet), or, when this poster's current run of that tool already is this log, that run
+    unchanged. The bytes are copied to storage in chunks, outside any transaction."""
+    _check_format(format)
+    if format not in STREAMED:
+        raise ValueError(f"{format} reports are imported in their request")
+    _check_poster(version, actor)
+    upload.seek(0)
+    digest = hashlib.file_digest(upload, "sha256").hexdigest()  # a SARIF log's digest is its bytes'
+    same = (
+        CheckRun.objects.filter(
+            version=version,
+            revision=version.revision,
+            check_key=f"external.{format}",
+            posted_by=actor,
+            report_digest=digest,
+        )
+        .exclude(status__in=[*RUN_ACTIVE, RunStatus.ERRORED])
+        .order_by("-pk")
+        .first()
+    )
+    if same is not None and same == _current_run(version, same.tool, format, actor):
+        return AttachedReport(run=same, unchanged=True)
+    storage = CheckRun.report.field.storage
+    upload.seek(0)
+    stored = storage.save(report_path(CheckRun(version=version), filename or f"{format}.json"), upload)
+    try:
+        with transaction.atomic(durable=True):
+            version = _open_version(version)
+            run = CheckRun.objects.create(
+                version=version,
+                revision=version.revision,
+                check_key=f"external.{format}",
+                origin=RunOrigin.EXTERNAL,
+                posted_by=actor,
+                report=stored,
+                report_digest=digest,
+            )
+            audit_record(actor=actor, action="report.queue", target=version, data={"run": run.pk, "format": format})
+            enqueue_after_commit(run)
+    except BaseException:
+        storage.delete(stored)
+        raise
+    return AttachedReport(run=run, unchanged=False)
+
+
+def report_import(*, run_id: int) -> CheckRun | None:
+    """The worker's half of ``report_queue``: stream the stored report into findings, a batch
+    per transaction. Safe to run again: a killed attempt's rows are deleted first. A refused
+    report (or a version closed meanwhile) ends the run *errored*, with why, and no findings."""
+    run = _claim(run_id)
+    if run is None:
+        return None
+    Finding.objects.filter(check_run=run).delete()  # what a killed attempt stored
+    format = run.check_key.removeprefix("external.")
+    try:
+        with run.report.open("rb") as file:
+            streamed = stream_report(format, file)
+            counts = store_findings(run=run, findings=streamed.findings, each_batch=transaction.atomic)
+        with transaction.atomic():
+            version = _open_version(PluginVersion(pk=run.version_id))
+            run = CheckRun.objects.select_for_update().get(pk=run.pk)
+            run.tool, run.tool_version = streamed.report.tool[:100], streamed.report.tool_version[:64]
+            run.succeed() if not any(s in FAIL_AT for s in counts) else run.fail()
+            run.finished_at, run.progress = timezone.now(), 100
+            run.summary = {**streamed.summary(counts), "findings": counts, "components": 0}
+            run.save()
+            audit_record(
+                actor=run.posted_by,
+                action="report.attach",
+                target=version,
+                data={"run": run.pk, "format": format, "tool": run.tool, "findings": sum(counts.values())},
+            )
+    except (ReportError, TransitionRefused) as exc:
+        _refuse(run.pk, str(exc))
+    return CheckRun.objects.get(pk=run.pk)
+
+
+def _claim(run_id: int) -> CheckRun | None:
+    """Take a queued (or, after a killed worker, running) import; give up after
+    ``WARDEN_CHECK_MAX_ATTEMPTS``, as for Warden's own checks."""
+    with transaction.atomic():
+        run = CheckRun.objects.select_for_update().filter(pk=run_id, origin=RunOrigin.EXTERNAL).first()
+        if run is None or run.status not in RUN_ACTIVE:
+            return None  # already finished: a duplicate delivery
+        if run.attempts >= settings.WARDEN_CHECK_MAX_ATTEMPTS:
+            run.error_out()
+            run.error, run.finished_at = f"Gave up after {run.attempts} attempts.", timezone.now()
+            run.save()
+            return None
+        run.start()
+        run.started_at = timezone.now()
+        run.save()
+    return run
+
+
+def _refuse(run_id: int, why: str) -> None:
+    with transaction.atomic():
+        run = CheckRun.objects.select_for_update().get(pk=run_id)
+        Finding.objects.filter(check_run=run).delete()
+        run.error_out()
+        run.error, run.finished_at = f"The report was not imported: {why}", timezone.now()
+        run.save()
+
+
+def _open_version(version: PluginVersion) -> PluginVersion:
+    """The version, locked, if it still takes reports."""
+    version = PluginVersion.objects.select_for_update().get(pk=version.pk)
+    if version.status in CLOSED:
+        raise TransitionRefused(f"{version} is {version.get_status_display().lower()}; it takes no reports.")
+    return version
+
+
+def _check_format(format: str) -> None:
+    if format not in FORMATS:
+        raise ValidationFailed(
+            f"Unknown report format {format!r}.",
+            code="invalid_format",
+            errors=[{"field": "format", "code": "invalid_format", "message": f"One of: {', '.join(FORMATS)}."}],
+        )
+
+
+def _unreadable(format: str, exc: ReportError) -> ValidationFailed:
+    return ValidationFailed(
+        f"The {format} report cannot be read: {exc}",
+        code="invalid_report",
+        errors=[{"field": "report", "code": "invalid_report", "message": str(exc)}],
+    )
+
+
+def _current_run(version: PluginVersion, tool: str, format: str, actor) -> CheckRun | None:
+    """The run that speaks for this poster's reports of this tool now (``latest_runs``' key):
+    of the version's current revision, finished (an import still running does not speak yet)."""
     return (
         CheckRun.objects.filter(
-            version=version, check_key=f"external.{format}", tool=parsed.tool[:100], posted_by=actor
+            version=version,
+            revision=version.revision,
+            check_key=f"external.{format}",
+            tool=tool[:100],
+            posted_by=actor,
+            status__in=[RunStatus.SUCCEEDED, RunStatus.FAILED],
         )
         .order_by("-pk")
         .first()

@@ -17,6 +17,7 @@ from submissions.selectors import organisations_of, plugins_visible_to, versions
 from .kpis import describe_change
 from .models import (
     OPEN,
+    RUN_ACTIVE,
     SEVERITY_RANK,
     Annotation,
     CheckRun,
@@ -83,15 +84,27 @@ def latest_runs(runs: Iterable[CheckRun]) -> list:
     does not replace a reviewer's. ``runs`` in any order."""
     latest: dict[tuple[str, str, int | None], object] = {}
     for run in sorted(runs, key=lambda r: r.pk):
+        if run.origin == RunOrigin.EXTERNAL and run.status not in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+            continue  # a report still importing speaks once imported; a refused one never does
         latest[(run.check_key, run.tool, run.posted_by_id)] = run
     return list(latest.values())
 
 
-def current_runs(*, version: PluginVersion) -> list[CheckRun]:
-    """The runs that speak for the version now: of its current revision (a fixed archive's
-    runs replace the old one's, posted reports included), the latest of each check and tool."""
+def revision_runs(*, version: PluginVersion) -> list[CheckRun]:
+    """Every run of the version's current revision (a fixed archive's runs replace the old one's,
+    posted reports included), in the fields ``latest_runs`` and the facts read."""
     runs = CheckRun.objects.filter(version_id=version.pk, revision=version.revision)
-    return latest_runs(runs.only("pk", "check_key", "tool", "status", "posted_by", "origin"))
+    return list(runs.only("pk", "check_key", "tool", "status", "posted_by", "origin"))
+
+
+def current_runs(*, version: PluginVersion) -> list[CheckRun]:
+    """The runs that speak for the version now: the latest of each check and tool."""
+    return latest_runs(revision_runs(version=version))
+
+
+def importing_reports(runs: Iterable[CheckRun]) -> list[CheckRun]:
+    """Of ``runs``, the posted reports a worker has yet to import: the gate waits for them."""
+    return [run for run in runs if run.origin == RunOrigin.EXTERNAL and run.status in RUN_ACTIVE]
 
 
 def finding_counts(*, version: PluginVersion) -> list[dict]:

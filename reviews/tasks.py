@@ -6,6 +6,7 @@ from governance.errors import TransitionRefused
 from submissions.models import PluginVersion, VersionStatus
 
 from .checks.engine import check_run_execute, check_runs_rematch_released, check_runs_requeue_stale
+from .reports import report_import
 from .services import review_start
 from .sla import sla_sweep
 
@@ -25,6 +26,10 @@ def start_review(version_id: int) -> None:
 
 def run_check(run_id: int) -> None:
     check_run_execute(run_id=run_id)
+
+
+def import_report(run_id: int) -> None:
+    report_import(run_id=run_id)
 
 
 def requeue_stale_check_runs() -> int:

@@ -246,6 +246,8 @@ WARDEN_CHECK_MAX_ATTEMPTS = env_int("WARDEN_CHECK_MAX_ATTEMPTS", 3, minimum=1)
 WARDEN_TOOL_TIMEOUT = env_int("WARDEN_TOOL_TIMEOUT", 300, minimum=5)
 # Largest external report accepted (bandit's SARIF for 50,000 results is about 60 MB).
 WARDEN_MAX_REPORT_BYTES = env_int("WARDEN_MAX_REPORT_BYTES", 100 * 1024 * 1024, minimum=1024)
+# A SARIF log larger than this is imported by a worker, streaming (reviews/reports.py).
+WARDEN_REPORT_INLINE_BYTES = env_int("WARDEN_REPORT_INLINE_BYTES", 2 * 1024 * 1024, minimum=0)
 # A body over this is refused by its Content-Length before it is read (governance/middleware.py).
 WARDEN_MAX_REQUEST_BYTES = max(WARDEN_MAX_ARTIFACT_BYTES, WARDEN_MAX_REPORT_BYTES) + 1024 * 1024
 

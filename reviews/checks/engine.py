@@ -19,7 +19,7 @@ import logging
 import shutil
 import tempfile
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,7 +28,6 @@ from django.core.files.base import ContentFile
 from django.db import DataError, IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from governance import hooks
 from governance.models import StageKind
@@ -50,7 +49,7 @@ from submissions.intake import extract_artifact
 from submissions.models import STANDING_APPROVALS, PluginVersion, VersionStatus
 
 from . import REGISTRY, CheckContext, CheckOutcome
-from .queue import enqueue_after_commit
+from .queue import enqueue, enqueue_after_commit
 
 logger = logging.getLogger(__name__)
 BATCH = 2000
@@ -162,8 +161,15 @@ def replace_findings(*, run: CheckRun, findings: Iterable[FindingData]) -> dict[
     return counts
 
 
-def store_findings(*, run: CheckRun, findings: Iterable[FindingData], previous: dict | None = None) -> dict[str, int]:
-    """Insert in batches; mark what the last approved version already had as carried over."""
+def store_findings(
+    *,
+    run: CheckRun,
+    findings: Iterable[FindingData],
+    previous: dict | None = None,
+    each_batch: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+) -> dict[str, int]:
+    """Insert in batches, each under ``each_batch()`` (a streamed report's import: its own
+    transaction); mark what the last approved version already had as carried over."""
     known = carried_fingerprints(version_id=run.version_id)
     counts: dict[str, int] = {}
     batch: list[Finding] = []
@@ -179,9 +185,11 @@ def store_findings(*, run: CheckRun, findings: Iterable[FindingData], previous: 
             reasons.append(data.triage_reason or "Set by the report.")
         batch.append(finding)
         if len(batch) >= BATCH:
-            _insert(batch, reasons, previous or {})
+            with each_batch():
+                _insert(batch, reasons, previous or {})
             batch, reasons = [], []
-    _insert(batch, reasons, previous or {})
+    with each_batch():
+        _insert(batch, reasons, previous or {})
     return counts
 
 
@@ -334,10 +342,10 @@ def check_runs_requeue_stale() -> int:
     stale = list(
         CheckRun.objects.filter(
             Q(status=RunStatus.RUNNING, started_at__lt=cutoff) | Q(status=RunStatus.QUEUED, created_at__lt=cutoff)
-        ).values_list("pk", flat=True)
+        ).only("pk", "origin")
     )
-    for run_id in stale:
-        async_task("reviews.tasks.run_check", run_id, task_name=f"check-{run_id}-retry")
+    for run in stale:
+        enqueue(run, retry=True)
     return len(stale)
 
 

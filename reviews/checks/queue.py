@@ -5,7 +5,7 @@ pipeline (reviews/checks/engine.py)."""
 from django.db import transaction
 from django_q.tasks import async_task
 
-from reviews.models import CheckRun, StageReview
+from reviews.models import CheckRun, RunOrigin, StageReview
 
 from . import REGISTRY
 
@@ -26,6 +26,16 @@ def queue_stage_checks(*, review: StageReview) -> list[CheckRun]:
     return runs
 
 
+# Warden's own checks run; a posted report too big to import in its request is imported.
+TASKS: dict[str, str] = {
+    RunOrigin.INTERNAL: "reviews.tasks.run_check",
+    RunOrigin.EXTERNAL: "reviews.tasks.import_report",
+}
+
+
 def enqueue_after_commit(run: CheckRun) -> None:
-    run_id = run.pk
-    transaction.on_commit(lambda: async_task("reviews.tasks.run_check", run_id, task_name=f"check-{run_id}"))
+    transaction.on_commit(lambda: enqueue(run))
+
+
+def enqueue(run: CheckRun, *, retry: bool = False) -> None:
+    async_task(TASKS[run.origin], run.pk, task_name=f"check-{run.pk}{'-retry' if retry else ''}")

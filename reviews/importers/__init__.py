@@ -6,11 +6,14 @@ no Django - so the integrator decides how findings become rows. Every problem wi
 ``ReportError`` whose message says what is wrong and where, for the CI job's author.
 """
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
 
-from reviews.findings_data import ReportError
+from reviews.findings_data import FindingData, ReportError
 
-from . import cyclonedx, performance, pip_audit, sarif
+from . import cyclonedx, performance, pip_audit, sarif, streaming
 from ._base import Component, ParsedReport, VexStatement, load_json, type_name
 from .vex import apply_vex
 
@@ -20,9 +23,11 @@ __all__ = [
     "Component",
     "ParsedReport",
     "ReportError",
+    "StreamedReport",
     "VexStatement",
     "apply_vex",
     "parse_report",
+    "stream_report",
 ]
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
@@ -62,14 +67,52 @@ def parse_report(format: str, content: bytes, *, max_bytes: int = DEFAULT_MAX_BY
         raise ReportError("report is empty")
     document = load_json(data)
     _check_format(format, document)
-    try:
+    with _shape_errors(format):
         return parser(document)
+
+
+@dataclass
+class StreamedReport:
+    """A report read from a file: ``report`` is all it says but its findings, which
+    ``findings`` yields one at a time; ``summary(by_severity)`` is the report's summary once
+    they have all been read and counted."""
+
+    report: ParsedReport
+    findings: Iterator[FindingData]
+    summary: Callable[[dict[str, int]], dict]
+
+
+def stream_report(format: str, file: BinaryIO) -> StreamedReport:
+    """``parse_report`` for a report in a file (a worker's): a SARIF log is streamed, so memory
+    stays flat whatever its size; the other formats list packages, not lines of code, and are
+    read whole. A wrong report raises ReportError before the first finding, where it can."""
+    if format != "sarif":
+        parsed = parse_report(format, file.read())
+        return StreamedReport(parsed, iter(parsed.findings), lambda _counted: parsed.summary)
+    document, sizes = streaming.skeleton(file, sarif.RESULTS)
+    _check_format(format, document)
+    with _shape_errors(format):
+        log = sarif.SarifStream(file, document, sizes)
+    return StreamedReport(
+        ParsedReport(format, log.tool, log.tool_version), _guarded(format, log.findings()), log.summary
+    )
+
+
+@contextlib.contextmanager
+def _shape_errors(format: str) -> Iterator[None]:
+    try:
+        yield
     except ReportError:
         raise
     except (TypeError, ValueError, KeyError, IndexError, AttributeError, RecursionError) as exc:
         # A gap in the importers' own checks: the caller still gets a ReportError, never a 500.
         shape = f"{type(exc).__name__}: {exc}"
         raise ReportError(f"{FORMATS[format]} report has an unexpected shape ({shape})") from exc
+
+
+def _guarded(format: str, findings: Iterator[FindingData]) -> Iterator[FindingData]:
+    with _shape_errors(format):
+        yield from findings
 
 
 def _check_format(claimed: str, document: object) -> None:

@@ -8,6 +8,7 @@ place (``runs[0].results[12].level``) so a CI job's author can fix the job witho
 import json
 import math
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from governance.text import SURROGATE_ESCAPE, lone_surrogate
@@ -241,6 +242,10 @@ def clip_title(text: str) -> str:
 
 def summarise(findings: list[FindingData], **extra: object) -> dict:
     """Counts every importer reports the same way, plus format-specific extras."""
-    by_severity = dict.fromkeys(SEVERITIES, 0)
-    by_severity.update(Counter(finding.severity for finding in findings))
-    return {"findings": len(findings), "by_severity": by_severity, **extra}
+    return summary_of(Counter(finding.severity for finding in findings), **extra)
+
+
+def summary_of(by_severity: Mapping[str, int], **extra: object) -> dict:
+    """``summarise`` from counts by severity (a streamed report's, counted as it was stored)."""
+    counts = dict.fromkeys(SEVERITIES, 0) | dict(by_severity)
+    return {"findings": sum(counts.values()), "by_severity": counts, **extra}

@@ -13,10 +13,14 @@ declares); paths are normalised once per distinct URI; and type checks are ``typ
 the error message only built when a check fails.
 """
 
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from reviews.findings_data import FindingData, ReportError
 
+from . import streaming
 from ._base import (
     TITLE_MAX,
     ParsedReport,
@@ -27,8 +31,9 @@ from ._base import (
     severity_from_score,
     show,
     summarise,
+    summary_of,
 )
-from .sarif_rules import LEVEL_SEVERITY, _cwe_from_taxa, _driver, _message_text, _Rule, _rule_by_reference
+from .sarif_rules import LEVEL_SEVERITY, _cwe_from_taxa, _driver, _message_text, _rule_by_reference
 
 # bandit's issue_severity, any case; UNDEFINED says nothing and falls through to the level
 _BANDIT_SEVERITY = {
@@ -44,43 +49,83 @@ _NOT_PROBLEMS = frozenset({"pass", "notApplicable"})  # a check that passed is n
 def parse(document: object) -> ParsedReport:
     """A SARIF 2.1.0 log to findings, one per result that is a problem (kind "fail", "open",
     "review" or "informational"; "pass" and "notApplicable" results are counted, not kept)."""
-    expect(document, dict, "the report", "a JSON object (a SARIF log)")
-    assert isinstance(document, dict)
-    version = document.get("version")
-    if version != "2.1.0":
-        if version is None:
-            raise ReportError('version is missing: a SARIF 2.1.0 log says "version": "2.1.0"')
-        raise ReportError(f"version {show(version)} is not supported (SARIF 2.1.0 only)")
-    runs = document.get("runs")
-    expect(runs, list, "runs", "an array")
-    assert isinstance(runs, list)
-    if not runs:
-        raise ReportError("runs is empty: the report records no analysis")
+    log = _Log(document)
     findings: list[FindingData] = []
-    tools: list[str] = []
-    versions: list[str] = []
-    counts = {"skipped_results": 0, "suppressed": 0}
-    execution_successful = True
-    for run_no, run in enumerate(runs):
-        where = f"runs[{run_no}]"
+    for run in log.runs:
+        findings.extend(_read_results(run.results, run, log.counts))
+    return ParsedReport("sarif", log.tool, log.tool_version, findings, summary=log.summary(summarise(findings)))
+
+
+class SarifStream:
+    """A SARIF log read from a file in two passes (``streaming``): the log without its results
+    (``document``, with how many results each run has: ``sizes``) first, so a wrong envelope
+    is refused before anything is stored, then ``findings()``, one result at a time.
+    ``summary()`` is complete once ``findings()`` is exhausted."""
+
+    def __init__(self, file: BinaryIO, document: object, sizes: list[int]) -> None:
+        self.file, self.sizes = file, sizes
+        self.log = _Log(document)
+        self.tool, self.tool_version = self.log.tool, self.log.tool_version
+
+    def findings(self) -> Iterator[FindingData]:
+        results = streaming.items(self.file, RESULTS)
+        for run, size in zip(self.log.runs, self.sizes, strict=True):  # every run has one results array
+            yield from _read_results(islice(results, size), run, self.log.counts)
+
+    def summary(self, by_severity: dict[str, int]) -> dict:
+        return self.log.summary(summary_of(by_severity))
+
+
+RESULTS = "runs.item.results"  # the one array of a SARIF log that grows with the code scanned
+
+
+class _Run:
+    """What one run's results are read against: its tool's name and rules, its paths."""
+
+    __slots__ = ("name", "paths", "results", "rules", "version", "where")
+
+    def __init__(self, run: object, where: str) -> None:
         expect(run, dict, where, "an object")
-        name, version_text, rules = _driver(run, where)
-        tools.append(name)
-        versions.append(version_text)
-        execution_successful &= _execution_successful(run, where)
+        assert isinstance(run, dict)
+        self.where = where
+        self.name, self.version, self.rules = _driver(run, where)
         results = run.get("results")
         if results is None:
             raise ReportError(f"{where}.results is missing: the tool recorded no results (did it fail?)")
         expect(results, list, f"{where}.results", "an array")
-        _read_results(results, rules, name, _Paths(run, where), where, findings, counts)
-    summary = summarise(
-        findings,
-        runs=len(runs),
-        tools=tools,
-        execution_successful=execution_successful,
-        **counts,
-    )
-    return ParsedReport("sarif", tools[0], versions[0], findings, summary=summary)
+        self.results: list = results
+        self.paths = _Paths(run, where)
+
+
+class _Log:
+    """A SARIF log's envelope and runs, checked; the results are read by ``_read_results``."""
+
+    def __init__(self, document: object) -> None:
+        expect(document, dict, "the report", "a JSON object (a SARIF log)")
+        assert isinstance(document, dict)
+        version = document.get("version")
+        if version != "2.1.0":
+            if version is None:
+                raise ReportError('version is missing: a SARIF 2.1.0 log says "version": "2.1.0"')
+            raise ReportError(f"version {show(version)} is not supported (SARIF 2.1.0 only)")
+        runs = document.get("runs")
+        expect(runs, list, "runs", "an array")
+        assert isinstance(runs, list)
+        if not runs:
+            raise ReportError("runs is empty: the report records no analysis")
+        self.runs = [_Run(run, f"runs[{number}]") for number, run in enumerate(runs)]
+        self.execution_successful = all([_execution_successful(r, f"runs[{n}]") for n, r in enumerate(runs)])
+        self.tool, self.tool_version = self.runs[0].name, self.runs[0].version
+        self.counts = {"skipped_results": 0, "suppressed": 0}
+
+    def summary(self, counted: dict) -> dict:
+        return {
+            **counted,
+            "runs": len(self.runs),
+            "tools": [run.name for run in self.runs],
+            "execution_successful": self.execution_successful,
+            **self.counts,
+        }
 
 
 def _execution_successful(run: dict, where: str) -> bool:
@@ -157,21 +202,13 @@ def _uri_path(uri: str) -> str:
     return unquote(parts.path).replace("\\", "/")
 
 
-def _read_results(
-    results: list,
-    rule_table: tuple[list[_Rule], dict[str, _Rule]],
-    tool: str,
-    paths: _Paths,
-    where: str,
-    findings: list[FindingData],
-    counts: dict[str, int],
-) -> None:
+def _read_results(results: Iterable, run: _Run, counts: dict[str, int]) -> Iterator[FindingData]:
     """The hot loop. Checks are inline and cheap; ``_bad_result`` builds the error when one fails."""
+    rule_table, tool, paths, where = run.rules, run.name, run.paths, run.where
     rules_by_id = rule_table[1]
     levels = LEVEL_SEVERITY
     bandit = _BANDIT_SEVERITY
     known_path = paths.cache.get
-    append = findings.append
     for number, result in enumerate(results):
         if type(result) is not dict:
             raise ReportError(f"{where}.results[{number}] must be an object, not {show(result)}")
@@ -301,7 +338,7 @@ def _read_results(
         if suppressions is not None and _suppressed(suppressions, f"{where}.results[{number}].suppressions"):
             data["suppressed"] = True
             counts["suppressed"] += 1
-        append(FindingData(rule_id, title, severity, finding_kind, text, path, line, cwe, tool, snippet, data))
+        yield FindingData(rule_id, title, severity, finding_kind, text, path, line, cwe, tool, snippet, data)
 
 
 def _bad_result(where: str, number: int, field: str, value: object, what: str = "an object") -> ReportError:
