@@ -35,7 +35,7 @@ from .advisories.store import match_findings, match_requirements
 from .checks.engine import store_findings
 from .checks.queue import enqueue_after_commit
 from .findings_data import FindingData, ReportError
-from .importers import ParsedReport, parse_report, stream_report
+from .importers import STREAMED, ParsedReport, parse_report, stream_report
 from .importers.vex import apply_vex
 from .models import (
     RUN_ACTIVE,
@@ -60,7 +60,6 @@ CLOSED = [
     VersionStatus.SUPERSEDED,
 ]
 FAIL_AT = ("critical", "high")
-STREAMED = ("sarif",)  # formats a worker imports when large: the others list packages, not lines of code
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from governance.errors import WardenError
 from reviews.findings_data import ReportError
-from reviews.importers import parse_report
+from reviews.importers import parse_report, stream_report
 from reviews.models import CheckRun, Finding
 from reviews.reports import FORMATS, report_attach
 from submissions import services as sub
@@ -144,6 +144,41 @@ def test_a_real_report_with_any_part_replaced_is_a_report_or_a_report_error(form
     document = mutated(json.loads(REAL[format].read_bytes()), path, replacement)
     with contextlib.suppress(ReportError):
         parse_report(format, json.dumps(document).encode())
+
+
+def read_both(content: bytes):
+    """What parsing a SARIF log whole and streaming it from a file read (or the refusal)."""
+    outcomes = []
+    for read in (parse_report, streamed):
+        try:
+            outcomes.append(read("sarif", content))
+        except ReportError:
+            outcomes.append(ReportError)
+    return outcomes
+
+
+def streamed(format: str, content: bytes):
+    report = stream_report(format, io.BytesIO(content))
+    findings = list(report.findings)
+    return (report.report.tool, findings)
+
+
+@FAST
+@given(st.binary(max_size=400))
+def test_any_bytes_streamed_are_a_report_or_a_report_error(raw):
+    with contextlib.suppress(ReportError):
+        streamed("sarif", raw)
+
+
+@FAST
+@given(st.lists(st.integers(0, 50), max_size=6), json_values)
+def test_a_real_log_with_any_part_replaced_streams_as_it_parses(path, replacement):
+    document = mutated(json.loads(REAL["sarif"].read_bytes()), path, replacement)
+    whole, stream = read_both(json.dumps(document).encode())
+    if whole is ReportError or stream is ReportError:
+        assert whole is stream
+    else:
+        assert (whole.tool, whole.findings) == stream
 
 
 @pytest.mark.django_db

@@ -20,6 +20,7 @@ from .vex import apply_vex
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "FORMATS",
+    "STREAMED",
     "Component",
     "ParsedReport",
     "ReportError",
@@ -44,6 +45,7 @@ _DETECTORS: dict[str, Callable[[object], bool]] = {
     "pip-audit": pip_audit.looks_like,
     "performance": performance.looks_like,
 }
+STREAMED = ("sarif",)
 FORMATS = {"sarif": "SARIF", "cyclonedx": "CycloneDX", "pip-audit": "pip-audit JSON", "performance": "performance JSON"}
 
 
@@ -83,12 +85,12 @@ class StreamedReport:
 
 
 def stream_report(format: str, file: BinaryIO) -> StreamedReport:
-    """``parse_report`` for a report in a file (a worker's): a SARIF log is streamed, so memory
-    stays flat whatever its size; the other formats list packages, not lines of code, and are
-    read whole. A wrong report raises ReportError before the first finding, where it can."""
-    if format != "sarif":
-        parsed = parse_report(format, file.read())
-        return StreamedReport(parsed, iter(parsed.findings), lambda _counted: parsed.summary)
+    """``parse_report`` for a report in a file (a worker's), in memory that stays flat whatever
+    its size. Only SARIF (``STREAMED``) is streamed: the other formats list packages, not lines
+    of code, and are read whole. A wrong report raises ReportError before the first finding,
+    where it can (a result refused midway raises it from ``findings``)."""
+    if format not in STREAMED:
+        raise ValueError(f"{format!r} reports are not streamed; expected one of {', '.join(STREAMED)}")
     document, sizes = streaming.skeleton(file, sarif.RESULTS)
     _check_format(format, document)
     with _shape_errors(format):
