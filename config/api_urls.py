@@ -4,10 +4,12 @@ from rest_framework.routers import SimpleRouter
 from decisions.api import VersionGate, VersionReport, VersionReports
 from decisions.attestation_api import VersionAttestation
 from decisions.feed_api import Feed
+from decisions.records_api import DeploymentViewSet, ExemptionViewSet
 from decisions.version_api import PluginVersionCreate, VersionResubmit, VersionSubmit, VersionViewSet, VersionWithdraw
 from governance.ids import IdConverter
 from reviews.api import AdvisoryImport
 from reviews.findings_api import FindingViewSet
+from reviews.threads_api import ThreadViewSet
 from submissions.api import PluginViewSet
 
 register_converter(IdConverter, "id")
@@ -15,6 +17,9 @@ router = SimpleRouter(use_regex_path=False)  # ids through the converter (Visibl
 router.register("versions", VersionViewSet, basename="version")
 router.register("findings", FindingViewSet, basename="finding")
 router.register("plugins", PluginViewSet, basename="plugin")
+router.register("threads", ThreadViewSet, basename="thread")
+router.register("exemptions", ExemptionViewSet, basename="exemption")
+router.register("deployments", DeploymentViewSet, basename="deployment")
 
 urlpatterns = [
     path("plugins/<id:plugin>/versions/", PluginVersionCreate.as_view(), name="plugin-versions"),

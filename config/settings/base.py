@@ -201,7 +201,14 @@ SPECTACULAR_SETTINGS = {
     # ``<id:...>`` (governance.ids.IdConverter): a database id.
     "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}},
     # A finding's triage is one choice set, whether read (``triage``) or written (``to_state``).
-    "ENUM_NAME_OVERRIDES": {"TriageEnum": "reviews.models.Triage"},
+    "ENUM_NAME_OVERRIDES": {
+        "TriageEnum": "reviews.models.Triage",
+        "StatusEnum": "submissions.models.VersionStatus",  # a version's, named so since the schema's first release
+        "ExemptionStatusEnum": "decisions.models.ExemptionStatus",
+        "DeploymentStatusEnum": "decisions.models.DeploymentStatus",
+        "AnnotationKindEnum": "reviews.models.AnnotationKind",
+        "ExemptionScopeEnum": "decisions.models.ExemptionScope",
+    },
 }
 
 # django-q2: the ORM broker needs no server; set REDIS_URL when workers run on several machines.
