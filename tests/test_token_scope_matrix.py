@@ -19,10 +19,12 @@ pytestmark = pytest.mark.django_db
 # Served to anyone, with no token needed: the schema and its two readers.
 OPEN = {"api/schema/", "api/docs/", "api/redoc/"}
 METHODS = ("get", "post", "put", "patch", "delete")
+ID = re.compile(r"<(?:int|id):(\w+)>|\(\?P<(\w+)>[^)]*\)")  # an id in a route; its name is group 1 or 2
 
 
-def api_endpoints() -> list[tuple[str, str, type]]:
-    """(url with ids that exist nowhere, method, view class) for every route under /api/."""
+def api_routes() -> list[tuple[str, str, type]]:
+    """(route, such as ``api/v1/versions/<id:version>/gate/``, method, view class) for every
+    route under /api/ but the open ones."""
 
     def walk(patterns, prefix=""):
         for pattern in patterns:
@@ -38,9 +40,13 @@ def api_endpoints() -> list[tuple[str, str, type]]:
         view = callback.cls
         actions = getattr(callback, "actions", None)
         methods = list(actions) if actions else [m for m in METHODS if hasattr(view, m)]
-        url = "/" + re.sub(r"<(?:int|id):\w+>|\(\?P<\w+>[^)]*\)", "999999", route).replace("^", "").replace("$", "")
-        found.extend((url, method, view) for method in methods)
+        found.extend((route.replace("^", "").replace("$", ""), method, view) for method in methods)
     return found
+
+
+def api_endpoints() -> list[tuple[str, str, type]]:
+    """(url with ids that exist nowhere, method, view class) for every route under /api/."""
+    return [("/" + ID.sub("999999", route), method, view) for route, method, view in api_routes()]
 
 
 ENDPOINTS = api_endpoints()
