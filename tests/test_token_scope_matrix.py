@@ -39,7 +39,8 @@ def api_routes() -> list[tuple[str, str, type]]:
             continue
         view = callback.cls
         actions = getattr(callback, "actions", None)
-        methods = list(actions) if actions else [m for m in METHODS if hasattr(view, m)]
+        # DRF adds "head" to a viewset's actions at its first request: the methods it was given
+        methods = [m for m in actions if m in METHODS] if actions else [m for m in METHODS if hasattr(view, m)]
         found.extend((route.replace("^", "").replace("$", ""), method, view) for method in methods)
     return found
 
