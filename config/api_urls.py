@@ -7,6 +7,7 @@ from decisions.feed_api import Feed
 from decisions.records_api import DeploymentViewSet, ExemptionViewSet
 from decisions.version_api import PluginVersionCreate, VersionResubmit, VersionSubmit, VersionViewSet, VersionWithdraw
 from governance.ids import IdConverter
+from governance.webhooks_api import WebhookViewSet
 from reviews.api import AdvisoryImport
 from reviews.findings_api import FindingViewSet
 from reviews.threads_api import ThreadViewSet
@@ -20,6 +21,7 @@ router.register("plugins", PluginViewSet, basename="plugin")
 router.register("threads", ThreadViewSet, basename="thread")
 router.register("exemptions", ExemptionViewSet, basename="exemption")
 router.register("deployments", DeploymentViewSet, basename="deployment")
+router.register("webhooks", WebhookViewSet, basename="webhook")
 
 urlpatterns = [
     path("plugins/<id:plugin>/versions/", PluginVersionCreate.as_view(), name="plugin-versions"),

@@ -32,6 +32,7 @@ from .models import (
 from .notifications import EVENTS, notification_read
 from .selectors import notification_preferences_of, notifications_of
 from .services import host_platform_save, stage_save
+from .webhook_endpoints import webhook_endpoint_delete, webhook_endpoint_save
 
 register_visibility(Notification, notifications_of)
 register_visibility(NotificationPreference, notification_preferences_of)
@@ -305,12 +306,14 @@ class WebhookEndpointAdmin(SimpleHistoryAdmin):
         return form
 
     def save_model(self, request, obj, form, change):
-        if change and not form.cleaned_data.get("secret"):
-            obj.secret = WebhookEndpoint.objects.get(pk=obj.pk).secret
-        was_active = change and WebhookEndpoint.objects.filter(pk=obj.pk, active=True).exists()
-        if obj.active and not was_active:  # re-enabling starts a fresh count; a rename does not
-            obj.consecutive_failures, obj.disabled_reason = 0, ""
-        super().save_model(request, obj, form, change)
+        webhook_endpoint_save(endpoint=obj, actor=request.user, secret=form.cleaned_data.get("secret") or "")
+
+    def delete_model(self, request, obj):
+        webhook_endpoint_delete(endpoint=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for endpoint in queryset:
+            webhook_endpoint_delete(endpoint=endpoint, actor=request.user)
 
 
 class WebhookAttemptInline(admin.TabularInline):

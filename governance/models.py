@@ -6,6 +6,7 @@ import json
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import models
 from simple_history.models import HistoricalRecords
 
@@ -306,14 +307,25 @@ class NotificationPreference(models.Model):
         return f"{self.user} {self.event}"
 
 
+validate_webhook_url = URLValidator(schemes=["https", "http"])  # urllib would also open ftp:// and file://
+
+
+def validate_events(value: object) -> None:
+    if not isinstance(value, list) or not all(isinstance(event, str) and event for event in value):
+        raise ValidationError('A list of audit actions, or ["*"] for all.')
+
+
 class WebhookEndpoint(models.Model):
     """Where ticketing and chat tools want to hear about events, and which ones."""
 
     name = models.CharField(max_length=100, unique=True)
-    url = models.URLField(max_length=500)
+    url = models.URLField(max_length=500, validators=[validate_webhook_url])
     secret = models.CharField(max_length=200, help_text="Signs every payload (HMAC-SHA256, X-Warden-Signature).")
     events = models.JSONField(
-        default=list, blank=True, help_text='Audit actions to send, e.g. ["version.approve", "stage.fail"]; ["*"]: all.'
+        default=list,
+        blank=True,
+        validators=[validate_events],
+        help_text='Audit actions to send, e.g. ["version.approve", "stage.fail"]; ["*"]: all.',
     )
     active = models.BooleanField(default=True)
     consecutive_failures = models.PositiveIntegerField(default=0)

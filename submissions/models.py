@@ -208,12 +208,13 @@ class TokenScope(models.TextChoices):
     """What an integration token may be used for; each API endpoint names the scope it needs
     (``token_scopes`` on its view), and an endpoint that names none refuses every token."""
 
-    SUBMIT = "submit", "submit: create drafts, submit, resubmit and withdraw versions"
+    SUBMIT = "submit", "submit: create drafts, submit, resubmit and withdraw versions; reply to the reviewers"
     REPORT = "report", "report: post check reports and wait for the gate"
-    READ = "read", "read: plugins, versions, gates, reports and attestations"
-    TRIAGE = "triage", "triage: findings and their triage"
-    FEED = "feed", "feed: the feed and the TUF repository host platforms read"
+    READ = "read", "read: plugins, versions, gates, reports, attestations, findings, threads, exemptions, deployments"
+    TRIAGE = "triage", "triage: findings and their triage, replies in threads"
+    FEED = "feed", "feed: the feed, deployments and the TUF repository host platforms read"
     ADVISORIES = "advisories", "advisories: import advisories"
+    WEBHOOKS = "webhooks", "webhooks: manage webhook endpoints (platform admins)"
 
 
 class IntegrationToken(models.Model):

@@ -28,7 +28,7 @@ from django.contrib import admin
 from rest_framework.test import APIClient
 
 from decisions import deployment
-from governance.models import AuditEvent
+from governance.models import AuditEvent, WebhookEndpoint
 from reviews.models import CheckRun, RunOrigin
 from submissions.models import Plugin, PluginVersion
 from submissions.selectors import plugins_visible_to, versions_visible_to
@@ -82,8 +82,10 @@ def ask(client: APIClient, method: str, path: str) -> int:
 
 @pytest.fixture
 def deployed(world):  # noqa: F811
-    """acme's approved version running in production (the world deploys nothing)."""
+    """acme's approved version running in production, and a webhook endpoint (the world has
+    neither)."""
     admin = world["platform admin"]
+    WebhookEndpoint.objects.create(name="Tickets", url="https://tickets.example.com/", secret="x", events=["*"])
     approved = PluginVersion.objects.get(plugin__organisation__slug="acme", status="approved")
     return deployment.version_deploy(version=approved, environment=make_environment(admin, "production"), actor=admin)
 
