@@ -1,5 +1,5 @@
-"""Webhook endpoints over REST, for platform admins (``governance.change_webhookendpoint``) and
-their tokens of scope ``webhooks``: ``/api/v1/webhooks/`` (list, create), ``/{id}/`` (read,
+"""Webhook endpoints over REST, for platform admins (the admin's model permissions) and their
+tokens of scope ``webhooks``: ``/api/v1/webhooks/`` (list, create), ``/{id}/`` (read,
 change, delete) and ``/{id}/deliveries/`` (its deliveries, newest first, and their attempts), the same
 saves as the admin's form (``webhook_endpoint_save``). The secret is written, never read back."""
 
@@ -16,8 +16,14 @@ from .webhook_endpoints import webhook_endpoint_delete, webhook_endpoint_save
 
 
 class ManagesWebhooks(BasePermission):
+    """The admin's model permissions, per method: platform admins view, add and change
+    endpoints; deleting one (rather than disabling it) takes ``delete_webhookendpoint``, which
+    only a superuser has by default, as in the admin."""
+
+    ACTIONS = {"GET": "view", "HEAD": "view", "OPTIONS": "view", "POST": "add", "PUT": "change", "PATCH": "change"}
+
     def has_permission(self, request, view):
-        return request.user.has_perm("governance.change_webhookendpoint")
+        return request.user.has_perm(f"governance.{self.ACTIONS.get(request.method, 'delete')}_webhookendpoint")
 
 
 class WebhookIO(serializers.ModelSerializer):

@@ -13,7 +13,7 @@ WEBHOOKS = "/api/v1/webhooks/"
 NEW = {"name": "Ticketing", "url": "https://tickets.example.com/hooks/warden", "secret": "s3cret", "events": ["*"]}
 
 
-def test_a_platform_admin_creates_reads_changes_and_deletes_an_endpoint(platform_admin):
+def test_a_platform_admin_creates_reads_and_changes_an_endpoint(platform_admin):
     api = token_client(platform_admin, "webhooks")
 
     created = api.post(WEBHOOKS, NEW, format="json")
@@ -30,7 +30,16 @@ def test_a_platform_admin_creates_reads_changes_and_deletes_an_endpoint(platform
     audit = last_audit(endpoint)
     assert (audit.data["changed"], audit.data["secret_changed"], "via_token" in audit.data) == (["name"], False, True)
 
-    assert api.delete(f"{WEBHOOKS}{endpoint.pk}/").status_code == 204
+    assert api.delete(f"{WEBHOOKS}{endpoint.pk}/").status_code == 403  # disabled, not deleted, as in the admin
+    assert WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
+
+
+def test_only_a_superuser_deletes_an_endpoint_and_the_deletion_is_audited(django_user_model):
+    root = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    endpoint = WebhookEndpoint.objects.create(name="Chat", url="https://chat.example.com/", secret="x", events=[])
+
+    assert token_client(root, "webhooks").delete(f"{WEBHOOKS}{endpoint.pk}/").status_code == 204
+
     assert not WebhookEndpoint.objects.exists()
     assert AuditEvent.objects.filter(action="webhook.delete", object_id=str(endpoint.pk)).exists()
 
