@@ -29,7 +29,7 @@ from reviews.models import (
     StageReview,
     Triage,
 )
-from reviews.selectors import current_runs, importing_reports, latest_runs, places, revision_runs
+from reviews.selectors import importing_reports, latest_runs, places, revision_runs
 from submissions.models import PluginVersion
 
 from .rubric import CRITICALITIES, as_stored
@@ -44,7 +44,7 @@ def version_facts(*, version: PluginVersion, now: datetime | None = None) -> dic
     assessment adds). About nine queries, whatever the number of findings."""
     now = now or timezone.now()
     runs = revision_runs(version=version)
-    current = sorted(latest_runs(runs), key=lambda r: r.pk)
+    current = _current_runs(runs)
     cover = covering(version=version, now=now)
     checks = {**_check_statuses(current + importing_reports(runs)), **_not_yet_queued(version)}
     document = {
@@ -71,8 +71,9 @@ def version_facts(*, version: PluginVersion, now: datetime | None = None) -> dic
     return cast(dict, as_stored(document))
 
 
-def _current_runs(version: PluginVersion) -> list[CheckRun]:
-    return sorted(current_runs(version=version), key=lambda r: r.pk)
+def _current_runs(runs: list[CheckRun]) -> list[CheckRun]:
+    """Of a revision's runs, those that speak for it now (``latest_runs``), oldest first."""
+    return sorted(latest_runs(runs), key=lambda r: r.pk)
 
 
 # Several tools can post reports of one format (one check key, one latest run per tool):
@@ -121,7 +122,7 @@ def unfinished_checks(checks: dict[str, str]) -> list[str]:
 
 def current_run_ids(*, version: PluginVersion) -> list[int]:
     """The latest run of each check (and each external tool): they speak for the version now."""
-    return [run.pk for run in _current_runs(version)]
+    return [run.pk for run in _current_runs(revision_runs(version=version))]
 
 
 def _findings(runs: list, cover: Cover) -> dict:

@@ -32,7 +32,7 @@ from governance.errors import PermissionRefused, TransitionRefused, ValidationFa
 from submissions.models import PluginVersion, VersionStatus
 
 from .advisories.store import match_findings, match_requirements
-from .checks.engine import store_findings
+from .checks.engine import claim_run, store_findings
 from .checks.queue import enqueue_after_commit
 from .findings_data import FindingData, ReportError
 from .importers import STREAMED, ParsedReport, parse_report, stream_report
@@ -99,7 +99,10 @@ def report_attach(*, version: PluginVersion, format: str, content: bytes, actor,
             PerformanceMetric.objects.bulk_create(_metric_row(run, item) for item in measured)
             run.report.save(filename or f"{format}.json", ContentFile(content), save=False)
             stored = run.report.name
-            run.succeed() if not any(s in FAIL_AT for s in counts) else run.fail()
+            if any(severity in FAIL_AT for severity in counts):
+                run.fail()
+            else:
+                run.succeed()
             run.finished_at, run.progress = timezone.now(), 100
             run.summary = {**parsed.summary, "findings": counts, "components": len(parsed.components)}
             run.save()
@@ -186,7 +189,7 @@ def report_import(*, run_id: int) -> CheckRun | None:
     """The worker's half of ``report_queue``: stream the stored report into findings, a batch
     per transaction. Safe to run again: a killed attempt's rows are deleted first. A refused
     report (or a version closed meanwhile) ends the run *errored*, with why, and no findings."""
-    run = _claim(run_id)
+    run = claim_run(run_id)
     if run is None:
         return None
     Finding.objects.filter(check_run=run).delete()  # what a killed attempt stored
@@ -199,7 +202,10 @@ def report_import(*, run_id: int) -> CheckRun | None:
             version = _open_version(PluginVersion(pk=run.version_id))
             run = CheckRun.objects.select_for_update().get(pk=run.pk)
             run.tool, run.tool_version = streamed.report.tool[:100], streamed.report.tool_version[:64]
-            run.succeed() if not any(s in FAIL_AT for s in counts) else run.fail()
+            if any(severity in FAIL_AT for severity in counts):
+                run.fail()
+            else:
+                run.succeed()
             run.finished_at, run.progress = timezone.now(), 100
             run.summary = {**streamed.summary(counts), "findings": counts, "components": 0}
             run.save()
@@ -212,24 +218,6 @@ def report_import(*, run_id: int) -> CheckRun | None:
     except (ReportError, TransitionRefused) as exc:
         _refuse(run.pk, str(exc))
     return CheckRun.objects.get(pk=run.pk)
-
-
-def _claim(run_id: int) -> CheckRun | None:
-    """Take a queued (or, after a killed worker, running) import; give up after
-    ``WARDEN_CHECK_MAX_ATTEMPTS``, as for Warden's own checks."""
-    with transaction.atomic():
-        run = CheckRun.objects.select_for_update().filter(pk=run_id, origin=RunOrigin.EXTERNAL).first()
-        if run is None or run.status not in RUN_ACTIVE:
-            return None  # already finished: a duplicate delivery
-        if run.attempts >= settings.WARDEN_CHECK_MAX_ATTEMPTS:
-            run.error_out()
-            run.error, run.finished_at = f"Gave up after {run.attempts} attempts.", timezone.now()
-            run.save()
-            return None
-        run.start()
-        run.started_at = timezone.now()
-        run.save()
-    return run
 
 
 def _refuse(run_id: int, why: str) -> None:

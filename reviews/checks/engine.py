@@ -57,7 +57,7 @@ APPROVED_STATES = [VersionStatus.APPROVED, VersionStatus.DEPLOYED, VersionStatus
 
 
 def check_run_execute(*, run_id: int) -> CheckRun | None:
-    run = _claim(run_id)
+    run = claim_run(run_id)
     if run is None:
         return None
     spec = REGISTRY.get(run.check_key)
@@ -81,7 +81,10 @@ def check_run_execute(*, run_id: int) -> CheckRun | None:
     return after_run(run_id=run.pk)
 
 
-def _claim(run_id: int) -> CheckRun | None:
+def claim_run(run_id: int) -> CheckRun | None:
+    """Take a queued (or, after a killed worker, running) run, a check or a posted report's
+    import: None when it already finished (a duplicate delivery), or when it is given up after
+    ``WARDEN_CHECK_MAX_ATTEMPTS`` or its review closed (errored, and someone told)."""
     with transaction.atomic():
         run = CheckRun.objects.select_for_update(of=("self",)).select_related("stage_review").filter(pk=run_id).first()
         if run is None or run.status not in RUN_ACTIVE:
