@@ -307,7 +307,10 @@ class NotificationPreference(models.Model):
         return f"{self.user} {self.event}"
 
 
-validate_webhook_url = URLValidator(schemes=["https", "http"])  # urllib would also open ftp:// and file://
+# urllib would also open ftp:// and file://
+validate_webhook_url = URLValidator(
+    schemes=["https", "http"], message="Enter an https:// (or http://) URL.", code="scheme"
+)  # its own code: a model field would put back its "Enter a valid URL." for "invalid"
 
 
 def validate_events(value: object) -> None:

@@ -112,7 +112,7 @@ def test_the_admin_form_refuses_a_url_that_is_not_http(client, platform_admin):
     )
 
     assert response.status_code == 200
-    assert response.context["adminform"].form.errors["url"]
+    assert response.context["adminform"].form.errors["url"] == ["Enter an https:// (or http://) URL."]
     assert not WebhookEndpoint.objects.exists()
 
 
